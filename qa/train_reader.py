@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-from qa.embedding import bundled_model_dir
+from index.embedder import bundled_model_dir
 from qa.spans import Window, answer_token_span, encode_windows, pad_batch
 from qa.squad import SquadExample, load_squad
 

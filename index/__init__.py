@@ -1,0 +1,1 @@
+"""Documents -> paragraphs -> embeddings -> FAISS + BM25 + passage store, on disk."""

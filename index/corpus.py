@@ -1,0 +1,64 @@
+"""Documents from a folder of UTF-8 text files; the file stem is the doc_id."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+DOC_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class CorpusError(ValueError):
+    """A corpus file or document that cannot be ingested."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    doc_id: str
+    text: str
+    sha256: str
+
+
+def valid_doc_id(doc_id: str) -> bool:
+    """Letters, digits, '.', '_' and '-', at most 128, not starting with a dot: never a path."""
+    return bool(DOC_ID.match(doc_id)) and ".." not in doc_id
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def decode_text(raw: bytes, name: str) -> str:
+    """UTF-8 text (a BOM is dropped); binary or other encodings are refused."""
+    if b"\x00" in raw:
+        raise CorpusError(f"{name}: binary data, not a text document")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return text
+
+
+def read_corpus(directory: Path) -> list[SourceFile]:
+    """Every ``*.txt`` file under ``directory`` (recursively), sorted by doc_id."""
+    if not directory.is_dir():
+        raise CorpusError(f"corpus folder {directory} does not exist")
+    files: dict[str, SourceFile] = {}
+    for path in sorted(directory.rglob("*.txt")):
+        doc_id = path.stem
+        if not valid_doc_id(doc_id):
+            raise CorpusError(f"{path}: file name is not a valid doc_id")
+        if doc_id in files:
+            raise CorpusError(f"{path}: doc_id {doc_id!r} appears twice in the corpus")
+        text = decode_text(path.read_bytes(), str(path))
+        files[doc_id] = SourceFile(doc_id, text, text_sha256(text))
+    return list(files.values())
+
+
+def corpus_sha256(files: list[SourceFile]) -> str:
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f"{f.doc_id}\0{f.sha256}\n".encode())
+    return digest.hexdigest()

@@ -1,0 +1,228 @@
+"""The on-disk hybrid index: passage store (truth) + FAISS + BM25, kept in step.
+
+Layout of the data directory::
+
+    store.sqlite3     documents, passages (offsets, text, vector), generation counter
+    vectors.faiss     FAISS index, ids = passage ids
+    bm25/             bm25s index + row -> passage id map
+    manifest.json     embedding model, dimension, index type, corpus hash, and the store
+                      generation the two derived indexes were saved at
+
+A write commits to SQLite first (that is the point of no return), then updates FAISS and
+BM25 in memory and saves them with the new generation. After a crash between the two, the
+generations disagree at the next open and the derived indexes are rebuilt from the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from index.corpus import SourceFile, corpus_sha256, read_corpus
+from index.lexical import LexicalIndex
+from index.paragraphs import Paragraph, document_title, split_paragraphs
+from index.store import Document, PassageStore, StoredPassage
+from index.vectors import VectorIndex, resolve_index_type
+
+log = logging.getLogger(__name__)
+FORMAT_VERSION = 1
+
+
+class TextEncoder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: int
+    score: float
+
+
+class CorpusIndex:
+    def __init__(self, data_dir: Path, encoder: TextEncoder, index_type: str = "auto") -> None:
+        self.data_dir = data_dir
+        self.encoder = encoder
+        self.requested_index_type = index_type
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = PassageStore(data_dir / "store.sqlite3")
+        self._lock = threading.RLock()
+        self.vectors = VectorIndex(encoder.dim, resolve_index_type(index_type, 0))
+        self.lexical = LexicalIndex()
+        self._load()
+
+    # --- opening and repair ------------------------------------------------------------
+    @property
+    def _manifest_path(self) -> Path:
+        return self.data_dir / "manifest.json"
+
+    def _manifest(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self._manifest_path.read_text()))
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def _load(self) -> None:
+        manifest = self._manifest()
+        model_changed = self.store.counts()[1] > 0 and (
+            manifest.get("embedding_model") != self.encoder.name
+            or manifest.get("dim") != self.encoder.dim
+        )
+        if model_changed:
+            log.info("embedding model changed (%s -> %s): re-embedding every passage",
+                     manifest.get("embedding_model"), self.encoder.name)
+            self._reembed_all()
+        elif manifest.get("generation") == self.store.generation and self._try_load_derived():
+            return
+        self._rebuild_derived()
+
+    def _try_load_derived(self) -> bool:
+        try:
+            vectors = VectorIndex.load(self.data_dir / "vectors.faiss")
+            lexical = LexicalIndex.load(self.data_dir / "bm25")
+        except (FileNotFoundError, RuntimeError, ValueError, OSError) as exc:
+            log.warning("derived indexes unreadable (%s): rebuilding from the store", exc)
+            return False
+        n = self.store.counts()[1]
+        if len(vectors) != n or len(lexical) != n or vectors.dim != self.encoder.dim:
+            log.warning("derived indexes disagree with the store: rebuilding")
+            return False
+        self.vectors, self.lexical = vectors, lexical
+        return True
+
+    def _rebuild_derived(self) -> None:
+        """FAISS and BM25 from the store's vectors and texts; no embedding."""
+        with self._lock:
+            n = self.store.counts()[1]
+            vectors = VectorIndex(self.encoder.dim, resolve_index_type(self.requested_index_type, n))
+            for ids, vecs in self.store.iter_vectors():
+                vectors.add(ids, vecs)
+            self.vectors = vectors
+            self._rebuild_lexical()
+            self._save()
+
+    def _rebuild_lexical(self) -> None:
+        ids, texts = self.store.iter_texts()
+        lexical = LexicalIndex()
+        lexical.build(ids, texts)
+        self.lexical = lexical
+
+    def _reembed_all(self) -> None:
+        docs = [self.store.get_document(d[0]) for d in self.store.list_documents()]
+        self.add([d for d in docs if d is not None], progress=True)
+
+    def _save(self) -> None:
+        self.vectors.save(self.data_dir / "vectors.faiss")
+        self.lexical.save(self.data_dir / "bm25")
+        manifest = {
+            "format": FORMAT_VERSION,
+            "embedding_model": self.encoder.name,
+            "dim": self.encoder.dim,
+            "index_type": self.vectors.index_type,
+            "generation": self.store.generation,
+            "corpus_sha256": self.store.get_state("corpus_sha256", ""),
+        }
+        tmp = self._manifest_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        tmp.replace(self._manifest_path)
+
+    # --- writes ------------------------------------------------------------------------
+    def _put(self, doc: Document, paragraphs: list[Paragraph], vecs: np.ndarray) -> None:
+        """Store a document (replacing any with its id) and update FAISS; BM25 is rebuilt
+        by the caller once per batch."""
+        with self._lock:
+            old = self.store.delete_document(doc.doc_id) if self.store.get_document(doc.doc_id) else []
+            ids = self.store.put_document(doc, paragraphs, vecs)
+            dead = np.array(old, dtype=np.int64)
+            self.vectors.remove(dead)
+            self.lexical.remove(dead)
+            self.vectors.add(np.array(ids, dtype=np.int64), vecs)
+
+    def add(self, docs: Sequence[Document], progress: bool = False) -> None:
+        """Insert or replace documents; one embedding pass, one BM25 rebuild and one save."""
+        if not docs:
+            return
+        split = [split_paragraphs(d.text) for d in docs]
+        flat = [p.text for paragraphs in split for p in paragraphs]
+        vecs = self.encoder.encode(flat, progress=progress and len(flat) > 0)
+        with self._lock:
+            lo = 0
+            for doc, paragraphs in zip(docs, split, strict=True):
+                self._put(doc, paragraphs, vecs[lo : lo + len(paragraphs)])
+                lo += len(paragraphs)
+            self._rebuild_lexical()
+            self._save()
+
+    def delete(self, doc_id: str) -> bool:
+        with self._lock:
+            if self.store.get_document(doc_id) is None:
+                return False
+            ids = np.array(self.store.delete_document(doc_id), dtype=np.int64)
+            self.vectors.remove(ids)
+            self.lexical.remove(ids)
+            self._save()
+        return True
+
+    def sync_corpus(self, directory: Path, progress: bool = False) -> tuple[int, int]:
+        """Make the store hold exactly the folder's files (documents added through the API
+        stay). Returns (documents added or changed, documents removed)."""
+        files = read_corpus(directory)
+        digest = corpus_sha256(files)
+        if self.store.get_state("corpus_sha256") == digest:
+            return 0, 0
+        known = {d[0]: (d[3], d[4]) for d in self.store.list_documents()}
+        changed = [f for f in files if known.get(f.doc_id) != ("corpus", f.sha256)]
+        present = {f.doc_id for f in files}
+        gone = [d for d, (source, _) in known.items() if source == "corpus" and d not in present]
+        with self._lock:
+            if changed:
+                log.info("indexing %d documents from %s", len(changed), directory)
+            self.add([_from_source(f) for f in changed], progress=progress)
+            for doc_id in gone:
+                self.delete(doc_id)
+            self.store.set_state("corpus_sha256", digest)
+            self._save()
+        return len(changed), len(gone)
+
+    # --- reads -------------------------------------------------------------------------
+    def dense(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
+        with self._lock:
+            scores, ids = self.vectors.search(vector, k, allowed)
+        return [Hit(int(i), float(s)) for s, i in zip(scores, ids, strict=True)]
+
+    def sparse(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
+        with self._lock:
+            scores, ids = self.lexical.search(query, k, allowed)
+        return [Hit(int(i), float(s)) for s, i in zip(scores, ids, strict=True)]
+
+    def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
+        return self.store.passages(ids)
+
+    def allowed_ids(self, doc_ids: Sequence[str] | None, metadata: dict[str, Any] | None) -> np.ndarray | None:
+        """Passage ids a filter admits, or None for no filter."""
+        if not doc_ids and not metadata:
+            return None
+        selected = set(doc_ids) if doc_ids else None
+        if metadata:
+            matching = set(self.store.doc_ids_with_metadata(metadata))
+            selected = matching if selected is None else selected & matching
+        return self.store.passage_ids(sorted(selected or []))
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _from_source(f: SourceFile) -> Document:
+    return Document(f.doc_id, document_title(f.text), f.text, {}, "corpus", f.sha256)

@@ -1,0 +1,107 @@
+"""Split a document into content paragraphs that keep exact character offsets.
+
+Layout: blank lines separate blocks. A block of several lines is one hard-wrapped
+paragraph when its lines look wrapped (similar widths, mostly no sentence end at the break);
+otherwise each line is its own paragraph, which also covers documents that put one
+paragraph per line and have no blank lines at all.
+
+Content: a paragraph is kept when it reads as news prose: at least ``MIN_WORDS`` words and
+it ends with a full stop or a question mark (optionally inside closing quotes or brackets),
+or with "!" inside a quote. Page furniture fails that test by its form: player notices and
+captions are short or unpunctuated, promotions end with a bare "!", cross-links start with
+an upper-case label and a colon ("SEE ALSO:").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MIN_WORDS = 8
+_CLOSERS = re.escape("\"'\u201d\u2019)]")
+_SENTENCE_END = re.compile(rf"(?:[.?][{_CLOSERS}]*|![{_CLOSERS}]+)$")
+_LINK_LABEL = re.compile(r"^[A-Z][A-Z ]{2,}:")
+_BULLET = re.compile(r"^\s*[\u2022\u00b7*\-\u2013]\s")
+_BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    start: int
+    end: int
+    text: str
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _blocks(text: str) -> list[tuple[int, int]]:
+    spans, pos = [], 0
+    for match in _BLANK_LINE.finditer(text):
+        spans.append((pos, match.start()))
+        pos = match.end()
+    spans.append((pos, len(text)))
+    return [(s, e) for s, e in (_strip(text, s, e) for s, e in spans) if s < e]
+
+
+def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    spans, pos = [], start
+    for line in text[start:end].splitlines(keepends=True):
+        s, e = _strip(text, pos, pos + len(line))
+        if s < e:
+            spans.append((s, e))
+        pos += len(line)
+    return spans
+
+
+def _looks_wrapped(text: str, lines: list[tuple[int, int]]) -> bool:
+    """True when a block's line breaks are hard wraps inside one paragraph."""
+    if len(lines) < 2 or any(_BULLET.match(text[s:e]) for s, e in lines):
+        return False
+    widths = [e - s for s, e in lines[:-1]]
+    unbroken = sum(not _SENTENCE_END.search(text[s:e]) for s, e in lines[:-1])
+    return max(widths) <= 100 and min(widths) >= 0.6 * max(widths) and unbroken * 2 > len(widths)
+
+
+def raw_paragraphs(text: str) -> list[Paragraph]:
+    """Every non-empty paragraph, in order, before furniture is removed."""
+    spans: list[tuple[int, int]] = []
+    for start, end in _blocks(text):
+        lines = _lines(text, start, end)
+        spans += [(start, end)] if _looks_wrapped(text, lines) else lines
+    return [Paragraph(s, e, text[s:e]) for s, e in spans]
+
+
+def is_prose(paragraph: str) -> bool:
+    if len(paragraph.split()) < MIN_WORDS or _LINK_LABEL.match(paragraph):
+        return False
+    return bool(_SENTENCE_END.search(paragraph))
+
+
+def _is_heading(paragraph: str) -> bool:
+    words = paragraph.split()
+    return (
+        3 <= len(words) <= 25
+        and paragraph[0].isupper()
+        and not paragraph.isupper()
+        and not _LINK_LABEL.match(paragraph)
+        and not re.search(r"[.!?:]$", paragraph)
+    )
+
+
+def split_paragraphs(text: str) -> list[Paragraph]:
+    """Content paragraphs of a document: prose paragraphs, in order, with exact offsets."""
+    return [p for p in raw_paragraphs(text) if is_prose(p.text)]
+
+
+def document_title(text: str) -> str:
+    """The first heading or prose line of the document, at most 200 characters."""
+    for p in raw_paragraphs(text):
+        if _is_heading(p.text) or is_prose(p.text):
+            return " ".join(p.text.split())[:200]
+    return ""

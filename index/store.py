@@ -1,0 +1,218 @@
+"""SQLite passage store: documents, their paragraphs with offsets, and paragraph vectors.
+
+The store is the source of truth. FAISS and BM25 are derived from it and stamped with the
+store's ``generation``, which every committed write increments; a derived index whose stamp
+differs from the store's is rebuilt from the store (the vectors are kept here, so no
+re-embedding is needed). That is what keeps ids in step across restarts and crashes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.paragraphs import Paragraph
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    source TEXT NOT NULL,
+    sha256 TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    paragraph INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str
+    title: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: str = "api"
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class StoredPassage:
+    id: int
+    doc_id: str
+    paragraph: int
+    start: int
+    end: int
+    text: str
+
+
+class PassageStore:
+    """Thread-safe SQLite store; one connection guarded by a lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute(
+                    "INSERT INTO state VALUES ('generation', '1') ON CONFLICT(key) "
+                    "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    # --- state -------------------------------------------------------------------------
+    def get_state(self, key: str, default: str | None = None) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_state(self, key: str, value: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO state VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    @property
+    def generation(self) -> int:
+        return int(self.get_state("generation", "0") or 0)
+
+    # --- writes ------------------------------------------------------------------------
+    def put_document(
+        self, doc: Document, paragraphs: Sequence[Paragraph], vectors: np.ndarray
+    ) -> list[int]:
+        """Insert or replace a document with its paragraphs; returns the new passage ids."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self._transaction() as db:
+            db.execute("DELETE FROM documents WHERE doc_id = ?", (doc.doc_id,))
+            db.execute(
+                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)",
+                (doc.doc_id, doc.title, doc.text, json.dumps(doc.metadata), doc.source, doc.sha256),
+            )
+            ids = []
+            for i, (p, v) in enumerate(zip(paragraphs, vectors, strict=True)):
+                cur = db.execute(
+                    "INSERT INTO passages (doc_id, paragraph, start, end, text, vector) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (doc.doc_id, i, p.start, p.end, p.text, v.tobytes()),
+                )
+                ids.append(int(cur.lastrowid or 0))
+        return ids
+
+    def delete_document(self, doc_id: str) -> list[int]:
+        """Delete a document; returns the ids of its passages (empty if it was absent)."""
+        with self._transaction() as db:
+            ids = [r[0] for r in db.execute("SELECT id FROM passages WHERE doc_id = ?", (doc_id,))]
+            db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+        return ids
+
+    # --- reads -------------------------------------------------------------------------
+    def _query(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, tuple(args)).fetchall()
+
+    def get_document(self, doc_id: str) -> Document | None:
+        rows = self._query(
+            "SELECT doc_id, title, text, metadata, source, sha256 FROM documents WHERE doc_id = ?",
+            (doc_id,),
+        )
+        if not rows:
+            return None
+        d = rows[0]
+        return Document(d[0], d[1], d[2], json.loads(d[3]), d[4], d[5])
+
+    def list_documents(self) -> list[tuple[str, str, dict[str, Any], str, str, int]]:
+        """(doc_id, title, metadata, source, sha256, passages) for every document."""
+        rows = self._query(
+            "SELECT d.doc_id, d.title, d.metadata, d.source, d.sha256, "
+            "(SELECT COUNT(*) FROM passages p WHERE p.doc_id = d.doc_id) "
+            "FROM documents d ORDER BY d.doc_id"
+        )
+        return [(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
+        out: dict[int, StoredPassage] = {}
+        ids = list(ids)
+        for lo in range(0, len(ids), 500):
+            chunk = ids[lo : lo + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self._query(
+                f"SELECT id, doc_id, paragraph, start, end, text FROM passages WHERE id IN ({marks})",
+                chunk,
+            ):
+                out[r[0]] = StoredPassage(*r)
+        return out
+
+    def passage_ids(self, doc_ids: Sequence[str] | None = None) -> np.ndarray:
+        if doc_ids is None:
+            rows = self._query("SELECT id FROM passages ORDER BY id")
+        else:
+            marks = ",".join("?" * len(doc_ids))
+            rows = self._query(f"SELECT id FROM passages WHERE doc_id IN ({marks}) ORDER BY id", doc_ids)
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def doc_ids_with_metadata(self, filters: dict[str, Any]) -> list[str]:
+        """Documents whose metadata has every key with the given value."""
+        return [
+            doc_id
+            for doc_id, _, metadata, *_ in self.list_documents()
+            if all(metadata.get(k) == v for k, v in filters.items())
+        ]
+
+    def iter_vectors(self, batch: int = 10000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) of every passage, in id order, in batches."""
+        last = -1
+        while True:
+            rows = self._query(
+                "SELECT id, vector FROM passages WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
+            )
+            if not rows:
+                return
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            vecs = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+            yield ids, vecs
+            last = int(ids[-1])
+
+    def iter_texts(self) -> tuple[np.ndarray, list[str]]:
+        rows = self._query("SELECT id, text FROM passages ORDER BY id")
+        return np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
+
+    def counts(self) -> tuple[int, int]:
+        docs = self._query("SELECT COUNT(*) FROM documents")[0][0]
+        passages = self._query("SELECT COUNT(*) FROM passages")[0][0]
+        return int(docs), int(passages)

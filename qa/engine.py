@@ -1,0 +1,197 @@
+"""The core object: one ``Engine`` that a Python tool embeds and the API and CLI wrap."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.corpus import CorpusError, decode_text, text_sha256, valid_doc_id
+from index.corpus_index import CorpusIndex
+from index.embedder import Embedder
+from index.paragraphs import document_title
+from index.store import Document
+from qa.errors import (
+    DocumentExists,
+    DocumentNotFound,
+    DocumentTooLarge,
+    InvalidDocument,
+    InvalidQuestion,
+    InvalidRequest,
+)
+from qa.fusion import reciprocal_rank_fusion
+from qa.proximity import proximity_score, query_pairs
+from qa.schemas import (
+    MAX_K,
+    MAX_QUESTION_CHARS,
+    DocumentOut,
+    DocumentSummary,
+    Health,
+    Passage,
+    SearchResponse,
+)
+from qa.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    """Hybrid retrieval (and, with a reader, answers) over one data directory."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.embedder = embedder or Embedder(settings.embedding_model)
+        self.index = CorpusIndex(settings.data_dir, self.embedder, settings.index_type)
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        if settings.corpus is not None:
+            self.sync(settings.corpus)
+
+    @classmethod
+    def open(cls, data_dir: str | Path, corpus: str | Path | None = None, **overrides: Any) -> Engine:
+        """Open (building or updating as needed) the index in ``data_dir``; with ``corpus``,
+        keep it in step with that folder of ``.txt`` files."""
+        settings = Settings(
+            data_dir=Path(data_dir), corpus=Path(corpus) if corpus else None, **overrides
+        )
+        return cls(settings)
+
+    def close(self) -> None:
+        self.index.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- corpus ------------------------------------------------------------------------
+    def sync(self, corpus: str | Path, progress: bool = True) -> tuple[int, int]:
+        """Index new or changed files of a folder and drop removed ones."""
+        try:
+            return self.index.sync_corpus(Path(corpus), progress=progress)
+        except CorpusError as exc:
+            raise InvalidDocument(str(exc)) from None
+
+    def add(
+        self,
+        doc_id: str,
+        text: str | bytes,
+        title: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        replace: bool = False,
+    ) -> int:
+        """Add a document (``replace=True`` to overwrite one with the same id); returns the
+        number of passages indexed."""
+        if not valid_doc_id(doc_id):
+            raise InvalidDocument(
+                f"invalid doc_id {doc_id!r}: use 1-128 letters, digits, '.', '_' or '-'"
+            )
+        raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+        if len(raw) > self.settings.max_document_bytes:
+            raise DocumentTooLarge(
+                f"document is {len(raw)} bytes; the limit is {self.settings.max_document_bytes}"
+            )
+        try:
+            body = decode_text(raw, doc_id)
+        except CorpusError as exc:
+            raise InvalidDocument(str(exc)) from None
+        if not body.strip():
+            raise InvalidDocument("document text is empty")
+        if not replace and self.index.store.get_document(doc_id) is not None:
+            raise DocumentExists(f"document {doc_id!r} already exists")
+        doc = Document(
+            doc_id, title or document_title(body), body, dict(metadata or {}), "api", text_sha256(body)
+        )
+        self.index.add([doc])
+        return len(self.index.store.passage_ids([doc_id]))
+
+    def delete(self, doc_id: str) -> None:
+        if not self.index.delete(doc_id):
+            raise DocumentNotFound(f"no document {doc_id!r}")
+
+    def document(self, doc_id: str) -> DocumentOut:
+        doc = self.index.store.get_document(doc_id)
+        if doc is None:
+            raise DocumentNotFound(f"no document {doc_id!r}")
+        return DocumentOut(doc_id=doc.doc_id, title=doc.title, text=doc.text, metadata=doc.metadata)
+
+    def documents(self) -> list[DocumentSummary]:
+        return [
+            DocumentSummary(doc_id=d, title=t, metadata=m, passages=n)
+            for d, t, m, _, _, n in self.index.store.list_documents()
+        ]
+
+    def health(self) -> Health:
+        docs, passages = self.index.store.counts()
+        return Health(status="ok", ready=True, documents=docs, passages=passages, reader=False)
+
+    # --- retrieval ---------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        doc_ids: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> SearchResponse:
+        """The ``k`` passages most likely to answer ``query`` (dense + BM25, fused)."""
+        query = check_question(query)
+        if not 1 <= k <= MAX_K:
+            raise InvalidRequest(f"k must be between 1 and {MAX_K}")
+        return SearchResponse(query=query, passages=self.retrieve(query, k, doc_ids, metadata))
+
+    def retrieve(
+        self,
+        query: str,
+        k: int,
+        doc_ids: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        mode: str = "hybrid",
+    ) -> list[Passage]:
+        """Ranked passages; ``mode`` is ``hybrid``, ``dense`` or ``lexical`` (for evaluation)."""
+        allowed = self.index.allowed_ids(doc_ids, metadata)
+        n = max(self.settings.candidates, k)
+        rankings, weights = [], []
+        if mode in ("hybrid", "dense"):
+            rankings.append([h.id for h in self.index.dense(self.embed_query(query), n, allowed)])
+            weights.append(self.settings.dense_weight)
+        if mode in ("hybrid", "lexical"):
+            rankings.append([h.id for h in self.index.sparse(query, n, allowed)])
+            weights.append(self.settings.lexical_weight)
+        fused = reciprocal_rank_fusion(rankings, weights, self.settings.rrf_k)[: 2 * n]
+        stored = self.index.passages([i for i, _ in fused])
+        alpha = self.settings.proximity_weight if mode == "hybrid" else 0.0
+        pairs = query_pairs(query)
+        scored = [
+            (p, (score + alpha * proximity_score(pairs, p.text)) / (1 + alpha))
+            for i, score in fused
+            if (p := stored.get(i)) is not None
+        ]
+        scored.sort(key=lambda ps: -ps[1])
+        return [
+            Passage(doc_id=p.doc_id, paragraph=p.paragraph, start=p.start, end=p.end, text=p.text,
+                    score=round(min(1.0, max(0.0, score)), 6))
+            for p, score in scored[:k]
+        ]
+
+    def embed_query(self, query: str) -> np.ndarray:
+        """Query embedding, cached for repeated questions (LRU)."""
+        vector = self._query_cache.get(query)
+        if vector is None:
+            vector = self.embedder.encode([query])[0]
+            self._query_cache[query] = vector
+            if len(self._query_cache) > 2048:
+                self._query_cache.popitem(last=False)
+        else:
+            self._query_cache.move_to_end(query)
+        return vector
+
+
+def check_question(question: str) -> str:
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidQuestion("the question is empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InvalidQuestion(f"the question is longer than {MAX_QUESTION_CHARS} characters")
+    return question.strip()

@@ -1,0 +1,31 @@
+"""Domain errors of the core; each edge (HTTP, CLI) translates them for its users."""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """Base class: a request the engine cannot serve, with a message fit for a user."""
+
+
+class InvalidQuestion(QAError):
+    pass
+
+
+class InvalidRequest(QAError):
+    pass
+
+
+class InvalidDocument(QAError):
+    pass
+
+
+class DocumentTooLarge(InvalidDocument):
+    pass
+
+
+class DocumentNotFound(QAError):
+    pass
+
+
+class DocumentExists(QAError):
+    pass

@@ -1,0 +1,45 @@
+"""Term proximity: do the question's neighbouring content words stand close in a passage?
+
+"president of Afghanistan" and "Afghan President Ashraf Ghani" share the pair
+(president, afghan*) within a few words; a paragraph that names a Tajik president and,
+later, the Afghan border does not. BM25 and a bag-of-words embedding both miss that.
+Words are compared by their first five letters (truncation stemming), which also joins
+demonyms to place names (Afghan/Afghanistan, Tajik/Tajikistan).
+"""
+
+from __future__ import annotations
+
+import re
+
+PREFIX = 5
+WINDOW = 3
+_WORD = re.compile(r"\w+")
+_STOP = frozenset(
+    "a an and are as at be been but by can could did do does for from had has have how if in "
+    "into is it its many much no not of on or said says such than that the their then there "
+    "these they this to was were what when where which who whom whose why will with would"
+    .split()
+)
+
+
+def content_terms(text: str) -> list[str]:
+    return [w[:PREFIX] for w in _WORD.findall(text.lower()) if w not in _STOP]
+
+
+def query_pairs(question: str) -> set[tuple[str, str]]:
+    terms = content_terms(question)
+    return {(a, b) for a, b in zip(terms, terms[1:], strict=False) if a != b}
+
+
+def proximity_score(pairs: set[tuple[str, str]], passage: str, window: int = WINDOW) -> float:
+    """Share of the question's term pairs found within ``window`` words of each other."""
+    if not pairs:
+        return 0.0
+    positions: dict[str, list[int]] = {}
+    for i, term in enumerate(content_terms(passage)):
+        positions.setdefault(term, []).append(i)
+    found = sum(
+        any(abs(i - j) <= window for i in positions.get(a, ()) for j in positions.get(b, ()))
+        for a, b in pairs
+    )
+    return found / len(pairs)

@@ -1,0 +1,98 @@
+"""Pydantic models at the edges, split by direction: requests in, responses out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_QUESTION_CHARS = 2000
+MAX_K = 50
+
+
+class Passage(BaseModel):
+    doc_id: str
+    paragraph: int = Field(description="0-based index of the paragraph in its document")
+    start: int = Field(description="character offset of the passage in the document text")
+    end: int
+    text: str
+    score: float = Field(ge=0.0, le=1.0)
+
+
+class SearchResponse(BaseModel):
+    query: str
+    passages: list[Passage]
+
+
+class Citation(BaseModel):
+    doc_id: str
+    paragraph: int
+    start: int = Field(description="character offset of the answer in the document text")
+    end: int
+    text: str
+    context: str
+    context_start: int = Field(description="offset of the answer inside `context`")
+    context_end: int
+    score: float = Field(ge=0.0, le=1.0)
+
+
+class Answer(BaseModel):
+    text: str
+    score: float = Field(ge=0.0, le=1.0)
+    citations: list[Citation]
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    top_k: int = Field(default=5, ge=1, le=MAX_K, description="passages to read")
+    max_answers: int = Field(default=3, ge=1, le=20)
+    doc_ids: list[str] | None = Field(default=None, description="only search these documents")
+    metadata: dict[str, Any] | None = Field(default=None, description="only documents whose metadata matches")
+
+
+class AskResponse(BaseModel):
+    question: str
+    answers: list[Answer]
+    passages: list[Passage]
+
+
+class DocumentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    doc_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    text: str = Field(min_length=1)
+    title: str | None = Field(default=None, max_length=500)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class DocumentOut(BaseModel):
+    doc_id: str
+    title: str
+    text: str
+    metadata: dict[str, Any]
+
+
+class DocumentSummary(BaseModel):
+    doc_id: str
+    title: str
+    metadata: dict[str, Any]
+    passages: int
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentSummary]
+
+
+class DocumentWritten(BaseModel):
+    doc_id: str
+    passages: int
+
+
+class Health(BaseModel):
+    status: str
+    ready: bool
+    documents: int
+    passages: int
+    reader: bool

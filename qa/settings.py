@@ -1,0 +1,29 @@
+"""All settings in one place, read from ``QA_*`` environment variables or passed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_READER = PACKAGE_DIR / "weights" / "reader"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="built indexes live here")
+    corpus: Path | None = Field(default=None, description="folder of .txt documents to index")
+    embedding_model: str = "all-MiniLM-L6-v2"
+    index_type: str = Field(default="auto", pattern="^(auto|flat|hnsw)$")
+    reader_path: Path = DEFAULT_READER
+    reader: bool = Field(default=True, description="load the extractive reader")
+    candidates: int = Field(default=50, ge=1, description="hits taken from each retriever")
+    rrf_k: int = Field(default=60, ge=1)
+    dense_weight: float = Field(default=1.0, ge=0)
+    lexical_weight: float = Field(default=1.0, ge=0)
+    proximity_weight: float = Field(default=0.5, ge=0, description="term-proximity boost in hybrid")
+    max_document_bytes: int = Field(default=5_000_000, ge=1)
+    threads: int = Field(default=0, ge=0, description="torch threads (0: leave the default)")
