@@ -75,12 +75,14 @@ class CorpusIndex:
     def _load(self) -> None:
         manifest = self._manifest()
         model_changed = self.store.counts()[1] > 0 and (
-            manifest.get("embedding_model") != self.encoder.name
-            or manifest.get("dim") != self.encoder.dim
+            manifest.get("embedding_model") != self.encoder.name or manifest.get("dim") != self.encoder.dim
         )
         if model_changed:
-            log.info("embedding model changed (%s -> %s): re-embedding every passage",
-                     manifest.get("embedding_model"), self.encoder.name)
+            log.info(
+                "embedding model changed (%s -> %s): re-embedding every passage",
+                manifest.get("embedding_model"),
+                self.encoder.name,
+            )
             self._reembed_all()
         elif manifest.get("generation") == self.store.generation and self._try_load_derived():
             return
@@ -210,7 +212,9 @@ class CorpusIndex:
     def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
         return self.store.passages(ids)
 
-    def allowed_ids(self, doc_ids: Sequence[str] | None, metadata: dict[str, Any] | None) -> np.ndarray | None:
+    def allowed_ids(
+        self, doc_ids: Sequence[str] | None, metadata: dict[str, Any] | None
+    ) -> np.ndarray | None:
         """Passage ids a filter admits, or None for no filter."""
         if not doc_ids and not metadata:
             return None

@@ -47,8 +47,11 @@ class Embedder:
         self.name = name_or_path or DEFAULT_MODEL
         self.batch_size = batch_size
         self._model = SentenceTransformer(str(resolve_model_path(name_or_path)), device="cpu")
-        dim = self._model.get_embedding_dimension() if hasattr(
-            self._model, "get_embedding_dimension") else self._model.get_sentence_embedding_dimension()
+        dim = (
+            self._model.get_embedding_dimension()
+            if hasattr(self._model, "get_embedding_dimension")
+            else self._model.get_sentence_embedding_dimension()
+        )
         self.dim = int(dim or 0)
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:

@@ -51,9 +51,7 @@ class LexicalIndex:
             if row is not None:
                 self._alive[row] = 0.0
 
-    def search(
-        self, query: str, k: int, allowed: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) with a positive BM25 score; ``allowed`` restricts to those ids."""
         empty = np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
         if self._bm25 is None or k <= 0:

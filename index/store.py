@@ -113,9 +113,7 @@ class PassageStore:
         return int(self.get_state("generation", "0") or 0)
 
     # --- writes ------------------------------------------------------------------------
-    def put_document(
-        self, doc: Document, paragraphs: Sequence[Paragraph], vectors: np.ndarray
-    ) -> list[int]:
+    def put_document(self, doc: Document, paragraphs: Sequence[Paragraph], vectors: np.ndarray) -> list[int]:
         """Insert or replace a document with its paragraphs; returns the new passage ids."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         with self._transaction() as db:

@@ -14,6 +14,7 @@ from index.corpus_index import CorpusIndex
 from index.embedder import Embedder
 from index.paragraphs import document_title
 from index.store import Document
+from qa.answers import aggregate
 from qa.errors import (
     DocumentExists,
     DocumentNotFound,
@@ -21,12 +22,15 @@ from qa.errors import (
     InvalidDocument,
     InvalidQuestion,
     InvalidRequest,
+    ServiceUnavailable,
 )
 from qa.fusion import reciprocal_rank_fusion
 from qa.proximity import proximity_score, query_pairs
+from qa.reader import Reader, ReaderUnavailable
 from qa.schemas import (
     MAX_K,
     MAX_QUESTION_CHARS,
+    AskResponse,
     DocumentOut,
     DocumentSummary,
     Health,
@@ -46,6 +50,12 @@ class Engine:
         self.embedder = embedder or Embedder(settings.embedding_model)
         self.index = CorpusIndex(settings.data_dir, self.embedder, settings.index_type)
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.reader: Reader | None = None
+        if settings.reader:
+            try:
+                self.reader = Reader(settings.reader_path, threads=settings.threads)
+            except ReaderUnavailable as exc:
+                log.warning("answers are off: %s", exc)
         if settings.corpus is not None:
             self.sync(settings.corpus)
 
@@ -53,9 +63,7 @@ class Engine:
     def open(cls, data_dir: str | Path, corpus: str | Path | None = None, **overrides: Any) -> Engine:
         """Open (building or updating as needed) the index in ``data_dir``; with ``corpus``,
         keep it in step with that folder of ``.txt`` files."""
-        settings = Settings(
-            data_dir=Path(data_dir), corpus=Path(corpus) if corpus else None, **overrides
-        )
+        settings = Settings(data_dir=Path(data_dir), corpus=Path(corpus) if corpus else None, **overrides)
         return cls(settings)
 
     def close(self) -> None:
@@ -86,9 +94,7 @@ class Engine:
         """Add a document (``replace=True`` to overwrite one with the same id); returns the
         number of passages indexed."""
         if not valid_doc_id(doc_id):
-            raise InvalidDocument(
-                f"invalid doc_id {doc_id!r}: use 1-128 letters, digits, '.', '_' or '-'"
-            )
+            raise InvalidDocument(f"invalid doc_id {doc_id!r}: use 1-128 letters, digits, '.', '_' or '-'")
         raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
         if len(raw) > self.settings.max_document_bytes:
             raise DocumentTooLarge(
@@ -126,7 +132,35 @@ class Engine:
 
     def health(self) -> Health:
         docs, passages = self.index.store.counts()
-        return Health(status="ok", ready=True, documents=docs, passages=passages, reader=False)
+        return Health(
+            status="ok", ready=True, documents=docs, passages=passages, reader=self.reader is not None
+        )
+
+    # --- answers -----------------------------------------------------------------------
+    def ask(
+        self,
+        question: str,
+        top_k: int = 5,
+        max_answers: int = 3,
+        doc_ids: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> AskResponse:
+        """Answers found in the ``top_k`` best passages, with citations; ``answers`` is
+        empty when the corpus does not seem to hold the answer."""
+        question = check_question(question)
+        if not 1 <= top_k <= MAX_K:
+            raise InvalidRequest(f"top_k must be between 1 and {MAX_K}")
+        if max_answers < 1:
+            raise InvalidRequest("max_answers must be at least 1")
+        if self.reader is None:
+            raise ServiceUnavailable(
+                "the reader model is not loaded, so there are no answers; "
+                "use search, or install the package with its weights"
+            )
+        passages = self.retrieve(question, top_k, doc_ids, metadata)
+        spans = self.reader.read(question, [p.text for p in passages])
+        answers = aggregate(spans, passages, self.settings.answer_threshold, max_answers)
+        return AskResponse(question=question, answers=answers, passages=passages)
 
     # --- retrieval ---------------------------------------------------------------------
     def search(
@@ -171,8 +205,14 @@ class Engine:
         ]
         scored.sort(key=lambda ps: -ps[1])
         return [
-            Passage(doc_id=p.doc_id, paragraph=p.paragraph, start=p.start, end=p.end, text=p.text,
-                    score=round(min(1.0, max(0.0, score)), 6))
+            Passage(
+                doc_id=p.doc_id,
+                paragraph=p.paragraph,
+                start=p.start,
+                end=p.end,
+                text=p.text,
+                score=round(min(1.0, max(0.0, score)), 6),
+            )
             for p, score in scored[:k]
         ]
 

@@ -29,3 +29,7 @@ class DocumentNotFound(QAError):
 
 class DocumentExists(QAError):
     pass
+
+
+class ServiceUnavailable(QAError):
+    """A part the request needs (the reader) is not loaded."""

@@ -9,16 +9,75 @@ demonyms to place names (Afghan/Afghanistan, Tajik/Tajikistan).
 
 from __future__ import annotations
 
+import itertools
 import re
 
 PREFIX = 5
 WINDOW = 3
 _WORD = re.compile(r"\w+")
 _STOP = frozenset(
-    "a an and are as at be been but by can could did do does for from had has have how if in "
-    "into is it its many much no not of on or said says such than that the their then there "
-    "these they this to was were what when where which who whom whose why will with would"
-    .split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "many",
+        "much",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "said",
+        "says",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "will",
+        "with",
+        "would",
+    ]
 )
 
 
@@ -28,7 +87,7 @@ def content_terms(text: str) -> list[str]:
 
 def query_pairs(question: str) -> set[tuple[str, str]]:
     terms = content_terms(question)
-    return {(a, b) for a, b in zip(terms, terms[1:], strict=False) if a != b}
+    return {(a, b) for a, b in itertools.pairwise(terms) if a != b}
 
 
 def proximity_score(pairs: set[tuple[str, str]], passage: str, window: int = WINDOW) -> float:

@@ -25,5 +25,6 @@ class Settings(BaseSettings):
     dense_weight: float = Field(default=1.0, ge=0)
     lexical_weight: float = Field(default=1.0, ge=0)
     proximity_weight: float = Field(default=0.5, ge=0, description="term-proximity boost in hybrid")
+    answer_threshold: float = Field(default=0.3, ge=0, le=1, description="abstain below this score")
     max_document_bytes: int = Field(default=5_000_000, ge=1)
     threads: int = Field(default=0, ge=0, description="torch threads (0: leave the default)")

@@ -88,3 +88,47 @@ def pad_batch(windows: Sequence[Window], pad_id: int = 0) -> dict[str, np.ndarra
         types[row, :n] = w.token_type_ids
         mask[row, :n] = 1
     return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+
+
+@dataclass(frozen=True)
+class SpanCandidate:
+    window: int
+    start_token: int
+    end_token: int
+    char_start: int  # offsets into the window's passage
+    char_end: int
+    score: float  # start logit + end logit
+    null_score: float  # the window's [CLS] start + end logits
+
+
+def best_spans(
+    windows: Sequence[Window],
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    max_answer_tokens: int = 30,
+    per_window: int = 3,
+    n_best: int = 20,
+) -> list[SpanCandidate]:
+    """The best-scoring valid spans of each window (start <= end, both inside the passage,
+    at most ``max_answer_tokens`` long), mapped to character offsets of the passage."""
+    out: list[SpanCandidate] = []
+    for w_index, window in enumerate(windows):
+        starts = np.asarray(start_logits[w_index][: len(window.input_ids)], dtype=np.float32)
+        ends = np.asarray(end_logits[w_index][: len(window.input_ids)], dtype=np.float32)
+        valid = np.array([o is not None for o in window.offsets])
+        if not valid.any():
+            continue
+        null = float(starts[0] + ends[0])
+        s_idx = [int(i) for i in np.argsort(-np.where(valid, starts, -np.inf))[:n_best] if valid[i]]
+        e_idx = [int(i) for i in np.argsort(-np.where(valid, ends, -np.inf))[:n_best] if valid[i]]
+        found = []
+        for s in s_idx:
+            for e in e_idx:
+                if s <= e < s + max_answer_tokens:
+                    found.append((float(starts[s] + ends[e]), s, e))
+        found.sort(reverse=True)
+        for score, s, e in found[:per_window]:
+            first, last = window.offsets[s], window.offsets[e]
+            assert first is not None and last is not None
+            out.append(SpanCandidate(w_index, s, e, first[0], last[1], score, null))
+    return out

@@ -145,6 +145,22 @@ def main(argv: list[str] | None = None) -> None:
     rng = random.Random(recipe.seed)
 
     tokenizer = AutoTokenizer.from_pretrained(base)
+    ckpt = args.work_dir / "checkpoint.pt"
+    if args.export_only:  # e.g. when a run must stop early: ship its last checkpoint
+        model = AutoModelForQuestionAnswering.from_pretrained(base)
+        state = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(state["model"])
+        export(
+            model,
+            tokenizer,
+            args.out,
+            Recipe(**state["recipe"]),
+            args.train,
+            state.get("questions", 0),
+            state.get("windows", 0),
+            state["step"],
+        )
+        return
     examples = load_squad(args.train)
     if recipe.max_questions:
         examples = rng.sample(examples, min(recipe.max_questions, len(examples)))
@@ -174,7 +190,6 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     args.work_dir.mkdir(parents=True, exist_ok=True)
-    ckpt = args.work_dir / "checkpoint.pt"
     step = 0
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
@@ -185,9 +200,6 @@ def main(argv: list[str] | None = None) -> None:
             step = state["step"]
             log.info("resumed at step %d", step)
 
-    if args.export_only:
-        export(model, tokenizer, args.out, recipe, args.train, len(examples), len(features), step)
-        return
     model.train()
     t0, running = time.time(), 0.0
     start_step = step
@@ -209,13 +221,27 @@ def main(argv: list[str] | None = None) -> None:
         if step % 50 == 0 or step == total:
             rate = (step - start_step) * recipe.batch_size / (time.time() - t0)
             eta = (total - step) * recipe.batch_size / rate / 60
-            log.info("step %d/%d loss %.3f lr %.2e %.1f win/s eta %.0f min",
-                     step, total, running, scheduler.get_last_lr()[0], rate, eta)
+            log.info(
+                "step %d/%d loss %.3f lr %.2e %.1f win/s eta %.0f min",
+                step,
+                total,
+                running,
+                scheduler.get_last_lr()[0],
+                rate,
+                eta,
+            )
         if step % args.save_every == 0 or step == total:
             tmp = ckpt.with_suffix(".tmp")
             torch.save(
-                {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict(), "step": step, "recipe": asdict(recipe)},
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "step": step,
+                    "recipe": asdict(recipe),
+                    "questions": len(examples),
+                    "windows": len(features),
+                },
                 tmp,
             )
             tmp.replace(ckpt)
@@ -223,8 +249,9 @@ def main(argv: list[str] | None = None) -> None:
     export(model, tokenizer, args.out, recipe, args.train, len(examples), len(features), total)
 
 
-def export(model, tokenizer, out: Path, recipe: Recipe, train: Path, n_questions: int,
-           n_windows: int, steps: int) -> None:
+def export(
+    model, tokenizer, out: Path, recipe: Recipe, train: Path, n_questions: int, n_windows: int, steps: int
+) -> None:
     """Write fp16 safetensors, config, tokenizer, and the recipe with a weights checksum."""
     out.mkdir(parents=True, exist_ok=True)
     model.half().save_pretrained(out, safe_serialization=True)

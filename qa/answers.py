@@ -1,0 +1,86 @@
+"""From reader spans over ranked passages to answers with citations (pure functions).
+
+The same answer (same SQuAD-normalized text) found in several passages becomes one answer
+that carries every citation; different answers stay apart so that a disagreement between
+sources (1,030 vs 1,037) is visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from qa.reader import Span
+from qa.schemas import Answer, Citation, Passage
+from qa.squad import normalize_answer
+
+CONTEXT_CHARS = 240
+
+
+def context_window(text: str, start: int, end: int, chars: int = CONTEXT_CHARS) -> tuple[int, int]:
+    """Bounds of a context of about ``chars`` characters either side of a span, cut at
+    white space so that no word is split."""
+    lo, hi = max(0, start - chars), min(len(text), end + chars)
+    if lo > 0:
+        space = text.find(" ", lo, start)
+        lo = space + 1 if space != -1 else lo
+    if hi < len(text):
+        space = text.rfind(" ", end, hi)
+        hi = space if space != -1 else hi
+    return lo, hi
+
+
+def citation_score(reader_confidence: float, passage_score: float) -> float:
+    """Reader evidence, discounted when retrieval thought little of the passage."""
+    return reader_confidence * (0.5 + 0.5 * passage_score)
+
+
+def aggregate(
+    spans: Sequence[Span],
+    passages: Sequence[Passage],
+    threshold: float,
+    max_answers: int,
+) -> list[Answer]:
+    """Group spans by normalized text; an answer's score is the noisy-or of its citations'
+    scores (independent sources agreeing raise it). Answers under ``threshold`` are dropped."""
+    groups: dict[str, list[Citation]] = {}
+    kept: dict[int, list[tuple[int, int]]] = {}
+    for span in sorted(spans, key=lambda s: -s.confidence):
+        key = normalize_answer(span.text)
+        taken = kept.setdefault(span.passage, [])
+        # Within a passage, a span that overlaps a better one is a variant of it, not
+        # another answer ("20,000" vs "20,000 reserve officers").
+        if not key or any(span.start < e and s < span.end for s, e in taken):
+            continue
+        taken.append((span.start, span.end))
+        passage = passages[span.passage]
+        start, end = passage.start + span.start, passage.start + span.end
+        lo, hi = context_window(passage.text, span.start, span.end)
+        groups.setdefault(key, []).append(
+            Citation(
+                doc_id=passage.doc_id,
+                paragraph=passage.paragraph,
+                start=start,
+                end=end,
+                text=span.text,
+                context=passage.text[lo:hi],
+                context_start=span.start - lo,
+                context_end=span.end - lo,
+                score=round(citation_score(span.confidence, passage.score), 6),
+            )
+        )
+    answers = []
+    for citations in groups.values():
+        # One citation per paragraph counts towards the score: a paragraph does not
+        # corroborate itself.
+        best_per_paragraph: dict[tuple[str, int], float] = {}
+        for c in citations:
+            key = (c.doc_id, c.paragraph)
+            best_per_paragraph[key] = max(best_per_paragraph.get(key, 0.0), c.score)
+        miss = 1.0
+        for s in best_per_paragraph.values():
+            miss *= 1.0 - s
+        citations.sort(key=lambda c: -c.score)
+        answers.append(Answer(text=citations[0].text, score=round(1.0 - miss, 6), citations=citations))
+    answers = [a for a in answers if a.score >= threshold]
+    answers.sort(key=lambda a: -a.score)
+    return answers[:max_answers]

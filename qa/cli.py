@@ -1,0 +1,178 @@
+"""The ``qa`` command: serve, search, ask, index, add, eval.
+
+Each command parses its arguments, calls the service (or the engine), and prints; errors
+become one line on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from qa import render
+from qa.client import Client, ServiceError, ServiceUnreachable
+from qa.errors import QAError
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def _settings(args: argparse.Namespace, **extra: object):
+    from qa.settings import Settings
+
+    values = {k: v for k, v in extra.items() if v is not None}
+    if getattr(args, "data_dir", None):
+        values["data_dir"] = Path(args.data_dir)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings(args, corpus=Path(args.corpus) if args.corpus else None)
+    if settings.corpus is None:
+        settings.corpus = Path("seeds")
+    if not settings.corpus.is_dir():
+        raise QAError(f"corpus folder {settings.corpus} does not exist (use --corpus DIR)")
+    print(
+        f"Serving {settings.corpus}/ from {settings.data_dir}/ at http://{args.host}:{args.port} "
+        f"(docs at /docs)",
+        file=sys.stderr,
+    )
+    uvicorn.run(create_app(settings=settings), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    reply = Client(args.url).search(args.question, args.k)
+    _print(reply, args.json, render.passages)
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    if args.local:
+        from qa.engine import Engine
+
+        with Engine(_settings(args, corpus=Path(args.corpus))) as engine:
+            reply = engine.ask(args.question, args.top_k, args.max_answers).model_dump()
+    else:
+        reply = Client(args.url).ask(args.question, args.top_k, args.max_answers)
+    _print(reply, args.json, render.answers)
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from qa.engine import Engine
+
+    with Engine(_settings(args)) as engine:
+        added, removed = engine.sync(args.directory)
+        health = engine.health()
+    print(
+        f"{added} documents indexed, {removed} removed; {health.documents} documents, "
+        f"{health.passages} passages in {engine.settings.data_dir}/"
+    )
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    client = Client(args.url)
+    for name in args.files:
+        path = Path(name)
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise QAError(f"{path}: cannot read as UTF-8 text ({exc})") from None
+        reply = client.add(path.stem, text, replace=args.replace)
+        print(f"{reply['doc_id']}: {reply['passages']} passages")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from qa import evaluate
+
+    return evaluate.main(args)
+
+
+def _print(reply: dict, as_json: bool, fmt: Callable[[dict, bool], str]) -> None:
+    if as_json:
+        print(json.dumps(reply, indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(fmt(reply, sys.stdout.isatty() and "NO_COLOR" not in os.environ))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qa", description="Question answering over a news corpus.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    url = {"default": os.environ.get("QA_URL", DEFAULT_URL), "help": "service URL (env QA_URL)"}
+
+    p = sub.add_parser("serve", help="start the HTTP service (builds the index on first start)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--corpus", help="folder of .txt documents (default: QA_CORPUS or seeds/)")
+    p.add_argument("--data-dir", help="index folder (default: QA_DATA_DIR or data/)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("search", help="ranked passages for a question")
+    p.add_argument("question")
+    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--url", **url)
+    p.add_argument("--json", action="store_true", help="print the raw JSON reply")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", help="answers with citations for a question")
+    p.add_argument("question")
+    p.add_argument("--top-k", type=int, default=5, help="passages to read")
+    p.add_argument("--max-answers", type=int, default=3)
+    p.add_argument("--url", **url)
+    p.add_argument("--json", action="store_true", help="print the raw JSON reply")
+    p.add_argument("--local", action="store_true", help="run the engine here, without a server")
+    p.add_argument("--corpus", default="seeds", help="with --local: folder of .txt documents")
+    p.add_argument("--data-dir", help="with --local: index folder")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("index", help="(re)build the index from a folder of .txt files")
+    p.add_argument("directory", type=Path)
+    p.add_argument("--data-dir")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("add", help="add .txt documents to a running service")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--replace", action="store_true", help="overwrite documents with the same id")
+    p.add_argument("--url", **url)
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("eval", help="measure: `qa eval FILE.jsonl` end to end, `qa eval squad FILE` reader")
+    p.add_argument("target", help="a questions .jsonl file, or 'squad'")
+    p.add_argument("file", nargs="?", help="with 'squad': a SQuAD v1.1 JSON file")
+    p.add_argument("--corpus", default="seeds")
+    p.add_argument("--data-dir")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--limit", type=int, default=0, help="only the first N questions")
+    p.add_argument("--retrieval-only", action="store_true")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ServiceUnreachable as exc:
+        print(f"qa: {exc}. Start it with `qa serve` (or set --url / QA_URL).", file=sys.stderr)
+    except ServiceError as exc:
+        print(f"qa: the service refused the request: {exc.detail}", file=sys.stderr)
+    except QAError as exc:
+        print(f"qa: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("qa: interrupted", file=sys.stderr)
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

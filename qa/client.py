@@ -1,0 +1,72 @@
+"""A small HTTP client for the service (standard library only)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+
+class ServiceUnreachable(Exception):
+    """No server answered at the URL."""
+
+
+class ServiceError(Exception):
+    """The server answered with an error status; the message is its ``detail``."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+class Client:
+    def __init__(self, url: str, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: Any = None, params: dict | None = None) -> Any:
+        url = self.url + path
+        if params:
+            url += "?" + urllib.parse.urlencode(params, doseq=True)
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            raise ServiceError(exc.code, _detail(exc.read())) from None
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            raise ServiceUnreachable(f"no QA service at {self.url} ({_reason(exc)})") from None
+        return json.loads(raw) if raw else None
+
+    def search(self, question: str, k: int = 5) -> dict:
+        return dict(self._call("GET", "/search", params={"q": question, "k": k}))
+
+    def ask(self, question: str, top_k: int = 5, max_answers: int = 3) -> dict:
+        body = {"question": question, "top_k": top_k, "max_answers": max_answers}
+        return dict(self._call("POST", "/ask", body=body))
+
+    def add(self, doc_id: str, text: str, replace: bool = False) -> dict:
+        if replace:
+            return dict(self._call("PUT", f"/documents/{urllib.parse.quote(doc_id)}", body={"text": text}))
+        return dict(self._call("POST", "/documents", body={"doc_id": doc_id, "text": text}))
+
+
+def _reason(exc: Exception) -> str:
+    reason = getattr(exc, "reason", exc)
+    return str(reason)
+
+
+def _detail(raw: bytes) -> str:
+    try:
+        detail = json.loads(raw).get("detail", raw.decode("utf-8", "replace"))
+    except (ValueError, AttributeError):
+        return raw.decode("utf-8", "replace")[:500]
+    if isinstance(detail, list):  # FastAPI validation errors
+        return "; ".join(f"{'.'.join(map(str, d.get('loc', [])[1:]))}: {d.get('msg')}" for d in detail)
+    return str(detail)

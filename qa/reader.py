@@ -1,0 +1,115 @@
+"""The extractive reader: a span head on MiniLM, run on CPU, shipped in ``qa/weights/reader``.
+
+Reads a question against several passages in one batch and returns candidate spans with
+character offsets taken from the tokenizer's offset mapping, and a confidence in [0, 1]:
+the model's preference for the span over "no answer" in its window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from index.embedder import offline
+from qa.spans import best_spans, encode_windows, pad_batch
+
+log = logging.getLogger(__name__)
+
+
+class ReaderUnavailable(RuntimeError):
+    """The reader's weights are missing or do not match their recorded checksum."""
+
+
+@dataclass(frozen=True)
+class Span:
+    passage: int  # index into the passages given to ``read``
+    start: int  # character offsets into that passage
+    end: int
+    text: str
+    confidence: float
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_weights(directory: Path) -> dict:
+    """Check ``model.safetensors`` against the checksum recorded in ``training.json``."""
+    info_path, weights = directory / "training.json", directory / "model.safetensors"
+    if not info_path.exists() or not weights.exists():
+        raise ReaderUnavailable(f"no reader weights in {directory}")
+    info = json.loads(info_path.read_text())
+    if _sha256(weights) != info.get("weights_sha256"):
+        raise ReaderUnavailable(f"{weights} does not match its recorded checksum")
+    return dict(info)
+
+
+class Reader:
+    def __init__(
+        self,
+        directory: Path,
+        max_length: int = 192,
+        stride: int = 64,
+        batch_size: int = 32,
+        bf16: bool = True,
+        threads: int = 0,
+    ) -> None:
+        offline()
+        import torch
+        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+        self.info = verify_weights(directory)
+        if threads:
+            torch.set_num_threads(threads)
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(directory)
+        self.model = AutoModelForQuestionAnswering.from_pretrained(directory, dtype=torch.float32)
+        self.model.eval()
+        self.max_length, self.stride, self.batch_size = max_length, stride, batch_size
+        self.bf16 = bf16
+
+    def logits(self, windows: Sequence) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end logits for windows, in batches, padded per batch."""
+        torch = self._torch
+        width = max(len(w.input_ids) for w in windows)
+        starts = np.full((len(windows), width), -1e4, dtype=np.float32)
+        ends = np.full((len(windows), width), -1e4, dtype=np.float32)
+        for lo in range(0, len(windows), self.batch_size):
+            batch = windows[lo : lo + self.batch_size]
+            inputs = {
+                k: torch.from_numpy(v) for k, v in pad_batch(batch, self.tokenizer.pad_token_id).items()
+            }
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                out = self.model(**inputs)
+            n = inputs["input_ids"].shape[1]
+            starts[lo : lo + len(batch), :n] = out.start_logits.float().numpy()
+            ends[lo : lo + len(batch), :n] = out.end_logits.float().numpy()
+        return starts, ends
+
+    def read(self, question: str, passages: Sequence[str], per_passage: int = 3) -> list[Span]:
+        """Candidate answer spans over all passages, best first."""
+        if not passages:
+            return []
+        windows = encode_windows(
+            self.tokenizer, [question] * len(passages), list(passages), self.max_length, self.stride
+        )
+        starts, ends = self.logits(windows)
+        spans = []
+        for c in best_spans(windows, starts, ends, per_window=per_passage):
+            passage = windows[c.window].passage
+            text = passages[passage][c.char_start : c.char_end]
+            confidence = 1.0 / (1.0 + math.exp(-(c.score - c.null_score)))
+            spans.append(Span(passage, c.char_start, c.char_end, text, confidence))
+        spans.sort(key=lambda s: -s.confidence)
+        return spans
