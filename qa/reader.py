@@ -97,6 +97,24 @@ class Reader:
             ends[lo : lo + len(batch), :n] = out.end_logits.float().numpy()
         return starts, ends
 
+    def best_answers(self, questions: Sequence[str], contexts: Sequence[str]) -> list[Span | None]:
+        """The single best span for each (question, context) pair, read in shared batches
+        (used to score the reader alone on SQuAD)."""
+        windows = encode_windows(self.tokenizer, questions, contexts, self.max_length, self.stride)
+        # Sort by length so that each batch pads little; map results back afterwards.
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
+        ordered = [windows[i] for i in order]
+        starts, ends = self.logits(ordered)
+        best: list[Span | None] = [None] * len(questions)
+        for c in best_spans(ordered, starts, ends, per_window=1):
+            pair = ordered[c.window].passage
+            confidence = 1.0 / (1.0 + math.exp(-(c.score - c.null_score)))
+            current = best[pair]
+            if current is None or confidence > current.confidence:
+                text = contexts[pair][c.char_start : c.char_end]
+                best[pair] = Span(pair, c.char_start, c.char_end, text, confidence)
+        return best
+
     def read(self, question: str, passages: Sequence[str], per_passage: int = 3) -> list[Span]:
         """Candidate answer spans over all passages, best first."""
         if not passages:

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from index.embedder import Embedder
+from qa.engine import Engine
+from qa.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def seed_engine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Engine:
+    """A read-only engine over the seed corpus, shared by the tests that only read."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("seed-index"), corpus=SEEDS)
+    engine = Engine(settings, embedder=embedder)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def make_engine(tmp_path: Path, embedder: Embedder):
+    """Engines over a private data directory (for tests that write); reopenable."""
+    opened: list[Engine] = []
+
+    def make(corpus: Path | None = None, data_dir: Path | None = None, **overrides) -> Engine:
+        settings = Settings(data_dir=data_dir or tmp_path / "data", corpus=corpus, **overrides)
+        engine = Engine(settings, embedder=embedder)
+        opened.append(engine)
+        return engine
+
+    yield make
+    for engine in opened:
+        engine.close()
+
+
+@pytest.fixture
+def small_corpus(tmp_path: Path) -> Path:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("000_a764001855818956", "004_0b86c02cdc35424d"):
+        shutil.copy(SEEDS / f"{name}.txt", corpus)
+    return corpus

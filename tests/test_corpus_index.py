@@ -1,0 +1,150 @@
+"""The on-disk index: persistence, live updates, repair after a crash, model changes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.corpus_index import CorpusIndex
+from index.store import Document
+from tests.conftest import SEEDS
+
+
+class HashEncoder:
+    """A deterministic stand-in for the embedder: fast, and its name can change."""
+
+    def __init__(self, name: str = "hash-v1", dim: int = 16) -> None:
+        self.name, self.dim, self.calls = name, dim, 0
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        self.calls += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                out[row, hashlib.md5(word.encode()).digest()[0] % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+
+def _consistent(index: CorpusIndex) -> None:
+    ids = set(index.store.passage_ids().tolist())
+    assert len(index.vectors) == len(ids) == len(index.lexical)
+    for vector_ids in (h.id for h in index.dense(index.encoder.encode(["border"])[0], 10_000)):
+        assert vector_ids in ids
+
+
+def _doc(doc_id: str, text: str) -> Document:
+    return Document(doc_id, doc_id, text, {"lang": "en"})
+
+
+def test_sync_persists_and_reopens_without_embedding(tmp_path: Path) -> None:
+    encoder = HashEncoder()
+    index = CorpusIndex(tmp_path, encoder)
+    assert index.sync_corpus(SEEDS) == (5, 0)
+    n = index.store.counts()[1]
+    index.close()
+
+    encoder = HashEncoder()
+    index = CorpusIndex(tmp_path, encoder)
+    assert index.sync_corpus(SEEDS) == (0, 0)
+    assert encoder.calls == 0 and index.store.counts()[1] == n
+    _consistent(index)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["embedding_model"] == "hash-v1" and manifest["dim"] == 16
+    assert manifest["generation"] == index.store.generation and manifest["corpus_sha256"]
+
+
+def test_corpus_changes_are_synced(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEEDS, corpus)
+    index = CorpusIndex(tmp_path / "data", HashEncoder())
+    index.sync_corpus(corpus)
+    index.add([_doc("api-doc", "A document added through the API about the border with Afghanistan.")])
+    (corpus / "000_a764001855818956.txt").unlink()
+    (corpus / "new.txt").write_text("Officials said a new bridge across the river was opened on Monday.\n")
+    assert index.sync_corpus(corpus) == (1, 1)
+    docs = {d[0] for d in index.store.list_documents()}
+    assert "000_a764001855818956" not in docs and {"new", "api-doc"} <= docs
+    _consistent(index)
+
+
+def test_add_replace_delete_keep_faiss_bm25_and_store_in_step(tmp_path: Path) -> None:
+    index = CorpusIndex(tmp_path, HashEncoder())
+    index.add([_doc("a", "The river border was closed on Monday after heavy fighting.\n\nTroops left.")])
+    index.add([_doc("b", "Reservists were sent to the mountain border by the president today.")])
+    _consistent(index)
+    index.add([_doc("a", "A wholly new text about refugees crossing the border at night was filed.")])
+    _consistent(index)
+    assert [h.id for h in index.sparse("heavy fighting", 5)] == []
+    assert index.delete("b") and not index.delete("b")
+    _consistent(index)
+    index.close()
+    index = CorpusIndex(tmp_path, HashEncoder())
+    _consistent(index)
+    assert [d[0] for d in index.store.list_documents()] == ["a"]
+    assert index.sparse("refugees", 5)
+
+
+def test_filters_restrict_both_retrievers(tmp_path: Path) -> None:
+    index = CorpusIndex(tmp_path, HashEncoder())
+    index.sync_corpus(SEEDS)
+    allowed = index.allowed_ids(["004_0b86c02cdc35424d"], None)
+    assert allowed is not None and len(allowed) > 0
+    docs = {p.doc_id for p in index.passages([h.id for h in index.sparse("Tajikistan border", 50, allowed)]).values()}
+    assert docs == {"004_0b86c02cdc35424d"}
+    dense = index.dense(index.encoder.encode(["Tajikistan"])[0], 50, allowed)
+    assert {p.doc_id for p in index.passages([h.id for h in dense]).values()} == {"004_0b86c02cdc35424d"}
+    assert len(index.allowed_ids(None, {"lang": "xx"})) == 0
+
+
+def test_crash_between_store_commit_and_index_save_is_repaired(tmp_path: Path) -> None:
+    index = CorpusIndex(tmp_path, HashEncoder())
+    index.sync_corpus(SEEDS)
+    # Simulate a crash: the store commits a new document, the derived indexes are not saved.
+    doc = _doc("late", "Late news says the border crossing reopened for trade on Tuesday morning.")
+    from index.paragraphs import split_paragraphs
+
+    paragraphs = split_paragraphs(doc.text)
+    index.store.put_document(doc, paragraphs, index.encoder.encode([p.text for p in paragraphs]))
+    index.store.close()
+
+    encoder = HashEncoder()
+    reopened = CorpusIndex(tmp_path, encoder)
+    assert encoder.calls == 0  # repaired from stored vectors, not re-embedded
+    _consistent(reopened)
+    hits = reopened.sparse("border crossing reopened trade", 1)
+    assert reopened.passages([hits[0].id])[hits[0].id].doc_id == "late"
+
+
+def test_corrupt_derived_files_are_rebuilt(tmp_path: Path) -> None:
+    index = CorpusIndex(tmp_path, HashEncoder())
+    index.sync_corpus(SEEDS)
+    index.close()
+    (tmp_path / "vectors.faiss").write_bytes(b"garbage")
+    reopened = CorpusIndex(tmp_path, HashEncoder())
+    _consistent(reopened)
+
+
+def test_changing_the_embedding_model_reembeds(tmp_path: Path) -> None:
+    index = CorpusIndex(tmp_path, HashEncoder("hash-v1", 16))
+    index.sync_corpus(SEEDS)
+    n = index.store.counts()[1]
+    index.close()
+    encoder = HashEncoder("hash-v2", 24)
+    reopened = CorpusIndex(tmp_path, encoder)
+    assert encoder.calls == n and reopened.vectors.dim == 24
+    _consistent(reopened)
+
+
+@pytest.mark.parametrize("index_type", ["flat", "hnsw"])
+def test_index_type_setting(tmp_path: Path, index_type: str) -> None:
+    index = CorpusIndex(tmp_path, HashEncoder(), index_type=index_type)
+    index.sync_corpus(SEEDS)
+    assert index.vectors.index_type == index_type
+    index.delete("000_a764001855818956")
+    _consistent(index)

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from index.paragraphs import document_title, raw_paragraphs, split_paragraphs
+from tests.conftest import SEEDS
+
+WORDS = st.sampled_from(["Taliban", "border", "troops", "said", "on", "July", "5,", "the", "20,000", "“fled”"])
+LINE = st.lists(WORDS, min_size=1, max_size=20).map(" ".join)
+ENDING = st.sampled_from([".", "", "!", "?", '."'])
+BREAK = st.sampled_from(["\n", "\n\n", "\n \n", "\r\n", "\n\n\n"])
+TEXT = st.lists(st.tuples(LINE, ENDING, BREAK), max_size=12).map(
+    lambda parts: "".join(line + end + sep for line, end, sep in parts)
+)
+
+
+@given(st.one_of(TEXT, st.text(max_size=400)))
+def test_every_paragraph_is_its_own_slice_in_order(text: str) -> None:
+    last_end = 0
+    for p in raw_paragraphs(text):
+        assert text[p.start : p.end] == p.text
+        assert p.text == p.text.strip() and p.text
+        assert p.start >= last_end
+        last_end = p.end
+    kept = split_paragraphs(text)
+    assert all(p in raw_paragraphs(text) for p in kept)
+
+
+def test_one_paragraph_per_line_and_blank_line_layouts() -> None:
+    lines = (
+        "First line says that the troops fled into the country overnight.\n"
+        "Second line reports that 20,000 reservists were sent to the border.\n"
+    )
+    assert [p.text for p in split_paragraphs(lines)] == lines.strip().split("\n")
+    blank = lines.replace("\n", "\n\n")
+    assert [p.text for p in split_paragraphs(blank)] == lines.strip().split("\n")
+
+
+def test_hard_wrapped_block_stays_one_paragraph() -> None:
+    text = (
+        "The Tajik Border Service said the situation became complicated after\n"
+        "several villages and a border post in the northwestern part of the province\n"
+        "fell to the Taliban, forcing soldiers to retreat across the river.\n"
+    )
+    paragraphs = split_paragraphs(text)
+    assert len(paragraphs) == 1 and paragraphs[0].text == text.strip()
+
+
+def test_seed_furniture_is_left_out_and_content_kept() -> None:
+    texts = {p.stem: p.read_text(encoding="utf-8") for p in SEEDS.glob("*.txt")}
+    kept = [p.text for t in texts.values() for p in split_paragraphs(t)]
+    for furniture in ("Your browser doesn", "Join our brand new", "SEE ALSO:", "SOURCE:AFP", "KEY POINTS"):
+        assert not any(furniture in p for p in kept), furniture
+    assert any(p.startswith("Tajikistan has mobilized 20,000 military reservists") for p in kept)
+    assert any("Shir Khan Bandar" in p for p in kept)
+
+
+def test_title_skips_furniture() -> None:
+    text = (SEEDS / "001_b6733ea8aba2a067.txt").read_text(encoding="utf-8")
+    assert document_title(text) == "Tajikistan reinforces border as Afghan forces collapse under Taliban offensive"
+    text = (SEEDS / "002_c893cae8a75fbf29.txt").read_text(encoding="utf-8")
+    assert document_title(text) == "Afghan government mulls offensive after losing key battles to Taliban"
