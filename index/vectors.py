@@ -9,8 +9,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import faiss
+from typing import Any
+
+import faiss as _faiss
 import numpy as np
+
+faiss: Any = _faiss  # its SWIG stubs cover little of the API used here
 
 HNSW_THRESHOLD = 200_000
 

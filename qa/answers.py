@@ -74,8 +74,8 @@ def aggregate(
         # corroborate itself.
         best_per_paragraph: dict[tuple[str, int], float] = {}
         for c in citations:
-            key = (c.doc_id, c.paragraph)
-            best_per_paragraph[key] = max(best_per_paragraph.get(key, 0.0), c.score)
+            where = (c.doc_id, c.paragraph)
+            best_per_paragraph[where] = max(best_per_paragraph.get(where, 0.0), c.score)
         miss = 1.0
         for s in best_per_paragraph.values():
             miss *= 1.0 - s

@@ -108,7 +108,8 @@ def _print(reply: dict, as_json: bool, fmt: Callable[[dict, bool], str]) -> None
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description="Question answering over a news corpus.")
     sub = parser.add_subparsers(dest="command", required=True)
-    url = {"default": os.environ.get("QA_URL", DEFAULT_URL), "help": "service URL (env QA_URL)"}
+    default_url = os.environ.get("QA_URL", DEFAULT_URL)
+    url_help = "service URL (env QA_URL)"
 
     p = sub.add_parser("serve", help="start the HTTP service (builds the index on first start)")
     p.add_argument("--host", default="127.0.0.1")
@@ -120,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="ranked passages for a question")
     p.add_argument("question")
     p.add_argument("-k", type=int, default=5)
-    p.add_argument("--url", **url)
+    p.add_argument("--url", default=default_url, help=url_help)
     p.add_argument("--json", action="store_true", help="print the raw JSON reply")
     p.set_defaults(func=cmd_search)
 
@@ -128,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--top-k", type=int, default=5, help="passages to read")
     p.add_argument("--max-answers", type=int, default=3)
-    p.add_argument("--url", **url)
+    p.add_argument("--url", default=default_url, help=url_help)
     p.add_argument("--json", action="store_true", help="print the raw JSON reply")
     p.add_argument("--local", action="store_true", help="run the engine here, without a server")
     p.add_argument("--corpus", default="seeds", help="with --local: folder of .txt documents")
@@ -143,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("add", help="add .txt documents to a running service")
     p.add_argument("files", nargs="+")
     p.add_argument("--replace", action="store_true", help="overwrite documents with the same id")
-    p.add_argument("--url", **url)
+    p.add_argument("--url", default=default_url, help=url_help)
     p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("eval", help="measure: `qa eval FILE.jsonl` end to end, `qa eval squad FILE` reader")

@@ -79,16 +79,16 @@ def build_features(
                 features.append((w, s, e))
     n_neg = int(len(examples) * recipe.negative_fraction)
     by_title: dict[str, list[str]] = {}
-    for e in examples:
-        by_title.setdefault(e.title, []).append(e.context)
+    for ex in examples:
+        by_title.setdefault(ex.title, []).append(ex.context)
     titles = sorted(by_title)
     picks = rng.sample(examples, n_neg)
     questions, contexts = [], []
-    for e in picks:
+    for ex in picks:
         other = rng.choice(titles)
-        while other == e.title:
+        while other == ex.title:
             other = rng.choice(titles)
-        questions.append(e.question)
+        questions.append(ex.question)
         contexts.append(rng.choice(by_title[other]))
     for lo in range(0, n_neg, chunk):
         windows = encode_windows(

@@ -95,7 +95,10 @@ def test_filters_restrict_both_retrievers(tmp_path: Path) -> None:
     index.sync_corpus(SEEDS)
     allowed = index.allowed_ids(["004_0b86c02cdc35424d"], None)
     assert allowed is not None and len(allowed) > 0
-    docs = {p.doc_id for p in index.passages([h.id for h in index.sparse("Tajikistan border", 50, allowed)]).values()}
+    docs = {
+        p.doc_id
+        for p in index.passages([h.id for h in index.sparse("Tajikistan border", 50, allowed)]).values()
+    }
     assert docs == {"004_0b86c02cdc35424d"}
     dense = index.dense(index.encoder.encode(["Tajikistan"])[0], 50, allowed)
     assert {p.doc_id for p in index.passages([h.id for h in dense]).values()} == {"004_0b86c02cdc35424d"}

@@ -6,7 +6,9 @@ from hypothesis import strategies as st
 from index.paragraphs import document_title, raw_paragraphs, split_paragraphs
 from tests.conftest import SEEDS
 
-WORDS = st.sampled_from(["Taliban", "border", "troops", "said", "on", "July", "5,", "the", "20,000", "“fled”"])
+WORDS = st.sampled_from(
+    ["Taliban", "border", "troops", "said", "on", "July", "5,", "the", "20,000", "“fled”"]
+)
 LINE = st.lists(WORDS, min_size=1, max_size=20).map(" ".join)
 ENDING = st.sampled_from([".", "", "!", "?", '."'])
 BREAK = st.sampled_from(["\n", "\n\n", "\n \n", "\r\n", "\n\n\n"])
@@ -58,6 +60,9 @@ def test_seed_furniture_is_left_out_and_content_kept() -> None:
 
 def test_title_skips_furniture() -> None:
     text = (SEEDS / "001_b6733ea8aba2a067.txt").read_text(encoding="utf-8")
-    assert document_title(text) == "Tajikistan reinforces border as Afghan forces collapse under Taliban offensive"
+    assert (
+        document_title(text)
+        == "Tajikistan reinforces border as Afghan forces collapse under Taliban offensive"
+    )
     text = (SEEDS / "002_c893cae8a75fbf29.txt").read_text(encoding="utf-8")
     assert document_title(text) == "Afghan government mulls offensive after losing key battles to Taliban"

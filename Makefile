@@ -1,0 +1,40 @@
+# Everything a user or CI needs, from a machine with only Python 3.11 and pip.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Where this machine's pip finds torch 2.13.0's CPU wheel by itself, nothing is needed; elsewhere:
+#   make install TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_PIP_ARGS ?=
+
+.PHONY: install serve test lint format eval clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first, pinned, so that no other requirement resolves the multi-GB CUDA build.
+	$(BIN)/pip install torch==2.13.0 $(TORCH_PIP_ARGS)
+	$(BIN)/pip install -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/qa serve
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check qa index api tests
+	$(BIN)/ruff format --check qa index api tests
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format qa index api tests
+	$(BIN)/ruff check --fix qa index api tests
+
+eval: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/qa eval ../shared/eval/dev_qa.jsonl
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
