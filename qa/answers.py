@@ -20,12 +20,12 @@ def context_window(text: str, start: int, end: int, chars: int = CONTEXT_CHARS) 
     """Bounds of a context of about ``chars`` characters either side of a span, cut at
     white space so that no word is split."""
     lo, hi = max(0, start - chars), min(len(text), end + chars)
-    if lo > 0:
+    if lo > 0 and not text[lo - 1].isspace():  # lo falls inside a word: skip to its end
         space = text.find(" ", lo, start)
-        lo = space + 1 if space != -1 else lo
-    if hi < len(text):
+        lo = space + 1 if space != -1 else start
+    if hi < len(text) and not text[hi].isspace():  # hi falls inside a word: back off
         space = text.rfind(" ", end, hi)
-        hi = space if space != -1 else hi
+        hi = space if space != -1 else end
     return lo, hi
 
 
