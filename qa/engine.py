@@ -47,13 +47,15 @@ class Engine:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
+        if settings.threads:
+            set_threads(settings.threads)
         self.embedder = embedder or Embedder(settings.embedding_model)
         self.index = CorpusIndex(settings.data_dir, self.embedder, settings.index_type)
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.reader: Reader | None = None
         if settings.reader:
             try:
-                self.reader = Reader(settings.reader_path, threads=settings.threads)
+                self.reader = Reader(settings.reader_path)
             except ReaderUnavailable as exc:
                 log.warning("answers are off: %s", exc)
         if settings.corpus is not None:
@@ -227,6 +229,16 @@ class Engine:
         else:
             self._query_cache.move_to_end(query)
         return vector
+
+
+def set_threads(n: int) -> None:
+    """Threads for torch and FAISS; both default to every core, which thrashes when several
+    requests (or another process) compute at once."""
+    import faiss
+    import torch
+
+    torch.set_num_threads(n)
+    faiss.omp_set_num_threads(n)
 
 
 def check_question(question: str) -> str:

@@ -27,4 +27,9 @@ class Settings(BaseSettings):
     proximity_weight: float = Field(default=0.5, ge=0, description="term-proximity boost in hybrid")
     answer_threshold: float = Field(default=0.3, ge=0, le=1, description="abstain below this score")
     max_document_bytes: int = Field(default=5_000_000, ge=1)
-    threads: int = Field(default=0, ge=0, description="torch threads (0: leave the default)")
+    threads: int = Field(
+        default=1,
+        ge=0,
+        description="threads per request for torch and FAISS (0: their defaults); requests run "
+        "concurrently, so one each keeps them from oversubscribing the cores",
+    )
