@@ -1,21 +1,32 @@
-"""Question answering over a news corpus: the public Python API."""
+"""Question answering over a news corpus: the public Python API.
 
-from qa.engine import Engine
-from qa.errors import (
-    DocumentExists,
-    DocumentNotFound,
-    InvalidDocument,
-    InvalidQuestion,
-    QAError,
-)
-from qa.settings import Settings
+``from qa import Engine`` is the embedding entry point. Names are imported on first use so
+that the CLI client starts without loading the index and model libraries.
+"""
 
-__all__ = [
-    "DocumentExists",
-    "DocumentNotFound",
-    "Engine",
-    "InvalidDocument",
-    "InvalidQuestion",
-    "QAError",
-    "Settings",
-]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from qa.engine import Engine
+    from qa.errors import DocumentExists, DocumentNotFound, InvalidDocument, InvalidQuestion, QAError
+    from qa.settings import Settings
+
+_EXPORTS = {
+    "Engine": "qa.engine",
+    "Settings": "qa.settings",
+    "QAError": "qa.errors",
+    "InvalidQuestion": "qa.errors",
+    "InvalidDocument": "qa.errors",
+    "DocumentNotFound": "qa.errors",
+    "DocumentExists": "qa.errors",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'qa' has no attribute {name!r}")

@@ -16,7 +16,9 @@ TEXTS = [
 def _passages() -> list[Passage]:
     out, offset = [], 0
     for i, text in enumerate(TEXTS):
-        out.append(Passage(doc_id=f"d{i}", paragraph=2, start=offset, end=offset + len(text), text=text, score=0.8))
+        out.append(
+            Passage(doc_id=f"d{i}", paragraph=2, start=offset, end=offset + len(text), text=text, score=0.8)
+        )
         offset += 1000
     return out
 
@@ -55,7 +57,11 @@ def test_citation_offsets_point_into_document_and_context() -> None:
 
 
 def test_overlapping_variants_in_one_passage_are_not_separate_answers() -> None:
-    spans = [_span(0, "20,000", 0.8), _span(0, "20,000 reserve officers", 0.5), _span(0, "Emomali Rahmon", 0.4)]
+    spans = [
+        _span(0, "20,000", 0.8),
+        _span(0, "20,000 reserve officers", 0.5),
+        _span(0, "Emomali Rahmon", 0.4),
+    ]
     answers = aggregate(spans, _passages(), threshold=0.0, max_answers=5)
     assert [a.text for a in answers] == ["20,000", "Emomali Rahmon"]
 

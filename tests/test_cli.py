@@ -95,3 +95,14 @@ def test_unreachable_server_says_how_to_start_it(capsys: pytest.CaptureFixture[s
     code = main(["search", "anything", "--url", f"http://127.0.0.1:{_free_port()}"])
     err = capsys.readouterr().err
     assert code != 0 and "qa serve" in err and err.count("\n") == 1
+
+
+def test_ask_against_the_server(server: str) -> None:
+    out = _run(
+        "ask", "Which base did American troops quietly slip out of on Friday?", "--url", server, "--json"
+    )
+    assert out.returncode == 0, out.stderr
+    reply = json.loads(out.stdout)
+    assert set(reply) == {"question", "answers", "passages"}
+    text = _run("ask", "Which base did American troops quietly slip out of on Friday?", "--url", server)
+    assert text.returncode == 0 and ("[[" in text.stdout or "No answer" in text.stdout)

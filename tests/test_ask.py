@@ -1,0 +1,101 @@
+"""Answers end to end with the shipped reader weights: offsets, abstention, /ask, `qa ask`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from qa.engine import Engine
+from qa.reader import ReaderUnavailable, verify_weights
+from qa.settings import DEFAULT_READER
+from tests.conftest import ROOT
+
+QUESTIONS = [
+    "How many troops did Tajikistan mobilize?",
+    "Who is the president of Afghanistan?",
+    "Which base did American troops quietly slip out of on Friday?",
+]
+
+
+@pytest.fixture(scope="module")
+def client(seed_engine: Engine) -> TestClient:
+    assert seed_engine.reader is not None, "the shipped reader weights must load"
+    return TestClient(create_app(seed_engine))
+
+
+def test_shipped_weights_match_their_checksum(tmp_path) -> None:
+    info = verify_weights(DEFAULT_READER)
+    assert info["recipe"]["seed"] is not None and info["weights_sha256"]
+    tampered = tmp_path / "reader"
+    tampered.mkdir()
+    for f in DEFAULT_READER.iterdir():
+        (tampered / f.name).write_bytes(f.read_bytes())
+    with open(tampered / "model.safetensors", "r+b") as fh:
+        fh.seek(-4, 2)
+        fh.write(b"\x00\x01\x02\x03")
+    with pytest.raises(ReaderUnavailable):
+        verify_weights(tampered)
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_citations_point_at_the_exact_characters(client: TestClient, question: str) -> None:
+    reply = client.post("/ask", json={"question": question, "top_k": 5}).json()
+    assert reply["answers"], reply
+    scores = [a["score"] for a in reply["answers"]]
+    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+    assert len(reply["answers"]) <= 3 and len(reply["passages"]) == 5
+    documents: dict[str, str] = {}
+    for answer in reply["answers"]:
+        assert answer["citations"]
+        for c in answer["citations"]:
+            text = documents.setdefault(c["doc_id"], client.get(f"/documents/{c['doc_id']}").json()["text"])
+            assert text[c["start"] : c["end"]] == c["text"]
+            assert c["context"][c["context_start"] : c["context_end"]] == c["text"]
+            assert 0 <= c["score"] <= 1
+
+
+def test_unanswerable_question_gets_no_answer_but_passages(client: TestClient) -> None:
+    reply = client.post("/ask", json={"question": "What is the boiling point of mercury in kelvin?"}).json()
+    assert reply["answers"] == [] and reply["passages"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"question": ""},
+        {"question": "   "},
+        {"question": "x" * 2001},
+        {"question": "ok?", "top_k": 0},
+        {"question": "ok?", "top_k": 51},
+        {"question": "ok?", "max_answers": 0},
+        {"question": "ok?", "unknown": 1},
+        {"question": 42},
+    ],
+)
+def test_ask_bad_input_is_a_clear_4xx(client: TestClient, body: dict) -> None:
+    response = client.post("/ask", json=body)
+    assert response.status_code == 422 and response.json()["detail"]
+
+
+def test_ask_filtered_to_one_document(client: TestClient) -> None:
+    reply = client.post("/ask", json={"question": QUESTIONS[0], "doc_ids": ["001_b6733ea8aba2a067"]}).json()
+    cited = {c["doc_id"] for a in reply["answers"] for c in a["citations"]}
+    assert cited <= {"001_b6733ea8aba2a067"}
+    assert {p["doc_id"] for p in reply["passages"]} == {"001_b6733ea8aba2a067"}
+
+
+def test_qa_ask_local_prints_highlighted_answer_and_json(tmp_path) -> None:
+    cmd = [sys.executable, "-m", "qa.cli", "ask", QUESTIONS[2], "--local", "--data-dir", str(tmp_path)]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "[[" in out.stdout and "]]" in out.stdout and "score" in out.stdout  # plain markers when piped
+    reply = json.loads(
+        subprocess.run([*cmd, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300).stdout
+    )
+    assert reply["question"] == QUESTIONS[2] and "answers" in reply and "passages" in reply
