@@ -23,7 +23,15 @@ _EXPORTS = {
     "DocumentNotFound": "qa.errors",
     "DocumentExists": "qa.errors",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "DocumentExists",
+    "DocumentNotFound",
+    "Engine",
+    "InvalidDocument",
+    "InvalidQuestion",
+    "QAError",
+    "Settings",
+]
 
 
 def __getattr__(name: str) -> Any:
