@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Path, Query, Response
+from fastapi import Depends, FastAPI, Path, Query, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from api import errors
+from api import errors, metrics
 from api.deps import EngineDep
+from api.security import require_write_key
 from qa.engine import Engine
 from qa.schemas import (
     MAX_K,
@@ -20,37 +24,58 @@ from qa.schemas import (
     DocumentIn,
     DocumentList,
     DocumentOut,
+    DocumentReplace,
     DocumentWritten,
     Health,
+    Message,
     SearchResponse,
 )
 from qa.settings import Settings
 
-DocId = Annotated[str, Path(min_length=1, max_length=128)]
+log = logging.getLogger("api")
+DocId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+WRITE = [Depends(require_write_key)]
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": Message} for code in codes}
 
 
 def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
     """An app over ``engine``; without one, the engine is opened from ``settings`` (or the
     ``QA_*`` environment) at start-up and closed at shutdown."""
+    settings = engine.settings if engine is not None else settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = None
         if engine is None:
-            owned = await run_in_threadpool(Engine, settings or Settings())
+            owned = await run_in_threadpool(Engine, settings)
             app.state.engine = owned
         yield
         if owned is not None:
             owned.close()
 
+    read_deps = WRITE if settings.protect_reads else []
     app = FastAPI(
         title="News QA",
         version="0.1.0",
         description="Question answering over a news corpus, with exact citations.",
         lifespan=lifespan,
+        dependencies=read_deps,
     )
+    app.state.settings = settings
+    app.state.metrics = metrics.Metrics()
     if engine is not None:
         app.state.engine = engine
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    metrics.install(app, app.state.metrics)
     errors.install(app)
     _routes(app)
     return app
@@ -61,6 +86,18 @@ def _routes(app: FastAPI) -> None:
     def health(engine: EngineDep) -> Health:
         return engine.health()
 
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def prometheus(engine: EngineDep) -> str:
+        health = engine.health()
+        gauges = {"qa_documents": health.documents, "qa_passages": health.passages}
+        return str(app.state.metrics.render(gauges))
+
+    @app.post("/ask", response_model=AskResponse, responses=_errors(503))
+    def ask(engine: EngineDep, request: AskRequest) -> AskResponse:
+        return engine.ask(
+            request.question, request.top_k, request.max_answers, request.doc_ids, request.metadata
+        )
+
     @app.get("/search", response_model=SearchResponse)
     def search(
         engine: EngineDep,
@@ -70,26 +107,33 @@ def _routes(app: FastAPI) -> None:
     ) -> SearchResponse:
         return engine.search(q, k, doc_ids=doc_id)
 
-    @app.post("/ask", response_model=AskResponse)
-    def ask(engine: EngineDep, request: AskRequest) -> AskResponse:
-        return engine.ask(
-            request.question, request.top_k, request.max_answers, request.doc_ids, request.metadata
-        )
-
     @app.get("/documents", response_model=DocumentList)
     def list_documents(engine: EngineDep) -> DocumentList:
         return DocumentList(documents=engine.documents())
 
-    @app.get("/documents/{doc_id}", response_model=DocumentOut)
+    @app.get("/documents/{doc_id}", response_model=DocumentOut, responses=_errors(404))
     def get_document(engine: EngineDep, doc_id: DocId) -> DocumentOut:
         return engine.document(doc_id)
 
-    @app.post("/documents", response_model=DocumentWritten, status_code=201)
+    @app.post(
+        "/documents",
+        response_model=DocumentWritten,
+        status_code=201,
+        dependencies=WRITE,
+        responses=_errors(401, 409, 413),
+    )
     def add_document(engine: EngineDep, doc: DocumentIn) -> DocumentWritten:
         n = engine.add(doc.doc_id, doc.text, doc.title, doc.metadata)
         return DocumentWritten(doc_id=doc.doc_id, passages=n)
 
-    @app.delete("/documents/{doc_id}", status_code=204)
+    @app.put(
+        "/documents/{doc_id}", response_model=DocumentWritten, dependencies=WRITE, responses=_errors(401, 413)
+    )
+    def replace_document(engine: EngineDep, doc_id: DocId, doc: DocumentReplace) -> DocumentWritten:
+        n = engine.add(doc_id, doc.text, doc.title, doc.metadata, replace=True)
+        return DocumentWritten(doc_id=doc_id, passages=n)
+
+    @app.delete("/documents/{doc_id}", status_code=204, dependencies=WRITE, responses=_errors(401, 404))
     def delete_document(engine: EngineDep, doc_id: DocId) -> Response:
         engine.delete(doc_id)
         return Response(status_code=204)

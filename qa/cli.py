@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -44,7 +45,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"(docs at /docs)",
         file=sys.stderr,
     )
-    uvicorn.run(create_app(settings=settings), host=args.host, port=args.port, log_level="info")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # uvicorn's access log would print each URL, question text included; api.requests logs
+    # method, route template, status and latency instead.
+    uvicorn.run(create_app(settings=settings), host=args.host, port=args.port, access_log=False)
     return 0
 
 

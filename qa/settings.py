@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     proximity_weight: float = Field(default=0.5, ge=0, description="term-proximity boost in hybrid")
     answer_threshold: float = Field(default=0.3, ge=0, le=1, description="abstain below this score")
     max_document_bytes: int = Field(default=5_000_000, ge=1)
+    api_key: str | None = Field(default=None, description="if set, writes need 'Bearer <key>'")
+    protect_reads: bool = Field(default=False, description="with api_key: reads need it too")
+    cors_origins: list[str] = Field(default_factory=list, description="allowed CORS origins")
     threads: int = Field(
         default=1,
         ge=0,
