@@ -3,59 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from qa.cli import main
-from tests.conftest import ROOT, SEEDS
+from tests.conftest import ROOT, free_port, running_server
 
 QA = [sys.executable, "-m", "qa.cli"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    data = tmp_path_factory.mktemp("cli-data")
-    log = open(data / "server.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [*QA, "serve", "--port", str(port), "--corpus", str(SEEDS), "--data-dir", str(data)],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                    if json.loads(r.read())["ready"]:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError("server did not start:\n" + (data / "server.log").read_text())
-            time.sleep(0.5)
+    with running_server(tmp_path_factory.mktemp("cli-data")) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -92,7 +56,7 @@ def test_server_errors_become_one_line(server: str) -> None:
 
 
 def test_unreachable_server_says_how_to_start_it(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["search", "anything", "--url", f"http://127.0.0.1:{_free_port()}"])
+    code = main(["search", "anything", "--url", f"http://127.0.0.1:{free_port()}"])
     err = capsys.readouterr().err
     assert code != 0 and "qa serve" in err and err.count("\n") == 1
 
