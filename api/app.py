@@ -19,6 +19,7 @@ from qa.engine import Engine
 from qa.schemas import (
     MAX_K,
     MAX_QUESTION_CHARS,
+    NOT_BLANK,
     AskRequest,
     AskResponse,
     DocumentIn,
@@ -92,16 +93,24 @@ def _routes(app: FastAPI) -> None:
         gauges = {"qa_documents": health.documents, "qa_passages": health.passages}
         return str(app.state.metrics.render(gauges))
 
-    @app.post("/ask", response_model=AskResponse, responses=_errors(503))
+    @app.post("/ask", response_model=AskResponse, responses=_errors(400, 503))
     def ask(engine: EngineDep, request: AskRequest) -> AskResponse:
         return engine.ask(
             request.question, request.top_k, request.max_answers, request.doc_ids, request.metadata
         )
 
-    @app.get("/search", response_model=SearchResponse)
+    @app.get("/search", response_model=SearchResponse, responses=_errors(400))
     def search(
         engine: EngineDep,
-        q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS, description="question")],
+        q: Annotated[
+            str,
+            Query(
+                min_length=1,
+                max_length=MAX_QUESTION_CHARS,
+                description="question",
+                json_schema_extra=NOT_BLANK,
+            ),
+        ],
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 5,
         doc_id: Annotated[list[str] | None, Query(description="restrict to these documents")] = None,
     ) -> SearchResponse:
@@ -120,14 +129,17 @@ def _routes(app: FastAPI) -> None:
         response_model=DocumentWritten,
         status_code=201,
         dependencies=WRITE,
-        responses=_errors(401, 409, 413),
+        responses=_errors(400, 401, 409, 413),
     )
     def add_document(engine: EngineDep, doc: DocumentIn) -> DocumentWritten:
         n = engine.add(doc.doc_id, doc.text, doc.title, doc.metadata)
         return DocumentWritten(doc_id=doc.doc_id, passages=n)
 
     @app.put(
-        "/documents/{doc_id}", response_model=DocumentWritten, dependencies=WRITE, responses=_errors(401, 413)
+        "/documents/{doc_id}",
+        response_model=DocumentWritten,
+        dependencies=WRITE,
+        responses=_errors(400, 401, 413),
     )
     def replace_document(engine: EngineDep, doc_id: DocId, doc: DocumentReplace) -> DocumentWritten:
         n = engine.add(doc_id, doc.text, doc.title, doc.metadata, replace=True)

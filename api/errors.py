@@ -20,9 +20,9 @@ STATUS: list[tuple[type[QAError], int]] = [
     (DocumentNotFound, 404),
     (DocumentExists, 409),
     (DocumentTooLarge, 413),
-    (InvalidDocument, 422),
-    (InvalidQuestion, 422),
-    (InvalidRequest, 422),
+    (InvalidDocument, 400),
+    (InvalidQuestion, 400),
+    (InvalidRequest, 400),
     (ServiceUnavailable, 503),
 ]
 

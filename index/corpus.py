@@ -22,8 +22,9 @@ class SourceFile:
 
 
 def valid_doc_id(doc_id: str) -> bool:
-    """Letters, digits, '.', '_' and '-', at most 128, not starting with a dot: never a path."""
-    return bool(DOC_ID.match(doc_id)) and ".." not in doc_id
+    """Letters, digits, '.', '_' and '-', at most 128, starting with a letter or digit, so
+    no doc_id can spell a path."""
+    return bool(DOC_ID.fullmatch(doc_id))
 
 
 def text_sha256(text: str) -> str:

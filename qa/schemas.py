@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 MAX_QUESTION_CHARS = 2000
 MAX_K = 50
+# Rules the server enforces with a clear message, stated in the OpenAPI schema for clients.
+NOT_BLANK = {"pattern": r"\S"}
+TEXT_RULE = {"pattern": r"^[^\u0000]*\S[^\u0000]*$"}  # some text, and no NUL (binary) bytes
 
 
 class Passage(BaseModel):
@@ -45,7 +48,7 @@ class Answer(BaseModel):
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, json_schema_extra=NOT_BLANK)
     top_k: int = Field(default=5, ge=1, le=MAX_K, description="passages to read")
     max_answers: int = Field(default=3, ge=1, le=20)
     doc_ids: list[str] | None = Field(default=None, description="only search these documents")
@@ -62,7 +65,7 @@ class DocumentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     doc_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1, json_schema_extra=TEXT_RULE)
     title: str | None = Field(default=None, max_length=500)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -70,7 +73,7 @@ class DocumentIn(BaseModel):
 class DocumentReplace(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1, json_schema_extra=TEXT_RULE)
     title: str | None = Field(default=None, max_length=500)
     metadata: dict[str, Any] = Field(default_factory=dict)
 

@@ -60,7 +60,7 @@ def test_search_filter_by_doc_id(client: TestClient) -> None:
 )
 def test_search_bad_input_is_a_clear_4xx(client: TestClient, params: dict) -> None:
     response = client.get("/search", params=params)
-    assert response.status_code == 422
+    assert response.status_code in (400, 422)
     assert response.json()["detail"]
 
 
@@ -99,7 +99,7 @@ def test_add_search_delete_cycle(writable: TestClient) -> None:
         ({"text": "some text"}, 422),
         ({"doc_id": "../etc/passwd", "text": "some text"}, 422),
         ({"doc_id": "a b", "text": "some text"}, 422),
-        ({"doc_id": "empty", "text": "   \n  "}, 422),
+        ({"doc_id": "empty", "text": "   \n  "}, 400),
         ({"doc_id": "x", "text": "t", "extra": 1}, 422),
         ([1, 2], 422),
     ],

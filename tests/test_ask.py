@@ -80,7 +80,7 @@ def test_unanswerable_question_gets_no_answer_but_passages(client: TestClient) -
 )
 def test_ask_bad_input_is_a_clear_4xx(client: TestClient, body: dict) -> None:
     response = client.post("/ask", json=body)
-    assert response.status_code == 422 and response.json()["detail"]
+    assert response.status_code in (400, 422) and response.json()["detail"]
 
 
 def test_ask_filtered_to_one_document(client: TestClient) -> None:

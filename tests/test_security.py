@@ -47,7 +47,7 @@ def test_document_limits(protected: TestClient) -> None:
     big = protected.post("/documents", json={"doc_id": "big", "text": "word " * 1000}, headers=ok)
     assert big.status_code == 413 and "limit" in big.json()["detail"]
     binary = protected.post("/documents", json={"doc_id": "bin", "text": "abc\u0000def ghi"}, headers=ok)
-    assert binary.status_code == 422 and "binary" in binary.json()["detail"]
+    assert binary.status_code == 400 and "binary" in binary.json()["detail"]
     assert protected.get("/documents/big").status_code == 404
 
 
