@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 MAX_QUESTION_CHARS = 2000
 MAX_K = 50
 # Rules the server enforces with a clear message, stated in the OpenAPI schema for clients.
-NOT_BLANK = {"pattern": r"\S"}
-TEXT_RULE = {"pattern": r"^[^\u0000]*\S[^\u0000]*$"}  # some text, and no NUL (binary) bytes
+NOT_BLANK: JsonDict = {"pattern": r"\S"}
+TEXT_RULE: JsonDict = {"pattern": r"^[^\u0000]*\S[^\u0000]*$"}  # some text, and no NUL (binary) bytes
 
 
 class Passage(BaseModel):
