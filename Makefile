@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 #   make install TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 TORCH_PIP_ARGS ?=
 
-.PHONY: install serve test lint format eval clean
+.PHONY: install serve test lint format eval bench load clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ format: $(STAMP)
 
 eval: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/qa eval ../shared/eval/dev_qa.jsonl
+
+bench: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.bench
+
+load: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.loadtest --clients 16 --seconds 30
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port)
 
     def timed(method: str, path: str, body: dict | None = None) -> float:
-        engine._query_cache.clear()
+        engine.clear_cache()
         t0 = time.perf_counter()
         conn.request(
             method,

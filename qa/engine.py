@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from qa.schemas import (
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
+QUERY_CACHE_SIZE = 2048
 
 
 class Engine:
@@ -52,6 +54,7 @@ class Engine:
         self.embedder = embedder or Embedder(settings.embedding_model)
         self.index = CorpusIndex(settings.data_dir, self.embedder, settings.index_type)
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self.reader: Reader | None = None
         if settings.reader:
             try:
@@ -220,15 +223,21 @@ class Engine:
 
     def embed_query(self, query: str) -> np.ndarray:
         """Query embedding, cached for repeated questions (LRU)."""
-        vector = self._query_cache.get(query)
-        if vector is None:
-            vector = self.embedder.encode([query])[0]
+        with self._cache_lock:
+            vector = self._query_cache.get(query)
+            if vector is not None:
+                self._query_cache.move_to_end(query)
+                return vector
+        vector = self.embedder.encode([query])[0]
+        with self._cache_lock:
             self._query_cache[query] = vector
-            if len(self._query_cache) > 2048:
+            if len(self._query_cache) > QUERY_CACHE_SIZE:
                 self._query_cache.popitem(last=False)
-        else:
-            self._query_cache.move_to_end(query)
         return vector
+
+    def clear_cache(self) -> None:
+        with self._cache_lock:
+            self._query_cache.clear()
 
 
 def set_threads(n: int) -> None:
