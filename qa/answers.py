@@ -41,8 +41,10 @@ def aggregate(
     max_answers: int,
 ) -> list[Answer]:
     """Group spans by normalized text; an answer's score is the noisy-or of its citations'
-    scores (independent sources agreeing raise it). Answers under ``threshold`` are dropped."""
+    scores (independent sources agreeing raise it). An answer whose best reader confidence
+    is under ``threshold`` is dropped: with none left, the reply abstains."""
     groups: dict[str, list[Citation]] = {}
+    confidence: dict[str, float] = {}
     kept: dict[int, list[tuple[int, int]]] = {}
     for span in sorted(spans, key=lambda s: -s.confidence):
         key = normalize_answer(span.text)
@@ -52,6 +54,7 @@ def aggregate(
         if not key or any(span.start < e and s < span.end for s, e in taken):
             continue
         taken.append((span.start, span.end))
+        confidence[key] = max(confidence.get(key, 0.0), span.confidence)
         passage = passages[span.passage]
         start, end = passage.start + span.start, passage.start + span.end
         lo, hi = context_window(passage.text, span.start, span.end)
@@ -69,7 +72,9 @@ def aggregate(
             )
         )
     answers = []
-    for citations in groups.values():
+    for key, citations in groups.items():
+        if confidence[key] < threshold:
+            continue
         # One citation per paragraph counts towards the score: a paragraph does not
         # corroborate itself.
         best_per_paragraph: dict[tuple[str, int], float] = {}
@@ -81,6 +86,5 @@ def aggregate(
             miss *= 1.0 - s
         citations.sort(key=lambda c: -c.score)
         answers.append(Answer(text=citations[0].text, score=round(1.0 - miss, 6), citations=citations))
-    answers = [a for a in answers if a.score >= threshold]
     answers.sort(key=lambda a: -a.score)
     return answers[:max_answers]

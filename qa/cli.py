@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--limit", type=int, default=0, help="only the first N questions")
     p.add_argument("--retrieval-only", action="store_true")
+    p.add_argument("--abstention", action="store_true", help="with 'squad': measure abstention")
     p.set_defaults(func=cmd_eval)
     return parser
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import time
 from pathlib import Path
@@ -102,6 +103,36 @@ def evaluate_squad(reader: Any, path: Path, limit: int = 0) -> dict:
     }
 
 
+def evaluate_abstention(reader: Any, path: Path, limit: int = 2000, seed: int = 7) -> dict:
+    """Abstention on SQuAD: each question read once against its own paragraph and once
+    against a paragraph of another article (which cannot hold the answer). For thresholds
+    on the reader's confidence: share of the former answered, of the latter abstained."""
+    rng = random.Random(seed)
+    examples = load_squad(path)
+    rng.shuffle(examples)
+    examples = examples[:limit]
+    pool = load_squad(path)
+    others = []
+    for e in examples:
+        other = rng.choice(pool)
+        while other.title == e.title:
+            other = rng.choice(pool)
+        others.append(other.context)
+    questions = [e.question for e in examples]
+    positives = reader.best_answers(questions, [e.context for e in examples])
+    negatives = reader.best_answers(questions, others)
+    pos = [s.confidence if s else 0.0 for s in positives]
+    neg = [s.confidence if s else 0.0 for s in negatives]
+    table = {}
+    for tau in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+        answered = sum(c >= tau for c in pos) / len(pos)
+        abstained = sum(c < tau for c in neg) / len(neg)
+        table[f"tau={tau:.1f}"] = (
+            f"answered {answered:.3f} of answerable, abstained {abstained:.3f} of unanswerable"
+        )
+    return {"pairs": len(examples), **table}
+
+
 def _print(report: dict) -> None:
     for key, value in report.items():
         if key == "misses":
@@ -125,7 +156,10 @@ def main(args: argparse.Namespace) -> int:
         if not args.file:
             raise InvalidRequest("usage: qa eval squad FILE.json")
         reader = Reader(settings.reader_path, threads=settings.threads)
-        _print(evaluate_squad(reader, Path(args.file), args.limit))
+        if args.abstention:
+            _print(evaluate_abstention(reader, Path(args.file), args.limit or 2000))
+        else:
+            _print(evaluate_squad(reader, Path(args.file), args.limit))
         return 0
     path = Path(args.target)
     if not path.is_file():
