@@ -16,6 +16,7 @@ from api import errors, metrics
 from api.deps import EngineDep
 from api.security import require_write_key
 from qa.engine import Engine
+from qa.errors import InvalidRequest
 from qa.schemas import (
     MAX_K,
     MAX_QUESTION_CHARS,
@@ -82,6 +83,19 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     return app
 
 
+def parse_meta(pairs: list[str] | None) -> dict[str, str] | None:
+    """``["desk=asia", "lang=en"]`` -> ``{"desk": "asia", "lang": "en"}``."""
+    if not pairs:
+        return None
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidRequest(f"meta filter {pair!r} is not key=value")
+        out[key] = value
+    return out
+
+
 def _routes(app: FastAPI) -> None:
     @app.get("/health", response_model=Health)
     def health(engine: EngineDep) -> Health:
@@ -113,8 +127,12 @@ def _routes(app: FastAPI) -> None:
         ],
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 5,
         doc_id: Annotated[list[str] | None, Query(description="restrict to these documents")] = None,
+        meta: Annotated[
+            list[str] | None,
+            Query(description="restrict to documents whose metadata has key=value (repeatable)"),
+        ] = None,
     ) -> SearchResponse:
-        return engine.search(q, k, doc_ids=doc_id)
+        return engine.search(q, k, doc_ids=doc_id, metadata=parse_meta(meta))
 
     @app.get("/documents", response_model=DocumentList)
     def list_documents(engine: EngineDep) -> DocumentList:

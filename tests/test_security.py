@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import logging
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -65,3 +68,11 @@ def test_metrics_count_requests_by_route(protected: TestClient) -> None:
     assert 'qa_requests_total{method="GET",route="/documents/{doc_id}",status="200"} 1' in text
     assert 'qa_requests_total{method="GET",route="/documents/{doc_id}",status="404"} 1' in text
     assert "qa_request_seconds_bucket" in text and "qa_passages " in text
+
+
+def test_request_logs_leave_out_the_question(protected: TestClient, caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="api.requests"):
+        protected.get("/search", params={"q": "secret question about khorog"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "api.requests"]
+    assert lines and json.loads(lines[-1])["route"] == "/search"
+    assert not any("khorog" in line for line in lines)
