@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 
 
+class DocumentExistsError(KeyError):
+    """A document with this id is already stored."""
+
+
 class TextEncoder(Protocol):
     name: str
     dim: int
@@ -152,14 +156,20 @@ class CorpusIndex:
             self.lexical.remove(dead)
             self.vectors.add(np.array(ids, dtype=np.int64), vecs)
 
-    def add(self, docs: Sequence[Document], progress: bool = False) -> None:
-        """Insert or replace documents; one embedding pass, one BM25 rebuild and one save."""
+    def add(self, docs: Sequence[Document], progress: bool = False, replace: bool = True) -> None:
+        """Insert (or, with ``replace``, replace) documents; one embedding pass, one BM25
+        rebuild and one save. Without ``replace``, an existing id raises DocumentExistsError
+        and nothing is written."""
         if not docs:
             return
         split = [split_paragraphs(d.text) for d in docs]
         flat = [p.text for paragraphs in split for p in paragraphs]
         vecs = self.encoder.encode(flat, progress=progress and len(flat) > 0)
         with self._lock:
+            if not replace:  # checked under the lock, so two concurrent adds cannot both win
+                for doc in docs:
+                    if self.store.get_document(doc.doc_id) is not None:
+                        raise DocumentExistsError(doc.doc_id)
             lo = 0
             for doc, paragraphs in zip(docs, split, strict=True):
                 self._put(doc, paragraphs, vecs[lo : lo + len(paragraphs)])

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from index.corpus import CorpusError, decode_text, text_sha256, valid_doc_id
-from index.corpus_index import CorpusIndex
+from index.corpus_index import CorpusIndex, DocumentExistsError
 from index.embedder import Embedder
 from index.paragraphs import document_title
 from index.store import Document
@@ -111,12 +111,15 @@ class Engine:
             raise InvalidDocument(str(exc)) from None
         if not body.strip():
             raise InvalidDocument("document text is empty")
-        if not replace and self.index.store.get_document(doc_id) is not None:
-            raise DocumentExists(f"document {doc_id!r} already exists")
-        doc = Document(
-            doc_id, title or document_title(body), body, dict(metadata or {}), "api", text_sha256(body)
-        )
-        self.index.add([doc])
+        metadata = dict(metadata or {})
+        title = title or str(metadata.get("title") or "") or document_title(body)
+        doc = Document(doc_id, title, body, metadata, "api", text_sha256(body))
+        try:
+            self.index.add([doc], replace=replace)
+        except DocumentExistsError:
+            raise DocumentExists(
+                f"document {doc_id!r} already exists (PUT /documents/{doc_id} replaces it)"
+            ) from None
         return len(self.index.store.passage_ids([doc_id]))
 
     def delete(self, doc_id: str) -> None:
