@@ -58,7 +58,7 @@ class Engine:
         self.reader: Reader | None = None
         if settings.reader:
             try:
-                self.reader = Reader(settings.reader_path)
+                self.reader = Reader(settings.reader_path, precision=settings.reader_precision)
             except ReaderUnavailable as exc:
                 log.warning("answers are off: %s", exc)
         if settings.corpus is not None:

@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     index_type: str = Field(default="auto", pattern="^(auto|flat|hnsw)$")
     reader_path: Path = DEFAULT_READER
     reader: bool = Field(default=True, description="load the extractive reader")
+    reader_precision: str = Field(default="bf16", pattern="^(fp32|bf16|int8)$")
     candidates: int = Field(default=50, ge=1, description="hits taken from each retriever")
     rrf_k: int = Field(default=60, ge=1)
     dense_weight: float = Field(default=1.0, ge=0)
