@@ -75,14 +75,13 @@ def aggregate(
     for key, citations in groups.items():
         if confidence[key] < threshold:
             continue
-        # One citation per paragraph counts towards the score: a paragraph does not
-        # corroborate itself.
-        best_per_paragraph: dict[tuple[str, int], float] = {}
+        # Sources are documents: the best citation of each article counts towards the
+        # score, so an article repeating itself does not corroborate itself.
+        best_per_document: dict[str, float] = {}
         for c in citations:
-            where = (c.doc_id, c.paragraph)
-            best_per_paragraph[where] = max(best_per_paragraph.get(where, 0.0), c.score)
+            best_per_document[c.doc_id] = max(best_per_document.get(c.doc_id, 0.0), c.score)
         miss = 1.0
-        for s in best_per_paragraph.values():
+        for s in best_per_document.values():
             miss *= 1.0 - s
         citations.sort(key=lambda c: -c.score)
         answers.append(Answer(text=citations[0].text, score=round(1.0 - miss, 6), citations=citations))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from qa.reader import Reader, ReaderUnavailable
 from qa.schemas import (
     MAX_K,
     MAX_QUESTION_CHARS,
+    Answer,
     AskResponse,
     DocumentOut,
     DocumentSummary,
@@ -168,7 +170,59 @@ class Engine:
         passages = self.retrieve(question, top_k, doc_ids, metadata)
         spans = self.reader.read(question, [p.text for p in passages])
         answers = aggregate(spans, passages, self.settings.answer_threshold, max_answers)
+        extra = self._corroborating(answers, passages, doc_ids, metadata)
+        if extra:
+            more = self.reader.read(question, [p.text for p in extra])
+            shifted = [replace(s, passage=s.passage + len(passages)) for s in more]
+            answers = aggregate(
+                spans + shifted, passages + extra, self.settings.answer_threshold, max_answers
+            )
         return AskResponse(question=question, answers=answers, passages=passages)
+
+    def _corroborating(
+        self,
+        answers: list[Answer],
+        read: list[Passage],
+        doc_ids: list[str] | None,
+        metadata: dict[str, Any] | None,
+    ) -> list[Passage]:
+        """Passages beyond those read that state an answer already found, word for word.
+
+        Reading them lets the reply cite every source of an answer (and lets agreement
+        between sources count), while the reader still decides whether each occurrence
+        answers the question. Their retrieval score is 0, so they weigh less than the
+        passages retrieval chose.
+        """
+        limit = self.settings.corroborate
+        if not limit or not answers:
+            return []
+        allowed = self.index.allowed_ids(doc_ids, metadata)
+        seen = {(p.doc_id, p.paragraph) for p in read}
+        extra: list[Passage] = []
+        for answer in answers:
+            needle = answer.text.lower()
+            hits = self.index.sparse(answer.text, 4 * limit, allowed)
+            stored = self.index.passages([h.id for h in hits])
+            found = 0
+            for hit in hits:
+                p = stored.get(hit.id)
+                if p is None or (p.doc_id, p.paragraph) in seen or needle not in p.text.lower():
+                    continue
+                seen.add((p.doc_id, p.paragraph))
+                extra.append(
+                    Passage(
+                        doc_id=p.doc_id,
+                        paragraph=p.paragraph,
+                        start=p.start,
+                        end=p.end,
+                        text=p.text,
+                        score=0.0,
+                    )
+                )
+                found += 1
+                if found == limit:
+                    break
+        return extra
 
     # --- retrieval ---------------------------------------------------------------------
     def search(

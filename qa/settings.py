@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     dense_weight: float = Field(default=1.0, ge=0)
     lexical_weight: float = Field(default=1.0, ge=0)
     proximity_weight: float = Field(default=0.5, ge=0, description="term-proximity boost in hybrid")
+    corroborate: int = Field(
+        default=3, ge=0, le=20, description="extra passages read per answer that state it verbatim (0: off)"
+    )
     answer_threshold: float = Field(default=0.3, ge=0, le=1, description="abstain below this score")
     max_document_bytes: int = Field(default=5_000_000, ge=1)
     api_key: str | None = Field(default=None, description="if set, writes need 'Bearer <key>'")

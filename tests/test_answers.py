@@ -77,3 +77,13 @@ def test_context_window_never_splits_words() -> None:
     start = text.index("delta")
     lo, hi = context_window(text, start, start + 5, chars=8)
     assert text[lo:hi] == "gamma delta epsilon"
+
+
+def test_an_article_repeating_itself_does_not_corroborate_itself() -> None:
+    passages = _passages()
+    same_doc = [p.model_copy(update={"doc_id": "d0"}) for p in passages]
+    spans = [_span(0, "20,000", 0.6), _span(1, "20,000", 0.6)]
+    one_source = aggregate(spans, same_doc, threshold=0.0, max_answers=1)[0]
+    two_sources = aggregate(spans, passages, threshold=0.0, max_answers=1)[0]
+    assert len(one_source.citations) == 2
+    assert one_source.score == max(c.score for c in one_source.citations) < two_sources.score

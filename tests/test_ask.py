@@ -99,3 +99,26 @@ def test_qa_ask_local_prints_highlighted_answer_and_json(tmp_path) -> None:
         subprocess.run([*cmd, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300).stdout
     )
     assert reply["question"] == QUESTIONS[2] and "answers" in reply and "passages" in reply
+
+
+def test_answer_cites_sources_beyond_the_passages_read(make_engine, tmp_path) -> None:
+    corpus = tmp_path / "harbour"
+    corpus.mkdir()
+    reports = {
+        "a": "The port authority said the harbour of Velmora reopened on 14 March after repairs to "
+        "its breakwater.",
+        "b": "Fishing boats returned to Velmora, whose harbour reopened on 14 March, the mayor told "
+        "reporters on Friday.",
+        "c": "Traders in Velmora said business picked up after the harbour reopened on 14 March "
+        "following the storm.",
+    }
+    for name, text in reports.items():
+        (corpus / f"{name}.txt").write_text(text + "\n")
+    engine = make_engine(corpus=corpus)
+    reply = engine.ask("When did the harbour of Velmora reopen?", top_k=1)
+    assert len(reply.passages) == 1 and reply.answers
+    best = reply.answers[0]
+    assert best.text == "14 March"
+    assert {c.doc_id for c in best.citations} == {"a", "b", "c"}
+    for c in best.citations:
+        assert engine.document(c.doc_id).text[c.start : c.end] == "14 March"
