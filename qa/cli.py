@@ -73,7 +73,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_index(args: argparse.Namespace) -> int:
     from qa.engine import Engine
 
-    with Engine(_settings(args)) as engine:
+    with Engine(_settings(args, reader=False)) as engine:
         added, removed = engine.sync(args.directory)
         health = engine.health()
     print(
