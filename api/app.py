@@ -10,13 +10,13 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Path, Query, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse
+from pydantic import StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from api import errors, metrics
 from api.deps import EngineDep
 from api.security import require_write_key
 from qa.engine import Engine
-from qa.errors import InvalidRequest
 from qa.schemas import (
     MAX_K,
     MAX_QUESTION_CHARS,
@@ -35,6 +35,7 @@ from qa.schemas import (
 from qa.settings import Settings
 
 log = logging.getLogger("api")
+MetaFilter = Annotated[str, StringConstraints(pattern=r"^[^=]+=")]
 DocId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 WRITE = [Depends(require_write_key)]
 
@@ -87,13 +88,7 @@ def parse_meta(pairs: list[str] | None) -> dict[str, str] | None:
     """``["desk=asia", "lang=en"]`` -> ``{"desk": "asia", "lang": "en"}``."""
     if not pairs:
         return None
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InvalidRequest(f"meta filter {pair!r} is not key=value")
-        out[key] = value
-    return out
+    return dict(pair.split("=", 1) for pair in pairs)
 
 
 def _routes(app: FastAPI) -> None:
@@ -128,7 +123,7 @@ def _routes(app: FastAPI) -> None:
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 5,
         doc_id: Annotated[list[str] | None, Query(description="restrict to these documents")] = None,
         meta: Annotated[
-            list[str] | None,
+            list[MetaFilter] | None,
             Query(description="restrict to documents whose metadata has key=value (repeatable)"),
         ] = None,
     ) -> SearchResponse:
