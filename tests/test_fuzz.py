@@ -32,7 +32,11 @@ def test_no_server_errors_and_responses_match_schema(fuzz_app) -> None:
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,  # the same cases on every CI run; explore with a random seed by hand
+            suppress_health_check=list(HealthCheck),
         )
         def check(case) -> None:
             nonlocal cases
