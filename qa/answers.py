@@ -34,14 +34,31 @@ def citation_score(reader_confidence: float, passage_score: float) -> float:
     return reader_confidence * (0.5 + 0.5 * passage_score)
 
 
+def answer_score(citations: Sequence[Citation]) -> float:
+    """The best citation's score, raised by agreement from other documents.
+
+    Sources are documents (an article repeating itself does not corroborate itself), and
+    news articles copy each other, so each further source removes only half of the doubt it
+    would remove as independent evidence: 1 - (1 - best) * prod(1 - other / 2).
+    """
+    best_per_document: dict[str, float] = {}
+    for c in citations:
+        best_per_document[c.doc_id] = max(best_per_document.get(c.doc_id, 0.0), c.score)
+    ranked = sorted(best_per_document.values(), reverse=True)
+    doubt = 1.0 - ranked[0]
+    for other in ranked[1:]:
+        doubt *= 1.0 - other / 2
+    return 1.0 - doubt
+
+
 def aggregate(
     spans: Sequence[Span],
     passages: Sequence[Passage],
     threshold: float,
     max_answers: int,
 ) -> list[Answer]:
-    """Group spans by normalized text; an answer's score is the noisy-or of its citations'
-    scores (independent sources agreeing raise it). An answer whose best reader confidence
+    """Group spans by normalized text into answers scored by ``answer_score``. An answer
+    whose best reader confidence
     is under ``threshold`` is dropped: with none left, the reply abstains."""
     groups: dict[str, list[Citation]] = {}
     confidence: dict[str, float] = {}
@@ -75,15 +92,9 @@ def aggregate(
     for key, citations in groups.items():
         if confidence[key] < threshold:
             continue
-        # Sources are documents: the best citation of each article counts towards the
-        # score, so an article repeating itself does not corroborate itself.
-        best_per_document: dict[str, float] = {}
-        for c in citations:
-            best_per_document[c.doc_id] = max(best_per_document.get(c.doc_id, 0.0), c.score)
-        miss = 1.0
-        for s in best_per_document.values():
-            miss *= 1.0 - s
         citations.sort(key=lambda c: -c.score)
-        answers.append(Answer(text=citations[0].text, score=round(1.0 - miss, 6), citations=citations))
+        answers.append(
+            Answer(text=citations[0].text, score=round(answer_score(citations), 6), citations=citations)
+        )
     answers.sort(key=lambda a: -a.score)
     return answers[:max_answers]

@@ -2,7 +2,7 @@
 
 Reads a question against several passages in one batch and returns candidate spans with
 character offsets taken from the tokenizer's offset mapping, and a confidence in [0, 1]:
-the model's preference for the span over "no answer" in its window.
+the span's probability in its window, where "no answer" ([CLS]) competes for the mass.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,13 +116,12 @@ class Reader:
         ordered = [windows[i] for i in order]
         starts, ends = self.logits(ordered)
         best: list[Span | None] = [None] * len(questions)
-        for c in best_spans(ordered, starts, ends, per_window=1):
+        for c in best_spans(ordered, starts, ends, contexts, per_window=1):
             pair = ordered[c.window].passage
-            confidence = 1.0 / (1.0 + math.exp(-(c.score - c.null_score)))
             current = best[pair]
-            if current is None or confidence > current.confidence:
+            if current is None or c.probability > current.confidence:
                 text = contexts[pair][c.char_start : c.char_end]
-                best[pair] = Span(pair, c.char_start, c.char_end, text, confidence)
+                best[pair] = Span(pair, c.char_start, c.char_end, text, c.probability)
         return best
 
     def read(self, question: str, passages: Sequence[str], per_passage: int = 3) -> list[Span]:
@@ -135,10 +133,9 @@ class Reader:
         )
         starts, ends = self.logits(windows)
         spans = []
-        for c in best_spans(windows, starts, ends, per_window=per_passage):
+        for c in best_spans(windows, starts, ends, passages, per_window=per_passage):
             passage = windows[c.window].passage
             text = passages[passage][c.char_start : c.char_end]
-            confidence = 1.0 / (1.0 + math.exp(-(c.score - c.null_score)))
-            spans.append(Span(passage, c.char_start, c.char_end, text, confidence))
+            spans.append(Span(passage, c.char_start, c.char_end, text, c.probability))
         spans.sort(key=lambda s: -s.confidence)
         return spans

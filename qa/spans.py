@@ -97,38 +97,64 @@ class SpanCandidate:
     end_token: int
     char_start: int  # offsets into the window's passage
     char_end: int
-    score: float  # start logit + end logit
-    null_score: float  # the window's [CLS] start + end logits
+    probability: float  # P(start) * P(end), softmax over the window's [CLS] and passage tokens
+    null_probability: float  # P(start=[CLS]) * P(end=[CLS]): "no answer in this window"
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    shifted = x - x.max()
+    return np.asarray(shifted - np.log(np.exp(shifted).sum()), dtype=np.float64)
+
+
+def _word_bounded(text: str, start: int, end: int) -> bool:
+    """A span must not start or end inside a word ("hovar" of "Khovar", "1,03" of "1,030")."""
+    return (start == 0 or not text[start - 1].isalnum()) and (end >= len(text) or not text[end].isalnum())
 
 
 def best_spans(
     windows: Sequence[Window],
     start_logits: np.ndarray,
     end_logits: np.ndarray,
+    texts: Sequence[str],
     max_answer_tokens: int = 30,
     per_window: int = 3,
     n_best: int = 20,
 ) -> list[SpanCandidate]:
-    """The best-scoring valid spans of each window (start <= end, both inside the passage,
-    at most ``max_answer_tokens`` long), mapped to character offsets of the passage."""
+    """The most probable valid spans of each window (start <= end, inside the passage,
+    word-bounded, at most ``max_answer_tokens`` long) with character offsets into the
+    passage ``texts[window.passage]``.
+
+    Probabilities come from a softmax over the window's [CLS] slot and passage tokens, so a
+    window the model thinks holds no answer gives all its spans little mass.
+    """
     out: list[SpanCandidate] = []
     for w_index, window in enumerate(windows):
-        starts = np.asarray(start_logits[w_index][: len(window.input_ids)], dtype=np.float32)
-        ends = np.asarray(end_logits[w_index][: len(window.input_ids)], dtype=np.float32)
+        n = len(window.input_ids)
         valid = np.array([o is not None for o in window.offsets])
         if not valid.any():
             continue
-        null = float(starts[0] + ends[0])
-        s_idx = [int(i) for i in np.argsort(-np.where(valid, starts, -np.inf))[:n_best] if valid[i]]
-        e_idx = [int(i) for i in np.argsort(-np.where(valid, ends, -np.inf))[:n_best] if valid[i]]
+        allowed = valid.copy()
+        allowed[0] = True  # [CLS]
+        log_start = np.full(n, -np.inf)
+        log_end = np.full(n, -np.inf)
+        log_start[allowed] = _log_softmax(np.asarray(start_logits[w_index][:n], dtype=np.float64)[allowed])
+        log_end[allowed] = _log_softmax(np.asarray(end_logits[w_index][:n], dtype=np.float64)[allowed])
+        null = float(np.exp(log_start[0] + log_end[0]))
+        scored_starts = np.where(valid, log_start, -np.inf)
+        scored_ends = np.where(valid, log_end, -np.inf)
+        s_idx = [int(i) for i in np.argsort(-scored_starts)[:n_best] if valid[i]]
+        e_idx = [int(i) for i in np.argsort(-scored_ends)[:n_best] if valid[i]]
+        text = texts[window.passage]
         found = []
         for s in s_idx:
             for e in e_idx:
-                if s <= e < s + max_answer_tokens:
-                    found.append((float(starts[s] + ends[e]), s, e))
+                if not s <= e < s + max_answer_tokens:
+                    continue
+                first, last = window.offsets[s], window.offsets[e]
+                assert first is not None and last is not None
+                if _word_bounded(text, first[0], last[1]):
+                    found.append((float(log_start[s] + log_end[e]), s, e, first[0], last[1]))
         found.sort(reverse=True)
-        for score, s, e in found[:per_window]:
-            first, last = window.offsets[s], window.offsets[e]
-            assert first is not None and last is not None
-            out.append(SpanCandidate(w_index, s, e, first[0], last[1], score, null))
+        for log_p, s, e, char_start, char_end in found[:per_window]:
+            out.append(SpanCandidate(w_index, s, e, char_start, char_end, float(np.exp(log_p)), null))
     return out

@@ -1,0 +1,64 @@
+"""Token <-> character mapping for the reader: labels for training, spans at inference."""
+
+from __future__ import annotations
+
+import numpy as np
+from transformers import AutoTokenizer
+
+from index.embedder import bundled_model_dir
+from qa.spans import Window, answer_token_span, best_spans, encode_windows
+
+TOKENIZER = AutoTokenizer.from_pretrained(bundled_model_dir())
+QUESTION = "Which agency reported it?"
+TEXT = "The state information agency Khovar said 1,030 troops crossed on Monday."
+
+
+def test_answer_labels_round_trip_to_the_same_characters() -> None:
+    for answer in ("Khovar", "1,030", "Monday", "state information agency Khovar"):
+        start = TEXT.index(answer)
+        [window] = encode_windows(TOKENIZER, [QUESTION], [TEXT], 64, 16)
+        s, e = answer_token_span(window, start, start + len(answer))
+        first, last = window.offsets[s], window.offsets[e]
+        assert first is not None and last is not None
+        assert TEXT[first[0] : last[1]] == answer
+
+
+def test_long_passages_overflow_into_strided_windows_and_label_cls_when_absent() -> None:
+    text = " ".join(f"word{i}" for i in range(300)) + " The answer is Khovar."
+    windows = encode_windows(TOKENIZER, [QUESTION], [text], 96, 32)
+    assert len(windows) > 3 and {w.passage for w in windows} == {0}
+    start = text.index("Khovar")
+    labels = [answer_token_span(w, start, start + 6) for w in windows]
+    assert labels[0] == (0, 0) and labels[-1] != (0, 0)
+
+
+def _logits_peaking_at(window: Window, start_char: int, end_char: int) -> tuple[np.ndarray, np.ndarray]:
+    starts = np.full((1, len(window.input_ids)), -5.0, dtype=np.float32)
+    ends = starts.copy()
+    for pos, span in enumerate(window.offsets):
+        if span and span[0] == start_char:
+            starts[0, pos] = 8.0
+        if span and span[1] == end_char:
+            ends[0, pos] = 8.0
+    return starts, ends
+
+
+def test_best_span_maps_back_to_exact_characters_with_a_probability() -> None:
+    [window] = encode_windows(TOKENIZER, [QUESTION], [TEXT], 64, 16)
+    start = TEXT.index("Khovar")
+    starts, ends = _logits_peaking_at(window, start, start + 6)
+    best = best_spans([window], starts, ends, [TEXT])[0]
+    assert TEXT[best.char_start : best.char_end] == "Khovar"
+    assert 0.9 < best.probability <= 1.0 and best.null_probability < 0.01
+
+
+def test_spans_never_start_or_end_inside_a_word() -> None:
+    [window] = encode_windows(TOKENIZER, [QUESTION], [TEXT], 64, 16)
+    pieces = [span for span in window.offsets if span and TEXT[span[0] - 1].isalnum()]
+    assert pieces, "Khovar or 1,030 should be split into word pieces"
+    inner = pieces[0]
+    starts, ends = _logits_peaking_at(window, inner[0], inner[1])
+    for candidate in best_spans([window], starts, ends, [TEXT], per_window=5):
+        text = TEXT[candidate.char_start : candidate.char_end]
+        assert not TEXT[candidate.char_start - 1].isalnum(), text
+        assert candidate.char_end == len(TEXT) or not TEXT[candidate.char_end].isalnum(), text
