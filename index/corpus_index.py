@@ -33,7 +33,7 @@ from index.store import Document, PassageStore, StoredPassage
 from index.vectors import VectorIndex, resolve_index_type
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 3  # of the derived files; another version is rebuilt from the store
 
 
 class DocumentExistsError(KeyError):
@@ -88,7 +88,11 @@ class CorpusIndex:
                 self.encoder.name,
             )
             self._reembed_all()
-        elif manifest.get("generation") == self.store.generation and self._try_load_derived():
+        elif (
+            manifest.get("format") == FORMAT_VERSION
+            and manifest.get("generation") == self.store.generation
+            and self._try_load_derived()
+        ):
             return
         self._rebuild_derived()
 
@@ -218,6 +222,11 @@ class CorpusIndex:
         with self._lock:
             scores, ids = self.lexical.search(query, k, allowed)
         return [Hit(int(i), float(s)) for s, i in zip(scores, ids, strict=True)]
+
+    def prefix_idf(self, terms: set[str]) -> dict[str, float]:
+        """IDF over this corpus of ``prefix_terms`` (see ``LexicalIndex.prefix_idf``)."""
+        with self._lock:
+            return self.lexical.prefix_idf(terms)
 
     def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
         return self.store.passages(ids)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import bm25s
@@ -18,6 +20,82 @@ import Stemmer
 
 log = logging.getLogger(__name__)
 _STEMMER = Stemmer.Stemmer("english")
+# Function words and question words: they carry no evidence of what a passage is about.
+STOP_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "many",
+        "much",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "said",
+        "says",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "will",
+        "with",
+        "would",
+    ]
+)
+
+
+PREFIX = 5
+_WORD = re.compile(r"\w\w+")
+
+
+def prefix_terms(text: str) -> list[str]:
+    """Content words, stemmed and cut to their first ``PREFIX`` letters, in order, without
+    stop words. Stemming joins slip/slipped, truncation joins Afghan/Afghanistan."""
+    words = [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
+    return [stem[:PREFIX] for stem in _STEMMER.stemWords(words)]
 
 
 def _tokenize(texts: list[str]) -> bm25s.tokenization.Tokenized:
@@ -30,6 +108,7 @@ class LexicalIndex:
         self._ids = np.zeros(0, dtype=np.int64)
         self._alive = np.zeros(0, dtype=np.float32)
         self._row: dict[int, int] = {}
+        self._prefix_df: Counter[str] = Counter()  # passages using each prefix term
 
     def __len__(self) -> int:
         return int(self._alive.sum())
@@ -38,6 +117,7 @@ class LexicalIndex:
         self._ids = np.asarray(ids, dtype=np.int64)
         self._alive = np.ones(len(self._ids), dtype=np.float32)
         self._row = {int(i): r for r, i in enumerate(self._ids)}
+        self._prefix_df = Counter(t for text in texts for t in set(prefix_terms(text)))
         if len(texts) == 0:
             self._bm25 = None
             return
@@ -67,6 +147,12 @@ class LexicalIndex:
         top = top[scores[top] > 0]
         return scores[top].astype(np.float32), self._ids[top]
 
+    def prefix_idf(self, terms: set[str]) -> dict[str, float]:
+        """Inverse document frequency of ``prefix_terms`` over the indexed passages; a term
+        the corpus never uses gets the highest value."""
+        n = len(self._ids)
+        return {t: float(np.log((n + 1) / (self._prefix_df.get(t, 0) + 0.5))) for t in terms}
+
     def save(self, directory: Path) -> None:
         """Write to a fresh folder and swap it in, so a crash leaves the old copy whole."""
         tmp = directory.with_name(directory.name + ".tmp")
@@ -76,6 +162,7 @@ class LexicalIndex:
             self._bm25.save(str(tmp), show_progress=False)
         np.save(tmp / "ids.npy", self._ids)
         np.save(tmp / "alive.npy", self._alive)
+        (tmp / "prefix_df.json").write_text(json.dumps(self._prefix_df))
         (tmp / "ok.json").write_text(json.dumps({"rows": len(self._ids)}))
         old = directory.with_name(directory.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -92,6 +179,7 @@ class LexicalIndex:
         obj._ids = np.load(directory / "ids.npy", allow_pickle=False)
         obj._alive = np.load(directory / "alive.npy", allow_pickle=False)
         obj._row = {int(i): r for r, i in enumerate(obj._ids) if obj._alive[r] > 0}
+        obj._prefix_df = Counter(json.loads((directory / "prefix_df.json").read_text()))
         if len(obj._ids):
             obj._bm25 = bm25s.BM25.load(str(directory), show_progress=False, verbosity=0)
         return obj

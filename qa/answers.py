@@ -29,9 +29,19 @@ def context_window(text: str, start: int, end: int, chars: int = CONTEXT_CHARS) 
     return lo, hi
 
 
-def citation_score(reader_confidence: float, passage_score: float) -> float:
-    """Reader evidence, discounted when retrieval thought little of the passage."""
-    return reader_confidence * (0.5 + 0.5 * passage_score)
+def coverage(weights: dict[str, float], passage_terms: set[str]) -> float:
+    """Share of the question's information (IDF-weighted content terms) that a passage
+    mentions. "What is the GDP of Afghanistan?" against a passage that never says GDP
+    scores near 0 however sure the reader is of some number in it."""
+    total = sum(weights.values())
+    if total <= 0:
+        return 1.0
+    return sum(w for t, w in weights.items() if t in passage_terms) / total
+
+
+def citation_score(reader_confidence: float, passage_coverage: float) -> float:
+    """The reader's evidence times the passage's lexical evidence, in [0, 1]."""
+    return reader_confidence * passage_coverage
 
 
 def answer_score(citations: Sequence[Citation]) -> float:
@@ -54,14 +64,15 @@ def answer_score(citations: Sequence[Citation]) -> float:
 def aggregate(
     spans: Sequence[Span],
     passages: Sequence[Passage],
+    evidence: Sequence[float],
     threshold: float,
     max_answers: int,
 ) -> list[Answer]:
-    """Group spans by normalized text into answers scored by ``answer_score``. An answer
-    whose best reader confidence
-    is under ``threshold`` is dropped: with none left, the reply abstains."""
+    """Group spans by normalized text into answers scored by ``answer_score``; each
+    citation's score is the reader's confidence times ``evidence[passage]`` (the passage's
+    coverage of the question). Answers under ``threshold`` are dropped: with none left,
+    the reply abstains."""
     groups: dict[str, list[Citation]] = {}
-    confidence: dict[str, float] = {}
     kept: dict[int, list[tuple[int, int]]] = {}
     for span in sorted(spans, key=lambda s: -s.confidence):
         key = normalize_answer(span.text)
@@ -71,7 +82,6 @@ def aggregate(
         if not key or any(span.start < e and s < span.end for s, e in taken):
             continue
         taken.append((span.start, span.end))
-        confidence[key] = max(confidence.get(key, 0.0), span.confidence)
         passage = passages[span.passage]
         start, end = passage.start + span.start, passage.start + span.end
         lo, hi = context_window(passage.text, span.start, span.end)
@@ -85,16 +95,15 @@ def aggregate(
                 context=passage.text[lo:hi],
                 context_start=span.start - lo,
                 context_end=span.end - lo,
-                score=round(citation_score(span.confidence, passage.score), 6),
+                score=round(citation_score(span.confidence, evidence[span.passage]), 6),
             )
         )
     answers = []
-    for key, citations in groups.items():
-        if confidence[key] < threshold:
-            continue
+    for citations in groups.values():
         citations.sort(key=lambda c: -c.score)
         answers.append(
             Answer(text=citations[0].text, score=round(answer_score(citations), 6), citations=citations)
         )
+    answers = [a for a in answers if a.score >= threshold]
     answers.sort(key=lambda a: -a.score)
     return answers[:max_answers]

@@ -14,9 +14,10 @@ import numpy as np
 from index.corpus import CorpusError, decode_text, text_sha256, valid_doc_id
 from index.corpus_index import CorpusIndex, DocumentExistsError
 from index.embedder import Embedder
+from index.lexical import prefix_terms
 from index.paragraphs import document_title
 from index.store import Document
-from qa.answers import aggregate
+from qa.answers import aggregate, coverage
 from qa.errors import (
     DocumentExists,
     DocumentNotFound,
@@ -167,16 +168,19 @@ class Engine:
                 "the reader model is not loaded, so there are no answers; "
                 "use search, or install the package with its weights"
             )
+        threshold = self.settings.answer_threshold
         passages = self.retrieve(question, top_k, doc_ids, metadata)
+        weights = self.index.prefix_idf(set(prefix_terms(question)))
+        pairs = query_pairs(question)
+        evidence = [passage_evidence(weights, pairs, p.text) for p in passages]
         spans = self.reader.read(question, [p.text for p in passages])
-        answers = aggregate(spans, passages, self.settings.answer_threshold, max_answers)
+        answers = aggregate(spans, passages, evidence, threshold, max_answers)
         extra = self._corroborating(answers, passages, doc_ids, metadata)
         if extra:
             more = self.reader.read(question, [p.text for p in extra])
-            shifted = [replace(s, passage=s.passage + len(passages)) for s in more]
-            answers = aggregate(
-                spans + shifted, passages + extra, self.settings.answer_threshold, max_answers
-            )
+            spans += [replace(s, passage=s.passage + len(passages)) for s in more]
+            evidence += [passage_evidence(weights, pairs, p.text) for p in extra]
+            answers = aggregate(spans, passages + extra, evidence, threshold, max_answers)
         return AskResponse(question=question, answers=answers, passages=passages)
 
     def _corroborating(
@@ -295,6 +299,16 @@ class Engine:
     def clear_cache(self) -> None:
         with self._cache_lock:
             self._query_cache.clear()
+
+
+def passage_evidence(weights: dict[str, float], pairs: set[tuple[str, str]], text: str) -> float:
+    """What retrieval says for a passage as a source of the answer, in [0, 1]: how much of
+    the question it mentions (IDF-weighted, squared: a passage that misses the rarest third
+    of the question, "India" in "prime minister of India", keeps under half its evidence),
+    and whether the question's word pairs stand together in it ("Afghan President" for
+    "president of Afghanistan")."""
+    closeness = proximity_score(pairs, text) if pairs else 1.0
+    return coverage(weights, set(prefix_terms(text))) ** 2 * (0.5 + 0.5 * closeness)
 
 
 def set_threads(n: int) -> None:

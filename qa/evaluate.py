@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from index.lexical import prefix_terms
 from qa.settings import Settings
 from qa.squad import best_score, load_squad
 
@@ -104,33 +107,55 @@ def evaluate_squad(reader: Any, path: Path, limit: int = 0) -> dict:
 
 
 def evaluate_abstention(reader: Any, path: Path, limit: int = 2000, seed: int = 7) -> dict:
-    """Abstention on SQuAD: each question read once against its own paragraph and once
-    against a paragraph of another article (which cannot hold the answer). For thresholds
-    on the reader's confidence: share of the former answered, of the latter abstained."""
+    """Calibrate abstention on SQuAD. Each question is read against its own paragraph and
+    against another paragraph of the same article that does not contain any of its answers
+    (same topic, no answer: the hard case). Scores are the engine's citation scores (reader
+    confidence times the passage's lexical evidence, IDF over the file's paragraphs); for
+    each threshold: share of the former answered, of the latter abstained."""
+    from index.lexical import LexicalIndex
+    from qa.answers import citation_score
+    from qa.engine import passage_evidence
+    from qa.proximity import query_pairs
+
     rng = random.Random(seed)
     examples = load_squad(path)
-    rng.shuffle(examples)
-    examples = examples[:limit]
-    pool = load_squad(path)
-    others = []
+    by_title: dict[str, list[str]] = {}
     for e in examples:
-        other = rng.choice(pool)
-        while other.title == e.title:
-            other = rng.choice(pool)
-        others.append(other.context)
-    questions = [e.question for e in examples]
-    positives = reader.best_answers(questions, [e.context for e in examples])
-    negatives = reader.best_answers(questions, others)
-    pos = [s.confidence if s else 0.0 for s in positives]
-    neg = [s.confidence if s else 0.0 for s in negatives]
-    table = {}
-    for tau in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+        if e.context not in by_title.setdefault(e.title, []):
+            by_title[e.title].append(e.context)
+    contexts = sorted({e.context for e in examples})
+    lexical = LexicalIndex()
+    lexical.build(np.arange(len(contexts)), contexts)
+    rng.shuffle(examples)
+    pairs = []
+    for e in examples:
+        golds = [a for a, _ in e.answers]
+        others = [c for c in by_title[e.title] if not any(g in c for g in golds)]
+        if others:
+            pairs.append((e, rng.choice(others)))
+        if len(pairs) == limit:
+            break
+    questions = [e.question for e, _ in pairs]
+
+    def scores(texts: list[str]) -> list[float]:
+        spans = reader.best_answers(questions, texts)
+        out = []
+        for q, text, span in zip(questions, texts, spans, strict=True):
+            weights = lexical.prefix_idf(set(prefix_terms(q)))
+            evidence = passage_evidence(weights, query_pairs(q), text)
+            out.append(citation_score(span.confidence, evidence) if span else 0.0)
+        return out
+
+    pos = scores([e.context for e, _ in pairs])
+    neg = scores([other for _, other in pairs])
+    table: dict[str, Any] = {"pairs": len(pairs)}
+    for tau in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5):
         answered = sum(c >= tau for c in pos) / len(pos)
         abstained = sum(c < tau for c in neg) / len(neg)
-        table[f"tau={tau:.1f}"] = (
-            f"answered {answered:.3f} of answerable, abstained {abstained:.3f} of unanswerable"
+        table[f"tau={tau:.2f}"] = (
+            f"answers {answered:.3f} of answerable, abstains on {abstained:.3f} of unanswerable"
         )
-    return {"pairs": len(examples), **table}
+    return table
 
 
 def _print(report: dict) -> None:

@@ -1,4 +1,5 @@
-"""Term proximity: do the question's neighbouring content words stand close in a passage?
+"""Content terms, and term proximity: do the question's neighbouring content words stand
+close in a passage?
 
 "president of Afghanistan" and "Afghan President Ashraf Ghani" share the pair
 (president, afghan*) within a few words; a paragraph that names a Tajik president and,
@@ -10,79 +11,10 @@ demonyms to place names (Afghan/Afghanistan, Tajik/Tajikistan).
 from __future__ import annotations
 
 import itertools
-import re
 
-PREFIX = 5
+from index.lexical import prefix_terms as content_terms
+
 WINDOW = 3
-_WORD = re.compile(r"\w+")
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "been",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "how",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "many",
-        "much",
-        "no",
-        "not",
-        "of",
-        "on",
-        "or",
-        "said",
-        "says",
-        "such",
-        "than",
-        "that",
-        "the",
-        "their",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "was",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "why",
-        "will",
-        "with",
-        "would",
-    ]
-)
-
-
-def content_terms(text: str) -> list[str]:
-    return [w[:PREFIX] for w in _WORD.findall(text.lower()) if w not in _STOP]
 
 
 def query_pairs(question: str) -> set[tuple[str, str]]:

@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     corroborate: int = Field(
         default=3, ge=0, le=20, description="extra passages read per answer that state it verbatim (0: off)"
     )
-    answer_threshold: float = Field(default=0.3, ge=0, le=1, description="abstain below this score")
+    answer_threshold: float = Field(default=0.05, ge=0, le=1, description="abstain below this score")
     max_document_bytes: int = Field(default=5_000_000, ge=1)
     api_key: str | None = Field(default=None, description="if set, writes need 'Bearer <key>'")
     protect_reads: bool = Field(default=False, description="with api_key: reads need it too")
