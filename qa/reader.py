@@ -38,7 +38,7 @@ class Span:
     confidence: float
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -52,7 +52,7 @@ def verify_weights(directory: Path) -> dict:
     if not info_path.exists() or not weights.exists():
         raise ReaderUnavailable(f"no reader weights in {directory}")
     info = json.loads(info_path.read_text())
-    if _sha256(weights) != info.get("weights_sha256"):
+    if file_sha256(weights) != info.get("weights_sha256"):
         raise ReaderUnavailable(f"{weights} does not match its recorded checksum")
     return dict(info)
 

@@ -12,7 +12,6 @@ questions are paired with a paragraph from another article and labelled "no answ
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import math
@@ -26,6 +25,7 @@ import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 from index.embedder import bundled_model_dir
+from qa.reader import file_sha256
 from qa.spans import Window, answer_token_span, encode_windows, pad_batch
 from qa.squad import SquadExample, load_squad
 
@@ -47,14 +47,6 @@ class Recipe:
     # Share kept of the windows of a long paragraph that miss its answer (labelled [CLS]).
     overflow_keep: float = 0.33
     bf16: bool = True
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def build_features(
@@ -259,12 +251,12 @@ def export(
     info = {
         "recipe": asdict(recipe),
         "train_file": train.name,
-        "train_sha256": _sha256(train),
+        "train_sha256": file_sha256(train),
         "questions": n_questions,
         "windows": n_windows,
         "steps": steps,
         "torch": torch.__version__,
-        "weights_sha256": _sha256(out / "model.safetensors"),
+        "weights_sha256": file_sha256(out / "model.safetensors"),
     }
     (out / "training.json").write_text(json.dumps(info, indent=2) + "\n")
     log.info("wrote %s", out)
