@@ -117,7 +117,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train", required=True, type=Path, help="SQuAD v1.1 train JSON")
     parser.add_argument("--out", type=Path, default=Path("qa/weights/reader"))
     parser.add_argument("--work-dir", type=Path, default=Path("data/reader-train"))
-    parser.add_argument("--base", type=Path, default=None, help="encoder (default: bundled MiniLM)")
+    parser.add_argument(
+        "--base",
+        type=Path,
+        default=None,
+        help="start from: encoder or a reader export (default: bundled MiniLM)",
+    )
     parser.add_argument("--save-every", type=int, default=300)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--export-only", action="store_true", help="export the last checkpoint")
@@ -139,12 +144,13 @@ def main(argv: list[str] | None = None) -> None:
     tokenizer = AutoTokenizer.from_pretrained(base)
     ckpt = args.work_dir / "checkpoint.pt"
     if args.export_only:  # e.g. when a run must stop early: ship its last checkpoint
-        model = AutoModelForQuestionAnswering.from_pretrained(base)
+        model = AutoModelForQuestionAnswering.from_pretrained(base, dtype=torch.float32)
         state = torch.load(ckpt, weights_only=False)
         model.load_state_dict(state["model"])
         export(
             model,
             tokenizer,
+            base,
             args.out,
             Recipe(**state["recipe"]),
             args.train,
@@ -169,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     schedule = schedule[:total]
     warmup = int(total * recipe.warmup)
 
-    model = AutoModelForQuestionAnswering.from_pretrained(base)
+    model = AutoModelForQuestionAnswering.from_pretrained(base, dtype=torch.float32)
     decay = [p for n, p in model.named_parameters() if not any(k in n for k in ("bias", "LayerNorm"))]
     no_decay = [p for n, p in model.named_parameters() if any(k in n for k in ("bias", "LayerNorm"))]
     optimizer = torch.optim.AdamW(
@@ -238,13 +244,22 @@ def main(argv: list[str] | None = None) -> None:
             )
             tmp.replace(ckpt)
 
-    export(model, tokenizer, args.out, recipe, args.train, len(examples), len(features), total)
+    export(model, tokenizer, base, args.out, recipe, args.train, len(examples), len(features), total)
 
 
 def export(
-    model, tokenizer, out: Path, recipe: Recipe, train: Path, n_questions: int, n_windows: int, steps: int
+    model,
+    tokenizer,
+    base: Path,
+    out: Path,
+    recipe: Recipe,
+    train: Path,
+    n_questions: int,
+    n_windows: int,
+    steps: int,
 ) -> None:
-    """Write fp16 safetensors, config, tokenizer, and the recipe with a weights checksum."""
+    """Write fp16 safetensors, config, tokenizer, and the recipe with a weights checksum
+    (and, when training continued a reader export, that export's own record)."""
     out.mkdir(parents=True, exist_ok=True)
     model.half().save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
@@ -258,6 +273,8 @@ def export(
         "torch": torch.__version__,
         "weights_sha256": file_sha256(out / "model.safetensors"),
     }
+    if (base / "training.json").exists():
+        info["continued_from"] = json.loads((base / "training.json").read_text())
     (out / "training.json").write_text(json.dumps(info, indent=2) + "\n")
     log.info("wrote %s", out)
 
