@@ -16,7 +16,7 @@ from index.corpus_index import CorpusIndex, DocumentExistsError
 from index.embedder import Embedder
 from index.lexical import prefix_terms
 from index.paragraphs import document_title
-from index.store import Document
+from index.store import Document, StoredPassage
 from qa.answers import aggregate, coverage
 from qa.errors import (
     DocumentExists,
@@ -213,16 +213,7 @@ class Engine:
                 if p is None or (p.doc_id, p.paragraph) in seen or needle not in p.text.lower():
                     continue
                 seen.add((p.doc_id, p.paragraph))
-                extra.append(
-                    Passage(
-                        doc_id=p.doc_id,
-                        paragraph=p.paragraph,
-                        start=p.start,
-                        end=p.end,
-                        text=p.text,
-                        score=0.0,
-                    )
-                )
+                extra.append(as_passage(p, 0.0))
                 found += 1
                 if found == limit:
                     break
@@ -270,17 +261,7 @@ class Engine:
             if (p := stored.get(i)) is not None
         ]
         scored.sort(key=lambda ps: -ps[1])
-        return [
-            Passage(
-                doc_id=p.doc_id,
-                paragraph=p.paragraph,
-                start=p.start,
-                end=p.end,
-                text=p.text,
-                score=round(min(1.0, max(0.0, score)), 6),
-            )
-            for p, score in scored[:k]
-        ]
+        return [as_passage(p, score) for p, score in scored[:k]]
 
     def embed_query(self, query: str) -> np.ndarray:
         """Query embedding, cached for repeated questions (LRU)."""
@@ -299,6 +280,17 @@ class Engine:
     def clear_cache(self) -> None:
         with self._cache_lock:
             self._query_cache.clear()
+
+
+def as_passage(stored: StoredPassage, score: float) -> Passage:
+    return Passage(
+        doc_id=stored.doc_id,
+        paragraph=stored.paragraph,
+        start=stored.start,
+        end=stored.end,
+        text=stored.text,
+        score=round(min(1.0, max(0.0, score)), 6),
+    )
 
 
 def passage_evidence(weights: dict[str, float], pairs: set[tuple[str, str]], text: str) -> float:
