@@ -153,9 +153,10 @@ class CorpusIndex:
         """Store a document (replacing any with its id) and update FAISS; BM25 is rebuilt
         by the caller once per batch."""
         with self._lock:
-            old = self.store.delete_document(doc.doc_id) if self.store.get_document(doc.doc_id) else []
+            # put_document replaces the old version in the same transaction, so a crash
+            # leaves either the old document or the new one, never neither.
+            dead = self.store.passage_ids([doc.doc_id])
             ids = self.store.put_document(doc, paragraphs, vecs)
-            dead = np.array(old, dtype=np.int64)
             self.vectors.remove(dead)
             self.lexical.remove(dead)
             self.vectors.add(np.array(ids, dtype=np.int64), vecs)
