@@ -30,7 +30,7 @@ from index.corpus import SourceFile, corpus_sha256, read_corpus
 from index.lexical import LexicalIndex
 from index.paragraphs import Paragraph, document_title, split_paragraphs
 from index.store import Document, PassageStore, StoredPassage
-from index.vectors import VectorIndex, resolve_index_type
+from index.vectors import EF_SEARCH, HNSW_THRESHOLD, VectorIndex, resolve_index_type
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 3  # of the derived files; another version is rebuilt from the store
@@ -54,16 +54,30 @@ class Hit:
 
 
 class CorpusIndex:
-    def __init__(self, data_dir: Path, encoder: TextEncoder, index_type: str = "auto") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        encoder: TextEncoder,
+        index_type: str = "auto",
+        hnsw_threshold: int = HNSW_THRESHOLD,
+        ef_search: int = EF_SEARCH,
+    ) -> None:
+        """``index_type``: ``flat`` (exact), ``hnsw``, or ``auto``: exact below
+        ``hnsw_threshold`` passages, HNSW from there on."""
         self.data_dir = data_dir
         self.encoder = encoder
         self.requested_index_type = index_type
+        self.hnsw_threshold = hnsw_threshold
+        self.ef_search = ef_search
         data_dir.mkdir(parents=True, exist_ok=True)
         self.store = PassageStore(data_dir / "store.sqlite3")
         self._lock = threading.RLock()
-        self.vectors = VectorIndex(encoder.dim, resolve_index_type(index_type, 0))
+        self.vectors = VectorIndex(encoder.dim, self._index_type(0), ef_search)
         self.lexical = LexicalIndex()
         self._load()
+
+    def _index_type(self, size: int) -> str:
+        return resolve_index_type(self.requested_index_type, size, self.hnsw_threshold)
 
     # --- opening and repair ------------------------------------------------------------
     @property
@@ -98,12 +112,15 @@ class CorpusIndex:
 
     def _try_load_derived(self) -> bool:
         try:
-            vectors = VectorIndex.load(self.data_dir / "vectors.faiss")
+            vectors = VectorIndex.load(self.data_dir / "vectors.faiss", self.ef_search)
             lexical = LexicalIndex.load(self.data_dir / "bm25")
         except (FileNotFoundError, RuntimeError, ValueError, OSError) as exc:
             log.warning("derived indexes unreadable (%s): rebuilding from the store", exc)
             return False
         n = self.store.counts()[1]
+        if vectors.index_type != self._index_type(n) and self.requested_index_type != "auto":
+            log.info("index type setting changed to %s: rebuilding", self.requested_index_type)
+            return False
         if len(vectors) != n or len(lexical) != n or vectors.dim != self.encoder.dim:
             log.warning("derived indexes disagree with the store: rebuilding")
             return False
@@ -114,7 +131,7 @@ class CorpusIndex:
         """FAISS and BM25 from the store's vectors and texts; no embedding."""
         with self._lock:
             n = self.store.counts()[1]
-            vectors = VectorIndex(self.encoder.dim, resolve_index_type(self.requested_index_type, n))
+            vectors = VectorIndex(self.encoder.dim, self._index_type(n), self.ef_search)
             for ids, vecs in self.store.iter_vectors():
                 vectors.add(ids, vecs)
             self.vectors = vectors
@@ -179,6 +196,10 @@ class CorpusIndex:
             for doc, paragraphs in zip(docs, split, strict=True):
                 self._put(doc, paragraphs, vecs[lo : lo + len(paragraphs)])
                 lo += len(paragraphs)
+            if self.vectors.index_type == "flat" and self._index_type(len(self.vectors)) == "hnsw":
+                log.info("%d passages: moving dense search to HNSW", len(self.vectors))
+                self._rebuild_derived()  # from the stored vectors; saves
+                return
             self._rebuild_lexical()
             self._save()
 

@@ -1,9 +1,24 @@
-"""Latency of ``GET /search`` and ``POST /ask`` over real HTTP on 127.0.0.1.
+"""The benchmark suite: corpus to answer, from the seed articles to a million paragraphs.
 
-    python -m qa.bench [--corpus seeds] [--rounds 5]
+    python -m qa.bench [--sizes seeds,10k,100k,1m] [--runs 3] [--out bench.md]
 
-Starts the service in-process (uvicorn on a free port), sends each question of the set
-once per round with the query-embedding cache cleared, and prints p50/p95/p99 in ms.
+For each corpus size it measures, and prints as one Markdown table:
+
+- index build throughput (paragraphs/s): *with embedding*, the product's whole write path
+  (split, embed, store, FAISS, BM25, save) on the seeds, or on the first
+  ``--embed-sample`` paragraphs of the larger corpora; and *from stored vectors*, the same
+  path over the whole corpus with the embedder replaced by a lookup of vectors computed
+  once (and cached in ``--cache``), which is what a rebuild or a re-index costs;
+- ``search`` and ``ask`` latency p50/p99, in-process (``Engine``) and over HTTP (``qa serve``
+  in a child process), with the query-embedding cache off so every query is embedded;
+- throughput (requests/s) of ``/search`` and ``/ask`` with 1, 4 and 16 concurrent clients;
+- the server's resident memory after the load.
+
+and, for the approximate index, recall@10 against exact search with its latency.
+
+Corpora past the seeds are real Wikipedia paragraphs from SQuAD (``qa.benchdata``); the
+1M point uses composed vectors for its synthetic paragraphs, and says so. Every figure is
+the median over ``--runs`` runs (builds from stored vectors at 1M: ``--big-build-runs``).
 """
 
 from __future__ import annotations
@@ -11,15 +26,28 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import socket
+import logging
+import os
+import platform
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-QUESTIONS = [
+import numpy as np
+
+log = logging.getLogger("qa.bench")
+
+SIZES = {"seeds": 0, "10k": 10_000, "100k": 100_000, "1m": 1_000_000}
+# Questions for the seed corpus (news about Afghanistan and Tajikistan, July 2021).
+SEED_QUESTIONS = [
     "How many troops did Tajikistan mobilize?",
     "Who is the president of Tajikistan?",
     "Which base did American troops leave?",
@@ -29,82 +57,414 @@ QUESTIONS = [
     "Who is the national security adviser of Afghanistan?",
     "When will US forces leave Afghanistan?",
 ]
+CLIENTS = (1, 4, 16)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@dataclass
+class Row:
+    corpus: str
+    passages: int = 0
+    vectors: str = "embedded"
+    index_type: str = ""
+    build_embed: list[float] = field(default_factory=list)
+    build_stored: list[float] = field(default_factory=list)
+    latency: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # name -> (p50, p99)
+    throughput: dict[str, list[float]] = field(default_factory=dict)  # "search@4" -> req/s
+    rss_mb: list[float] = field(default_factory=list)
 
 
-def _percentiles(ms: list[float]) -> str:
+@dataclass
+class Recall:
+    passages: int
+    vectors: str
+    index: str
+    recall: float
+    p50_ms: float
+
+
+class StoredVectors:
+    """A stand-in for the embedder that returns vectors computed earlier, by text."""
+
+    def __init__(self, name: str, texts: Sequence[str], vectors: np.ndarray) -> None:
+        self.name, self.dim = name, int(vectors.shape[1])
+        self._row = {t: i for i, t in enumerate(texts)}
+        self._vectors = vectors
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        return self._vectors[[self._row[t] for t in texts]]
+
+
+# --- measuring -------------------------------------------------------------------------
+def percentiles(ms: Sequence[float]) -> tuple[float, float]:
     ordered = sorted(ms)
-
-    def pick(q: float) -> float:
-        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-    return (
-        f"p50 {statistics.median(ordered):6.1f}  p95 {pick(0.95):6.1f}  p99 {pick(0.99):6.1f}  (n={len(ms)})"
-    )
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
-def main(argv: list[str] | None = None) -> None:
-    import uvicorn
-
-    from api.app import create_app
-    from qa.engine import Engine
-    from qa.settings import Settings
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--corpus", type=Path, default=Path("seeds"))
-    parser.add_argument("--data-dir", type=Path, default=None)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--top-k", type=int, default=5)
-    args = parser.parse_args(argv)
-
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="qa-bench-"))
-    engine = Engine(Settings(data_dir=data_dir, corpus=args.corpus))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(engine), port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    conn = http.client.HTTPConnection("127.0.0.1", port)
-
-    def timed(method: str, path: str, body: dict | None = None) -> float:
-        engine.clear_cache()
+def timed_calls(fn: Callable[[str], object], questions: Sequence[str]) -> tuple[float, float]:
+    ms = []
+    for q in questions:
         t0 = time.perf_counter()
-        conn.request(
-            method,
-            path,
-            body=json.dumps(body) if body else None,
-            headers={"Content-Type": "application/json"},
-        )
-        response = conn.getresponse()
+        fn(q)
+        ms.append((time.perf_counter() - t0) * 1000)
+    return percentiles(ms)
+
+
+class Http:
+    """One keep-alive connection to the service."""
+
+    def __init__(self, url: str) -> None:
+        parsed = urllib.parse.urlparse(url)
+        self._conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=300)
+
+    def search(self, q: str) -> None:
+        self._call("GET", "/search?" + urllib.parse.urlencode({"q": q, "k": 5}))
+
+    def ask(self, q: str) -> None:
+        self._call("POST", "/ask", {"question": q, "top_k": 5})
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> None:
+        headers = {"Content-Type": "application/json"}
+        self._conn.request(method, path, body=json.dumps(body) if body else None, headers=headers)
+        response = self._conn.getresponse()
         response.read()
         if response.status != 200:
             raise RuntimeError(f"{method} {path}: HTTP {response.status}")
-        return (time.perf_counter() - t0) * 1000
 
-    for q in QUESTIONS:  # warm-up
-        timed("GET", "/search?" + urllib.parse.urlencode({"q": q, "k": 5}))
-    search = [
-        timed("GET", "/search?" + urllib.parse.urlencode({"q": q, "k": 5}))
-        for _ in range(args.rounds)
-        for q in QUESTIONS
-    ]
-    print(f"GET /search k=5       {_percentiles(search)}")
-    if engine.reader is not None:
-        for q in QUESTIONS:
-            timed("POST", "/ask", {"question": q, "top_k": args.top_k})
-        ask = [
-            timed("POST", "/ask", {"question": q, "top_k": args.top_k})
-            for _ in range(args.rounds)
-            for q in QUESTIONS
-        ]
-        print(f"POST /ask top_k={args.top_k}    {_percentiles(ask)}")
-    server.should_exit = True
+
+def throughput(url: str, route: str, questions: Sequence[str], clients: int, seconds: float) -> float:
+    """Completed requests per second with ``clients`` concurrent keep-alive clients."""
+    done = [0] * clients
+    deadline = time.perf_counter() + seconds
+
+    def client(i: int) -> None:
+        conn = Http(url)
+        call = conn.search if route == "search" else conn.ask
+        j = i
+        while time.perf_counter() < deadline:
+            call(questions[j % len(questions)])
+            done[i] += 1
+            j += clients
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done) / (time.perf_counter() - t0)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def machine() -> str:
+    import faiss
+    import onnxruntime
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem = next(
+            int(line.split()[1]) / 2**20
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
+    except (OSError, StopIteration):
+        mem = float("nan")
+    from qa.settings import available_cores
+
+    return (
+        f"{cpu}, {available_cores()} cores, {mem:.0f} GiB; {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, torch {torch.__version__}, faiss {faiss.__version__}, "
+        f"onnxruntime {onnxruntime.__version__}"
+    )
+
+
+# --- one corpus size -------------------------------------------------------------------
+def seed_documents(corpus: Path) -> list:
+    from index.corpus import read_corpus
+    from index.corpus_index import _from_source
+
+    return [_from_source(f) for f in read_corpus(corpus)]
+
+
+def build_index(data_dir: Path, encoder: object, documents: list) -> float:
+    """Index ``documents`` into a fresh ``data_dir``; returns paragraphs/s."""
+    from index.corpus_index import CorpusIndex
+
+    shutil.rmtree(data_dir, ignore_errors=True)
+    t0 = time.perf_counter()
+    index = CorpusIndex(data_dir, encoder)  # type: ignore[arg-type]
+    index.add(documents)
+    elapsed = time.perf_counter() - t0
+    n = index.store.counts()[1]
+    index.close()
+    return n / elapsed
+
+
+def take_paragraphs(documents: list, n: int) -> list:
+    from index.paragraphs import split_paragraphs
+
+    out, total = [], 0
+    for doc in documents:
+        if total >= n:
+            break
+        out.append(doc)
+        total += len(split_paragraphs(doc.text))
+    return out
+
+
+def measure(args: argparse.Namespace, label: str, work: Path, embedder: object, real: tuple) -> tuple:
+    from qa import benchdata
+    from qa.engine import Engine
+    from qa.settings import Settings
+
+    size = SIZES[label]
+    row = Row(label)
+    recalls: list[Recall] = []
+    data_dir = work / f"index-{label}"
+    if size == 0:
+        documents = seed_documents(args.seeds)
+        questions = SEED_QUESTIONS
+        for _ in range(args.runs):
+            row.build_embed.append(build_index(data_dir, embedder, documents))
+        stored = StoredVectors(embedder.name, *_vectors_of(data_dir))  # type: ignore[attr-defined]
+    else:
+        pool, vectors, questions = real
+        corpus = benchdata.build(pool, size)
+        sample = take_paragraphs(corpus.documents, args.embed_sample)
+        for _ in range(args.runs):
+            row.build_embed.append(build_index(work / "sample", embedder, sample))
+        shutil.rmtree(work / "sample", ignore_errors=True)
+        if corpus.real < len(corpus.texts):
+            row.vectors = f"{corpus.real:,} embedded + {len(corpus.texts) - corpus.real:,} composed"
+            vectors = np.concatenate(
+                [vectors[: corpus.real], benchdata.compose_vectors(vectors, corpus.sources)]
+            )
+        stored = StoredVectors(embedder.name, corpus.texts, vectors)  # type: ignore[attr-defined]
+        documents = corpus.documents
+    runs = args.runs if size < 1_000_000 else args.big_build_runs
+    for _ in range(runs):
+        row.build_stored.append(build_index(data_dir, stored, documents))
+        log.info("%s: built from stored vectors at %.0f paragraphs/s", label, row.build_stored[-1])
+
+    settings = Settings(data_dir=data_dir, query_cache_size=0)
+    engine = Engine(settings, embedder=embedder)  # type: ignore[arg-type]
+    row.passages = engine.index.store.counts()[1]
+    row.index_type = engine.index.vectors.index_type
+    n_q = min(len(questions), args.queries)
+    for run in range(args.runs):
+        qs = _rotate(questions, run * n_q, n_q)
+        row.latency.setdefault("search in-process", []).append(timed_calls(lambda q: engine.search(q, 5), qs))
+        row.latency.setdefault("ask in-process", []).append(timed_calls(lambda q: engine.ask(q, 5), qs))
+    if row.index_type == "hnsw":
+        recalls = ann_recall(engine, questions[:200], row.passages, row.vectors)
     engine.close()
+
+    empty = work / "empty-corpus"
+    empty.mkdir(exist_ok=True)
+    proc, url = start_server(data_dir, args.seeds if size == 0 else empty)
+    try:
+        conn = Http(url)
+        for q in questions[:5]:  # warm-up
+            conn.ask(q)
+        for run in range(args.runs):
+            qs = _rotate(questions, run * n_q, n_q)
+            row.latency.setdefault("search HTTP", []).append(timed_calls(conn.search, qs))
+            row.latency.setdefault("ask HTTP", []).append(timed_calls(conn.ask, qs))
+            for route in ("search", "ask"):
+                for clients in CLIENTS:
+                    rate = throughput(url, route, questions, clients, args.seconds)
+                    row.throughput.setdefault(f"{route}@{clients}", []).append(rate)
+            row.rss_mb.append(rss_mb(proc.pid))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    log.info("%s: %s", label, row)
+    return row, recalls
+
+
+def _vectors_of(data_dir: Path) -> tuple[list[str], np.ndarray]:
+    """Texts and vectors of an index's passages, in the same order."""
+    from index.store import PassageStore
+
+    store = PassageStore(data_dir / "store.sqlite3")
+    ids, texts = store.iter_texts()
+    by_id = {
+        int(i): v for batch_ids, batch in store.iter_vectors() for i, v in zip(batch_ids, batch, strict=True)
+    }
+    store.close()
+    return list(texts), np.stack([by_id[int(i)] for i in ids])
+
+
+def _rotate(items: Sequence[str], start: int, n: int) -> list[str]:
+    return [items[(start + i) % len(items)] for i in range(n)]
+
+
+def ann_recall(engine: object, questions: Sequence[str], passages: int, vectors: str) -> list[Recall]:
+    """Recall@10 of the engine's HNSW index against exact search over the same vectors,
+    and the dense search's p50 latency, at several search breadths."""
+    from index.vectors import VectorIndex
+
+    index = engine.index  # type: ignore[attr-defined]
+    queries = np.stack([engine.embedder.encode_query(q) for q in questions])  # type: ignore[attr-defined]
+    exact = VectorIndex(index.vectors.dim, "flat")
+    for ids, vecs in index.store.iter_vectors():
+        exact.add(ids, vecs)
+    truth, flat_ms = [], []
+    for q in queries:
+        t0 = time.perf_counter()
+        truth.append(set(exact.search(q, 10)[1].tolist()))
+        flat_ms.append((time.perf_counter() - t0) * 1000)
+    out = [Recall(passages, vectors, "flat (exact)", 1.0, statistics.median(flat_ms))]
+    hnsw = index.vectors
+    default = hnsw.ef_search
+    for ef in sorted({32, 64, default, 128, 256}):
+        hnsw.ef_search = ef
+        found, ms = 0, []
+        for q, want in zip(queries, truth, strict=True):
+            t0 = time.perf_counter()
+            got = hnsw.search(q, 10)[1]
+            ms.append((time.perf_counter() - t0) * 1000)
+            found += len(want & set(got.tolist()))
+        mark = " (default)" if ef == default else ""
+        out.append(
+            Recall(
+                passages,
+                vectors,
+                f"HNSW M=32 ef={ef}{mark}",
+                found / (10 * len(queries)),
+                statistics.median(ms),
+            )
+        )
+    hnsw.ef_search = default
+    return out
+
+
+def start_server(data_dir: Path, corpus: Path) -> tuple[subprocess.Popen, str]:
+    from qa.devserver import start_server as start
+
+    return start(data_dir, corpus, QA_QUERY_CACHE_SIZE="0")
+
+
+# --- report ----------------------------------------------------------------------------
+def _med(values: Sequence[float], fmt: str = "{:.0f}") -> str:
+    return fmt.format(statistics.median(values)) if values else "-"
+
+
+def _lat(pairs: Sequence[tuple[float, float]]) -> str:
+    if not pairs:
+        return "-"
+    return f"{statistics.median(p for p, _ in pairs):.1f} / {statistics.median(q for _, q in pairs):.1f}"
+
+
+def report(rows: list[Row], recalls: list[Recall], header: str, embed_sample: int) -> str:
+    lines = [header, ""]
+    lines.append(
+        "| corpus | passages | vectors | index | build with embedding (para/s) | build from stored vectors "
+        "(para/s) | search in-process p50/p99 (ms) | search HTTP p50/p99 | ask in-process p50/p99 | "
+        "ask HTTP p50/p99 | /search req/s at 1/4/16 clients | /ask req/s at 1/4/16 | server RSS (MB) |"
+    )
+    lines.append("|" + "---|" * 13)
+    for r in rows:
+        rates = {
+            route: " / ".join(_med(r.throughput.get(f"{route}@{c}", []), "{:.1f}") for c in CLIENTS)
+            for route in ("search", "ask")
+        }
+        sample = "" if r.corpus == "seeds" else f" (first {embed_sample:,})"
+        lines.append(
+            f"| {r.corpus} | {r.passages:,} | {r.vectors} | {r.index_type} | {_med(r.build_embed)}{sample} | "
+            f"{_med(r.build_stored)} | {_lat(r.latency.get('search in-process', []))} | "
+            f"{_lat(r.latency.get('search HTTP', []))} | {_lat(r.latency.get('ask in-process', []))} | "
+            f"{_lat(r.latency.get('ask HTTP', []))} | {rates['search']} | {rates['ask']} | {_med(r.rss_mb)} |"
+        )
+    if recalls:
+        lines += [
+            "",
+            "| passages | vectors | dense index | recall@10 vs exact | dense search p50 (ms) |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {x.passages:,} | {x.vectors} | {x.index} | {x.recall:.3f} | {x.p50_ms:.2f} |" for x in recalls
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--sizes", default="seeds,10k,100k,1m", help=f"comma-separated, of {', '.join(SIZES)}"
+    )
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (the median is reported)")
+    parser.add_argument("--big-build-runs", type=int, default=1, help="builds at 1M paragraphs")
+    parser.add_argument("--queries", type=int, default=40, help="questions per latency run")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each throughput run")
+    parser.add_argument("--embed-sample", type=int, default=2000, help="paragraphs embedded per build run")
+    parser.add_argument("--seeds", type=Path, default=Path("seeds"))
+    parser.add_argument("--squad", type=Path, default=Path("../shared/data/squad"))
+    parser.add_argument("--cache", type=Path, default=Path("data/bench"), help="embedded vectors, kept")
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the table here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
+    unknown = [s for s in sizes if s not in SIZES]
+    if unknown:
+        parser.error(f"unknown sizes {unknown}; use {', '.join(SIZES)}")
+
+    from index.embedder import Embedder
+    from qa import benchdata
+    from qa.engine import set_threads
+    from qa.settings import Settings
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="qa-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    settings = Settings(data_dir=work)
+    set_threads(settings.compute_threads())
+    embedder = Embedder(onnx_dir=args.cache / "models", threads=settings.compute_threads())
+    real: tuple = ()
+    if any(SIZES[s] for s in sizes):
+        files = [args.squad / "dev-v1.1-minus-xquad.json", args.squad / "train-v1.1.json"]
+        missing = [f for f in files if not f.exists()]
+        if missing:
+            sys.exit(f"the larger corpora are built from SQuAD; missing {missing[0]} (--squad DIR)")
+        pool = benchdata.real_paragraphs(files)[: benchdata.REAL_LIMIT]
+        texts = [t for _, t in pool]
+        log.info("embedding vectors for %d real paragraphs (once; cached in %s)", len(texts), args.cache)
+        vectors = benchdata.cached_vectors(args.cache, texts, embedder.encode)
+        from qa.squad import load_squad
+
+        questions = list(dict.fromkeys(e.question for e in load_squad(files[0])))
+        real = (pool, vectors, questions)
+
+    from index.hardware import bf16_speedup
+
+    header = (
+        f"Machine: {machine()}. bf16/fp32 speed on this CPU: {bf16_speedup():.2f}x, so the reader "
+        f"and passage embeddings run in {embedder.precision}. Threads per model call: "
+        f"{settings.compute_threads()}; query embeddings on {embedder.query_runtime}; query cache off. "
+        f"Median of {args.runs} runs; {time.strftime('%Y-%m-%d')}."
+    )
+    rows, recalls = [], []
+    for label in sizes:
+        row, rec = measure(args, label, work, embedder, real)
+        rows.append(row)
+        recalls += rec
+        table = report(rows, recalls, header, args.embed_sample)
+        if args.out:
+            args.out.write_text(table)
+    print(report(rows, recalls, header, args.embed_sample))
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

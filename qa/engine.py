@@ -41,10 +41,9 @@ from qa.schemas import (
     Passage,
     SearchResponse,
 )
-from qa.settings import Settings
+from qa.settings import Settings, available_cores
 
 log = logging.getLogger(__name__)
-QUERY_CACHE_SIZE = 2048
 
 
 class Engine:
@@ -52,16 +51,33 @@ class Engine:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
-        if settings.threads:
-            set_threads(settings.threads)
-        self.embedder = embedder or Embedder(settings.embedding_model)
-        self.index = CorpusIndex(settings.data_dir, self.embedder, settings.index_type)
+        threads = settings.compute_threads()
+        set_threads(threads)
+        # One gate for every model call (query and passage embeddings, the reader): with
+        # ``threads`` each, at most cores/threads calls compute at once and the rest queue.
+        self.compute_gate = threading.BoundedSemaphore(max(1, available_cores() // threads))
+        onnx_dir = settings.data_dir / "models" if settings.query_runtime == "onnx" else None
+        self.embedder = embedder or Embedder(
+            settings.embedding_model,
+            onnx_dir=onnx_dir,
+            threads=threads,
+            precision=settings.embedding_precision,
+        )
+        self.embedder.gate = self.compute_gate
+        self.index = CorpusIndex(
+            settings.data_dir,
+            self.embedder,
+            settings.index_type,
+            hnsw_threshold=settings.hnsw_threshold,
+            ef_search=settings.hnsw_ef_search,
+        )
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
         self.reader: Reader | None = None
         if settings.reader:
             try:
                 self.reader = Reader(settings.reader_path, precision=settings.reader_precision)
+                self.reader.gate = self.compute_gate
             except ReaderUnavailable as exc:
                 log.warning("answers are off: %s", exc)
         if settings.corpus is not None:
@@ -270,10 +286,10 @@ class Engine:
             if vector is not None:
                 self._query_cache.move_to_end(query)
                 return vector
-        vector = self.embedder.encode([query])[0]
+        vector = self.embedder.encode_query(query)
         with self._cache_lock:
             self._query_cache[query] = vector
-            if len(self._query_cache) > QUERY_CACHE_SIZE:
+            while len(self._query_cache) > self.settings.query_cache_size:
                 self._query_cache.popitem(last=False)
         return vector
 

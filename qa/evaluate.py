@@ -180,7 +180,9 @@ def main(args: argparse.Namespace) -> int:
     if args.target == "squad":
         if not args.file:
             raise InvalidRequest("usage: qa eval squad FILE.json")
-        reader = Reader(settings.reader_path, precision=settings.reader_precision, threads=settings.threads)
+        reader = Reader(
+            settings.reader_path, precision=settings.reader_precision, threads=settings.compute_threads()
+        )
         if args.abstention:
             _print(evaluate_abstention(reader, Path(args.file), args.limit or 2000))
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -20,7 +21,12 @@ class Settings(BaseSettings):
     index_type: str = Field(default="auto", pattern="^(auto|flat|hnsw)$")
     reader_path: Path = DEFAULT_READER
     reader: bool = Field(default=True, description="load the extractive reader")
-    reader_precision: str = Field(default="bf16", pattern="^(fp32|bf16|int8)$")
+    reader_precision: str = Field(
+        default="auto", pattern="^(auto|fp32|bf16|int8)$", description="auto: bf16 where it pays off"
+    )
+    embedding_precision: str = Field(
+        default="auto", pattern="^(auto|fp32|bf16)$", description="passage embeddings; auto as above"
+    )
     candidates: int = Field(default=50, ge=1, description="hits taken from each retriever")
     rrf_k: int = Field(default=60, ge=1)
     dense_weight: float = Field(default=1.0, ge=0)
@@ -37,6 +43,26 @@ class Settings(BaseSettings):
     threads: int = Field(
         default=1,
         ge=0,
-        description="threads per request for torch and FAISS (0: their defaults); requests run "
-        "concurrently, so one each keeps them from oversubscribing the cores",
+        description="threads per model call (torch, ONNX Runtime); 0: every core this process may "
+        "use. Model calls from concurrent requests queue for the cores (at most cores/threads at "
+        "once), so they never oversubscribe them. With 2 cores, 1 thread answered one question as "
+        "fast as 2 and lets two compute at once",
     )
+    query_runtime: str = Field(
+        default="onnx", pattern="^(onnx|torch)$", description="runtime for query embeddings"
+    )
+    query_cache_size: int = Field(default=2048, ge=0, description="query embeddings kept (LRU); 0: off")
+    hnsw_threshold: int = Field(
+        default=50_000, ge=1, description="index_type=auto: HNSW from this many passages, exact below"
+    )
+    hnsw_ef_search: int = Field(default=96, ge=1, description="HNSW search breadth (recall vs latency)")
+
+    def compute_threads(self) -> int:
+        return self.threads or available_cores()
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

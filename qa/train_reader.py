@@ -25,7 +25,7 @@ import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 from index.embedder import bundled_model_dir
-from qa.reader import file_sha256
+from index.hardware import file_sha256
 from qa.spans import Window, answer_token_span, encode_windows, pad_batch
 from qa.squad import SquadExample, load_squad
 

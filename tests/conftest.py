@@ -16,8 +16,9 @@ SHARED = ROOT.parent / "shared"
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    return Embedder()
+def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    """The product's embedder: torch for passages, ONNX Runtime for queries."""
+    return Embedder(onnx_dir=tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="session")

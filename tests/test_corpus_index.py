@@ -151,3 +151,22 @@ def test_index_type_setting(tmp_path: Path, index_type: str) -> None:
     assert index.vectors.index_type == index_type
     index.delete("000_a764001855818956")
     _consistent(index)
+
+
+def test_auto_index_moves_to_hnsw_as_the_corpus_grows(tmp_path: Path) -> None:
+    index = CorpusIndex(tmp_path, HashEncoder(), hnsw_threshold=60)
+    index.add([_numbered_doc("first", 0, 30)])
+    assert index.vectors.index_type == "flat"
+    index.add([_numbered_doc("second", 30, 40)])  # 70 passages: past the threshold
+    assert index.vectors.index_type == "hnsw"
+    _consistent(index)
+    index.close()
+    reopened = CorpusIndex(tmp_path, HashEncoder(), hnsw_threshold=60)
+    assert reopened.vectors.index_type == "hnsw" and len(reopened.vectors) == 70
+
+
+def _numbered_doc(doc_id: str, lo: int, n: int) -> Document:
+    text = "\n\n".join(
+        f"Report {i} says that border post number {i} was reinforced today." for i in range(lo, lo + n)
+    )
+    return _doc(doc_id, text)
