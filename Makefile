@@ -36,8 +36,11 @@ format: $(STAMP)
 eval: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/qa eval ../shared/eval/dev_qa.jsonl
 
+# The whole table (seeds to 1M paragraphs): ~1 h here, plus ~30 min once to embed 100k paragraphs.
+# Smaller: make bench BENCH_ARGS="--sizes seeds,10k --runs 3"
+BENCH_ARGS ?=
 bench: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.bench
+	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.bench --out data/bench/table.md $(BENCH_ARGS)
 
 load: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.loadtest --clients 16 --seconds 30

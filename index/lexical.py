@@ -144,7 +144,6 @@ class LexicalIndex:
             mask = mask * np.isin(self._ids, allowed).astype(np.float32)
         scores = self._bm25.get_scores(_words(tokens), weight_mask=mask)
         top = _top_k(scores, k)
-        top = top[scores[top] > 0]
         return scores[top].astype(np.float32), self._ids[top]
 
     def prefix_idf(self, terms: set[str]) -> dict[str, float]:
@@ -186,18 +185,14 @@ class LexicalIndex:
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Rows of the ``k`` highest scores, best first (ties by row): a partial sort, since a
-    full one costs ~100 ms at a million passages."""
-    if k < len(scores):
-        part = np.argpartition(-scores, k - 1)[:k]
-        # Rows tied with the k-th score may be cut arbitrarily by the partition; take
-        # every row at or above it so that the stable order below picks by row (rows
-        # scoring 0 are never results).
-        cut = scores[part].min()
-        part = np.flatnonzero(scores >= cut) if cut > 0 else np.flatnonzero(scores > 0)
-    else:
-        part = np.arange(len(scores))
-    return part[np.argsort(-scores[part], kind="stable")][:k]
+    """Rows of the ``k`` highest positive scores, best first, ties by row. Only rows that
+    share a query term score above 0 (a few percent of a large corpus), and of those only
+    the best are sorted: a full sort costs ~100 ms at a million passages."""
+    rows = np.flatnonzero(scores > 0)
+    if k < len(rows):
+        cut = np.partition(scores[rows], len(rows) - k)[len(rows) - k]  # the k-th highest
+        rows = rows[scores[rows] >= cut]  # ties with it are kept, and ordered by row below
+    return rows[np.argsort(-scores[rows], kind="stable")][:k]
 
 
 def _words(tokens: bm25s.tokenization.Tokenized) -> list[str]:

@@ -461,6 +461,7 @@ def main(argv: list[str] | None = None) -> None:
         recalls += rec
         table = report(rows, recalls, header, args.embed_sample)
         if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(table)
     print(report(rows, recalls, header, args.embed_sample))
     if args.work is None:
