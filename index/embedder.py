@@ -6,6 +6,7 @@ import logging
 import os
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -99,6 +100,7 @@ class Embedder:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         step = 4 * self.batch_size
+        bar = _progress(len(texts)) if progress else None
         for lo in range(0, len(order), step):
             rows = order[lo : lo + step]
             with self.gate, self._autocast():
@@ -107,8 +109,12 @@ class Embedder:
                     batch_size=self.batch_size,
                     normalize_embeddings=True,
                     convert_to_numpy=True,
-                    show_progress_bar=progress and lo == 0,
+                    show_progress_bar=False,
                 )
+            if bar is not None:
+                bar.update(len(rows))
+        if bar is not None:
+            bar.close()
         return out
 
     def _autocast(self) -> AbstractContextManager:
@@ -125,6 +131,12 @@ class Embedder:
             with self.gate:
                 return self._onnx.encode(text)
         return self.encode([text])[0]
+
+
+def _progress(total: int) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="embedding passages", unit="passage")
 
 
 class OnnxQueryEncoder:

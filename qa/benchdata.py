@@ -83,12 +83,16 @@ def build(pool: list[tuple[str, str]], size: int, seed: int = 0) -> BenchCorpus:
     docstring for where they come from)."""
     real = pool[: min(size, REAL_LIMIT)]
     rng = np.random.default_rng(seed)
-    sources = rng.integers(0, len(real), size=(size - len(real), 2)) if real else np.zeros((0, 2), int)
-    synthetic = []
-    for a, b in sources:
+    synthetic: list[tuple[str, str]] = []
+    sources: list[tuple[int, int]] = []
+    while real and len(real) + len(synthetic) < size:
+        a, b = (int(x) for x in rng.integers(0, len(real), size=2))
         left, right = sentences(real[a][1]), sentences(real[b][1])
         text = " ".join(left[: max(1, len(left) // 2)] + right[len(right) // 2 :])
-        synthetic.append((f"{real[a][0]} / {real[b][0]}", text))
+        if [p.text for p in split_paragraphs(text)] == [text]:  # kept whole by the splitter
+            # One title per DOC_PARAGRAPHS, so that they group into documents like the rest.
+            synthetic.append((f"Mixed {len(synthetic) // DOC_PARAGRAPHS}", text))
+            sources.append((a, b))
     documents: list[Document] = []
     for kind, items in (("r", real), ("s", synthetic)):
         chunk: list[str] = []
@@ -99,7 +103,8 @@ def build(pool: list[tuple[str, str]], size: int, seed: int = 0) -> BenchCorpus:
                 digest = hashlib.sha256(body.encode()).hexdigest()
                 documents.append(Document(f"{kind}{len(documents):07d}", title, body, {}, "bench", digest))
                 chunk = []
-    return BenchCorpus(documents, [text for _, text in real + synthetic], len(real), sources)
+    mixes = np.array(sources, dtype=np.int64).reshape(-1, 2)
+    return BenchCorpus(documents, [text for _, text in real + synthetic], len(real), mixes)
 
 
 def compose_vectors(real_vectors: np.ndarray, sources: np.ndarray) -> np.ndarray:
