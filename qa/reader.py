@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,18 +52,23 @@ def verify_weights(directory: Path) -> dict:
     return dict(info)
 
 
-def quantize_feed_forward(model: Any) -> Any:
-    """int8 dynamic quantization, per output channel, of the feed-forward linear layers."""
+def is_feed_forward(name: str) -> bool:
+    return ".intermediate." in name or (name.endswith("output.dense") and ".attention." not in name)
+
+
+def quantize_linear(
+    model: Any, pick: Callable[[str], bool] = is_feed_forward, per_channel: bool = True
+) -> Any:
+    """int8 dynamic quantization of the linear layers whose names ``pick`` accepts
+    (by default the feed-forward ones), per output channel or per tensor."""
     import torch
-    from torch.ao.quantization import per_channel_dynamic_qconfig
+    from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig
 
-    def feed_forward(name: str) -> bool:
-        return ".intermediate." in name or (name.endswith("output.dense") and ".attention." not in name)
-
+    qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
     spec = {
-        name: per_channel_dynamic_qconfig
+        name: qconfig
         for name, module in model.named_modules()
-        if isinstance(module, torch.nn.Linear) and feed_forward(name)
+        if isinstance(module, torch.nn.Linear) and pick(name)
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao's deprecation notices
@@ -102,7 +107,7 @@ class Reader:
             precision = "bf16" if bf16_pays_off() else "fp32"
         self.precision = precision
         if precision == "int8":
-            self.model = quantize_feed_forward(self.model)
+            self.model = quantize_linear(self.model)
         self.max_length, self.stride, self.batch_size = max_length, stride, batch_size
         self.bf16 = precision == "bf16"
         self.gate: AbstractContextManager = nullcontext()  # see Engine.compute_gate
