@@ -124,8 +124,15 @@ class Http:
 
     def _call(self, method: str, path: str, body: dict | None = None) -> None:
         headers = {"Content-Type": "application/json"}
-        self._conn.request(method, path, body=json.dumps(body) if body else None, headers=headers)
-        response = self._conn.getresponse()
+        payload = json.dumps(body) if body else None
+        try:
+            self._conn.request(method, path, body=payload, headers=headers)
+            response = self._conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # The server closes keep-alive connections idle for 5 s; open a new one.
+            self._conn.close()
+            self._conn.request(method, path, body=payload, headers=headers)
+            response = self._conn.getresponse()
         response.read()
         if response.status != 200:
             raise RuntimeError(f"{method} {path}: HTTP {response.status}")
