@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from index.hardware import bf16_pays_off, file_sha256
+from index.hardware import ComputeGate, bf16_pays_off, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class Embedder:
         self.precision = ("bf16" if bf16_pays_off() else "fp32") if precision == "auto" else precision
         # Held around each model call; the engine shares one gate between the embedder and
         # the reader so that concurrent requests queue for the cores instead of thrashing.
-        self.gate: AbstractContextManager = nullcontext()
+        self.gate = ComputeGate()
         self._onnx: OnnxQueryEncoder | None = None
         if onnx_dir is not None:
             try:
@@ -95,15 +95,15 @@ class Embedder:
         """Passage embeddings, shape (len(texts), dim), float32."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        # Longest first, in gated chunks of a few batches, so that a large document does
-        # not hold the cores for long while questions wait.
+        # Longest first, in chunks of a few batches that each take every core, so that a
+        # large document is embedded fast but does not hold the cores while questions wait.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         step = 4 * self.batch_size
         bar = _progress(len(texts)) if progress else None
         for lo in range(0, len(order), step):
             rows = order[lo : lo + step]
-            with self.gate, self._autocast():
+            with self.gate.all_cores(), self._autocast():
                 out[rows] = self._model.encode(
                     [texts[i] for i in rows],
                     batch_size=self.batch_size,

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 BF16_MIN_SPEEDUP = 1.2  # below this, fp32 (exact) is kept
@@ -45,3 +49,58 @@ def bf16_speedup() -> float:
 
 def bf16_pays_off() -> bool:
     return bf16_speedup() >= BF16_MIN_SPEEDUP
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def set_threads(n: int) -> None:
+    """Threads for torch and FAISS in the calling thread (OpenMP settings are per thread)."""
+    import faiss
+    import torch
+
+    torch.set_num_threads(n)
+    faiss.omp_set_num_threads(n)
+
+
+class ComputeGate:
+    """Where model calls queue for the cores.
+
+    A call (a query embedding, one reader pass) takes one of ``cores // threads`` slots and
+    computes with ``threads`` threads, so concurrent requests never oversubscribe the cores.
+    A bulk job (embedding a batch of passages) takes every slot and every core for one chunk
+    at a time, then lets waiting calls in before its next chunk.
+    """
+
+    def __init__(self, threads: int = 0, cores: int = 0) -> None:
+        self.cores = cores or available_cores()
+        self.threads = min(threads or self.cores, self.cores)
+        self.slots = max(1, self.cores // self.threads)
+        self._free = threading.BoundedSemaphore(self.slots)
+        self._bulk = threading.Lock()  # one bulk job gathers slots at a time: no deadlock
+
+    def __enter__(self) -> ComputeGate:
+        self._free.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._free.release()
+
+    @contextmanager
+    def all_cores(self) -> Iterator[None]:
+        with self._bulk:
+            for _ in range(self.slots):
+                self._free.acquire()
+            try:
+                if self.cores != self.threads:
+                    set_threads(self.cores)
+                yield
+            finally:
+                if self.cores != self.threads:
+                    set_threads(self.threads)
+                for _ in range(self.slots):
+                    self._free.release()

@@ -186,7 +186,7 @@ def machine() -> str:
         )
     except (OSError, StopIteration):
         mem = float("nan")
-    from qa.settings import available_cores
+    from index.hardware import available_cores
 
     return (
         f"{cpu}, {available_cores()} cores, {mem:.0f} GiB; {platform.system()} {platform.release()}; "
@@ -429,8 +429,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown sizes {unknown}; use {', '.join(SIZES)}")
 
     from index.embedder import Embedder
+    from index.hardware import set_threads
     from qa import benchdata
-    from qa.engine import set_threads
     from qa.settings import Settings
 
     work = args.work or Path(tempfile.mkdtemp(prefix="qa-bench-"))

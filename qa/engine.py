@@ -14,6 +14,7 @@ import numpy as np
 from index.corpus import CorpusError, decode_text, text_sha256, valid_doc_id
 from index.corpus_index import CorpusIndex, DocumentExistsError
 from index.embedder import Embedder
+from index.hardware import ComputeGate, set_threads
 from index.lexical import prefix_terms
 from index.paragraphs import document_title
 from index.store import Document, StoredPassage
@@ -41,7 +42,7 @@ from qa.schemas import (
     Passage,
     SearchResponse,
 )
-from qa.settings import Settings, available_cores
+from qa.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,8 @@ class Engine:
         self.settings = settings
         threads = settings.compute_threads()
         set_threads(threads)
-        # One gate for every model call (query and passage embeddings, the reader): with
-        # ``threads`` each, at most cores/threads calls compute at once and the rest queue.
-        self.compute_gate = threading.BoundedSemaphore(max(1, available_cores() // threads))
+        # One gate for every model call (query and passage embeddings, the reader).
+        self.compute_gate = ComputeGate(threads)
         onnx_dir = settings.data_dir / "models" if settings.query_runtime == "onnx" else None
         self.embedder = embedder or Embedder(
             settings.embedding_model,
@@ -317,16 +317,6 @@ def passage_evidence(weights: dict[str, float], pairs: set[tuple[str, str]], tex
     "president of Afghanistan")."""
     closeness = proximity_score(pairs, text) if pairs else 1.0
     return coverage(weights, set(prefix_terms(text))) ** 2 * (0.5 + 0.5 * closeness)
-
-
-def set_threads(n: int) -> None:
-    """Threads for torch and FAISS; both default to every core, which thrashes when several
-    requests (or another process) compute at once."""
-    import faiss
-    import torch
-
-    torch.set_num_threads(n)
-    faiss.omp_set_num_threads(n)
 
 
 def check_question(question: str) -> str:

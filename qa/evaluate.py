@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from index.hardware import available_cores
 from index.lexical import prefix_terms
 from qa.settings import Settings
 from qa.squad import best_score, load_squad
@@ -180,9 +181,7 @@ def main(args: argparse.Namespace) -> int:
     if args.target == "squad":
         if not args.file:
             raise InvalidRequest("usage: qa eval squad FILE.json")
-        reader = Reader(
-            settings.reader_path, precision=settings.reader_precision, threads=settings.compute_threads()
-        )
+        reader = Reader(settings.reader_path, precision=settings.reader_precision, threads=available_cores())
         if args.abstention:
             _print(evaluate_abstention(reader, Path(args.file), args.limit or 2000))
         else:

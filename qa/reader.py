@@ -11,7 +11,6 @@ import json
 import logging
 import warnings
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from index.embedder import offline
-from index.hardware import bf16_pays_off, file_sha256
+from index.hardware import ComputeGate, bf16_pays_off, file_sha256
 from qa.spans import best_spans, encode_windows, pad_batch
 
 log = logging.getLogger(__name__)
@@ -110,7 +109,7 @@ class Reader:
             self.model = quantize_linear(self.model)
         self.max_length, self.stride, self.batch_size = max_length, stride, batch_size
         self.bf16 = precision == "bf16"
-        self.gate: AbstractContextManager = nullcontext()  # see Engine.compute_gate
+        self.gate = ComputeGate()  # the engine shares its own: see ComputeGate
 
     def logits(self, windows: Sequence) -> tuple[np.ndarray, np.ndarray]:
         """Start and end logits for windows, in batches, padded per batch."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index.hardware import available_cores
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_READER = PACKAGE_DIR / "weights" / "reader"
@@ -59,10 +60,3 @@ class Settings(BaseSettings):
 
     def compute_threads(self) -> int:
         return self.threads or available_cores()
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1

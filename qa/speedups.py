@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
-    from qa.engine import set_threads
+    from index.hardware import set_threads
     from qa.evaluate import evaluate_squad
     from qa.reader import Reader
     from qa.settings import DEFAULT_READER
