@@ -36,7 +36,7 @@ format: $(STAMP)
 eval: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/qa eval ../shared/eval/dev_qa.jsonl
 
-# The whole table (seeds to 1M paragraphs): ~1 h here, plus ~30 min once to embed 100k paragraphs.
+# The whole table (seeds to 1M paragraphs): ~45 min on 2 cores, plus ~35 min once to embed 100k paragraphs.
 # Smaller: make bench BENCH_ARGS="--sizes seeds,10k --runs 3"
 BENCH_ARGS ?=
 bench: $(STAMP)
