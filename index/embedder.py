@@ -126,11 +126,13 @@ class Embedder:
         return torch.autocast("cpu", dtype=torch.bfloat16)
 
     def encode_query(self, text: str) -> np.ndarray:
-        """One query's embedding, shape (dim,)."""
-        if self._onnx is not None:
-            with self.gate:
+        """One query's embedding, shape (dim,): a single call, so it takes one slot of the
+        gate, not every core as a batch of passages does."""
+        with self.gate:
+            if self._onnx is not None:
                 return self._onnx.encode(text)
-        return self.encode([text])[0]
+            vector = self._model.encode([text], normalize_embeddings=True, convert_to_numpy=True)
+            return np.asarray(vector[0], dtype=np.float32)
 
 
 def _progress(total: int) -> Any:

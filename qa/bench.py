@@ -96,6 +96,7 @@ class StoredVectors:
 
 # --- measuring -------------------------------------------------------------------------
 def percentiles(ms: Sequence[float]) -> tuple[float, float]:
+    """(p50, p99) of latencies."""
     ordered = sorted(ms)
     return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 

@@ -13,7 +13,6 @@ import argparse
 import http.client
 import json
 import random
-import statistics
 import tempfile
 import threading
 import time
@@ -21,6 +20,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qa.bench import percentiles
 from qa.devserver import ROOT, running_server
 
 QUESTIONS = [
@@ -138,11 +138,8 @@ def report(tally: Tally, problems: list[str], seconds: float) -> str:
     total = sum(len(v) for v in tally.latencies.values())
     lines.append(f"requests {total} ({total / seconds:.1f}/s), errors {len(tally.errors)}")
     for kind, ms in sorted(tally.latencies.items()):
-        ordered = sorted(ms)
-        p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-        lines.append(
-            f"  {kind:7s} n={len(ms):5d}  p50 {statistics.median(ordered):7.1f} ms  p99 {p99:7.1f} ms"
-        )
+        p50, p99 = percentiles(ms)
+        lines.append(f"  {kind:7s} n={len(ms):5d}  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms")
     lines.append(
         f"acknowledged adds present: {len(tally.added)}, deletes gone: {len(tally.deleted)}, "
         f"violations: {len(problems)}"

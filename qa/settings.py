@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.hardware import available_cores
+from index.vectors import EF_SEARCH, HNSW_THRESHOLD
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_READER = PACKAGE_DIR / "weights" / "reader"
@@ -54,9 +55,11 @@ class Settings(BaseSettings):
     )
     query_cache_size: int = Field(default=2048, ge=0, description="query embeddings kept (LRU); 0: off")
     hnsw_threshold: int = Field(
-        default=50_000, ge=1, description="index_type=auto: HNSW from this many passages, exact below"
+        default=HNSW_THRESHOLD, ge=1, description="index_type=auto: HNSW from this many passages, exact below"
     )
-    hnsw_ef_search: int = Field(default=96, ge=1, description="HNSW search breadth (recall vs latency)")
+    hnsw_ef_search: int = Field(
+        default=EF_SEARCH, ge=1, description="HNSW search breadth (recall vs latency)"
+    )
 
     def compute_threads(self) -> int:
         return self.threads or available_cores()
