@@ -40,10 +40,10 @@ eval: $(STAMP)
 # Smaller: make bench BENCH_ARGS="--sizes seeds,10k --runs 3"
 BENCH_ARGS ?=
 bench: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.bench --out data/bench/table.md $(BENCH_ARGS)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.tools.bench --out data/bench/table.md $(BENCH_ARGS)
 
 load: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.loadtest --clients 16 --seconds 30
+	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.tools.loadtest --clients 16 --seconds 30
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

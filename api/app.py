@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import errors, metrics
 from api.deps import EngineDep
-from api.security import require_write_key
+from api.security import RequestGate, require_write_key
 from qa.engine import Engine
 from qa.schemas import (
     MAX_K,
@@ -59,18 +59,26 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         if owned is not None:
             owned.close()
 
-    read_deps = WRITE if settings.protect_reads else []
     app = FastAPI(
         title="News QA",
         version="0.1.0",
         description="Question answering over a news corpus, with exact citations.",
         lifespan=lifespan,
-        dependencies=read_deps,
     )
     app.state.settings = settings
     app.state.metrics = metrics.Metrics()
     if engine is not None:
         app.state.engine = engine
+    # Outermost last: CORS (answers preflights), metrics (counts everything, 500s included),
+    # then the gate (API key before any body is read, body size and time limits).
+    app.add_middleware(
+        RequestGate,
+        api_key=settings.api_key,
+        protect_reads=settings.protect_reads,
+        max_body_bytes=3 * settings.max_document_bytes + 65_536,  # JSON escapes at most triple text
+        body_timeout=settings.body_timeout,
+    )
+    app.add_middleware(metrics.RequestMetrics, metrics=app.state.metrics, fastapi_app=app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -78,7 +86,6 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    metrics.install(app, app.state.metrics)
     errors.install(app)
     _routes(app)
     return app

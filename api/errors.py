@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from qa.errors import (
@@ -31,7 +34,30 @@ def status_for(exc: QAError) -> int:
     return next((code for kind, code in STATUS if isinstance(exc, kind)), 400)
 
 
+def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors without the input they quote: a reply never echoes a 2,000-character
+    question or a 5 MB document back, nor text that cannot be encoded (a lone surrogate)."""
+    out = []
+    for error in exc.errors():
+        message = str(error.get("msg", "invalid value"))
+        if error.get("type") == "string_unicode":
+            message = "not valid Unicode text (a lone UTF-16 surrogate such as \\ud800?)"
+        location = [part for part in error.get("loc", ()) if isinstance(part, (str, int))]
+        out.append({"loc": location, "msg": message, "type": str(error.get("type", ""))})
+    return out
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(QAError)
     async def _qa_error(_: Request, exc: QAError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status_for(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = validation_errors(exc)
+        broken = [e for e in errors if e["type"] == "string_unicode"]
+        if broken:  # the same answer as the engine's own check of text
+            field = ".".join(str(part) for part in broken[0]["loc"][1:]) or "the body"
+            detail = f"{field} holds a lone UTF-16 surrogate; send valid Unicode"
+            return JSONResponse({"detail": detail}, status_code=400)
+        return JSONResponse({"detail": errors}, status_code=422)

@@ -6,10 +6,13 @@ import json
 import logging
 import threading
 import time
+import traceback
 from collections import defaultdict
+from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI, Request, Response
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("api.requests")
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -59,32 +62,75 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
-def route_of(request: Request) -> str:
-    """The route template ("/documents/{doc_id}"), so that ids do not explode the labels."""
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
+
+
+def route_of(app: Any, scope: Scope) -> str:
+    """The route template ("/documents/{doc_id}"), so that ids do not explode the labels;
+    paths no route knows share one label."""
+    for route in app.router.routes:
+        match, _ = route.matches(scope)
         if match == Match.FULL:
-            return str(getattr(route, "path", request.url.path))
+            return str(getattr(route, "path", "unmatched"))
     return "unmatched"
 
 
-def install(app: FastAPI, metrics: Metrics) -> None:
-    @app.middleware("http")
-    async def _measure(request: Request, call_next):  # type: ignore[no-untyped-def]
+class RequestMetrics:
+    """Pure ASGI middleware: counts and times every HTTP request by method, route template
+    and status, and logs one JSON line per request (never the question or the body).
+
+    It sits outside the routes' error handling, so an unexpected failure is counted and
+    logged here as a 500 (its exception type and where it happened, not its message, which
+    can hold user text) and answered with a JSON 500 instead of reaching the server's log
+    as a traceback."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, fastapi_app: Any) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.fastapi_app = fastapi_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         t0 = time.perf_counter()
-        response: Response = await call_next(request)
-        seconds = time.perf_counter() - t0
-        route = route_of(request)
-        metrics.observe(request.method, route, response.status_code, seconds)
-        # One JSON line per request; the route template only, never the question or body.
-        log.info(
-            json.dumps(
-                {
-                    "method": request.method,
-                    "route": route,
-                    "status": response.status_code,
-                    "ms": round(seconds * 1000, 2),
-                }
+        status = 500
+        started = False
+
+        async def send_and_watch(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = int(message["status"]), True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_watch)
+        except Exception as exc:
+            status = 500
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            log.error(
+                json.dumps({"error": type(exc).__name__, "at": f"{Path(where.filename).name}:{where.lineno}"})
             )
-        )
-        return response
+            if not started:
+                body = b'{"detail":"internal error: the request was not completed; see the server log"}'
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+        finally:
+            seconds = time.perf_counter() - t0
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
+            route = route_of(self.fastapi_app, scope)
+            self.metrics.observe(method, route, status, seconds)
+            log.info(
+                json.dumps(
+                    {"method": method, "route": route, "status": status, "ms": round(seconds * 1000, 2)}
+                )
+            )

@@ -1,21 +1,119 @@
-"""Write protection: with ``QA_API_KEY`` set, POST/PUT/DELETE need ``Authorization: Bearer <key>``."""
+"""The gate in front of the routes: the API key, body size and slow clients.
+
+With ``QA_API_KEY`` set, writes (POST/PUT/DELETE on documents) need
+``Authorization: Bearer <key>``, and with ``QA_PROTECT_READS=true`` every request does
+(``/docs``, ``/redoc`` and ``/openapi.json`` included), except ``/health`` and CORS
+preflights. The key is checked from the headers alone, before any body is read, so an
+unauthenticated client cannot make the service parse megabytes of JSON. Bodies are limited
+in size (``Content-Length`` is refused up front; a body that grows past the limit is cut off)
+and must arrive within ``body_timeout`` seconds.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import json
 
 from fastapi import HTTPException, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# POST routes that only read: they take a body because a question can be long.
+READ_POSTS = frozenset({"/ask", "/ask/batch"})
+OPEN = frozenset({"/health"})
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        self.status, self.detail = status, detail
+
+
+def authorized(headers: dict[str, str], key: str) -> bool:
+    scheme, _, given = headers.get("authorization", "").partition(" ")
+    # compare_digest takes constant time whatever the mismatch; the key is never logged.
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), key.encode())
 
 
 def require_write_key(request: Request) -> None:
+    """Route dependency (documents the 401 in OpenAPI; the gate has already checked)."""
     key: str | None = request.app.state.settings.api_key
-    if not key:
-        return
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    # compare_digest takes constant time whatever the mismatch; the key is never logged.
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), key.encode()):
-        raise HTTPException(
-            status_code=401,
-            detail="this write needs the API key: send 'Authorization: Bearer <key>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    if key and not authorized({k.lower(): v for k, v in request.headers.items()}, key):
+        raise HTTPException(status_code=401, detail=NEED_KEY, headers={"WWW-Authenticate": "Bearer"})
+
+
+NEED_KEY = "this request needs the API key: send 'Authorization: Bearer <key>'"
+
+
+class RequestGate:
+    def __init__(
+        self,
+        app: ASGIApp,
+        api_key: str | None,
+        protect_reads: bool,
+        max_body_bytes: int,
+        body_timeout: float,
+    ) -> None:
+        self.app = app
+        self.api_key = api_key
+        self.protect_reads = protect_reads
+        self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
+
+    def needs_key(self, method: str, path: str) -> bool:
+        if not self.api_key or method == "OPTIONS" or path in OPEN:
+            return False
+        if self.protect_reads:
+            return True
+        return method in ("PUT", "DELETE", "PATCH") or (method == "POST" and path not in READ_POSTS)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path, root = scope["path"], scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :] or "/"
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if self.api_key and self.needs_key(scope["method"], path) and not authorized(headers, self.api_key):
+            await _reply(send, 401, NEED_KEY, [(b"www-authenticate", b"Bearer")])
+            return
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await _reply(send, 413, f"the request body is over {self.max_body_bytes} bytes")
+            return
+        received = 0
+        started = False
+
+        async def bounded_receive() -> Message:
+            nonlocal received
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout)
+            except TimeoutError:
+                raise _Refused(
+                    408, f"the request body did not arrive within {self.body_timeout:g} s"
+                ) from None
+            received += len(message.get("body", b""))
+            if received > self.max_body_bytes:
+                raise _Refused(413, f"the request body is over {self.max_body_bytes} bytes")
+            return message
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, watch)
+        except _Refused as refused:
+            if started:
+                raise
+            await _reply(send, refused.status, refused.detail)
+
+
+async def _reply(
+    send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+    await send({"type": "http.response.body", "body": body})

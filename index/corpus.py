@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 DOC_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -43,11 +46,17 @@ def decode_text(raw: bytes, name: str) -> str:
 
 
 def read_corpus(directory: Path) -> list[SourceFile]:
-    """Every ``*.txt`` file under ``directory`` (recursively), sorted by doc_id."""
+    """Every ``*.txt`` file under ``directory`` (recursively), sorted by doc_id. Only regular
+    files inside the folder count: symbolic links (``x.txt -> /etc/passwd``), and anything
+    reached through one, are skipped with a warning."""
     if not directory.is_dir():
         raise CorpusError(f"corpus folder {directory} does not exist")
+    root = directory.resolve()
     files: dict[str, SourceFile] = {}
     for path in sorted(directory.rglob("*.txt")):
+        if not _regular_file_inside(path, directory, root):
+            log.warning("%s: skipped (not a regular file inside %s)", path, directory)
+            continue
         doc_id = path.stem
         if not valid_doc_id(doc_id):
             raise CorpusError(f"{path}: file name is not a valid doc_id")
@@ -56,6 +65,12 @@ def read_corpus(directory: Path) -> list[SourceFile]:
         text = decode_text(path.read_bytes(), str(path))
         files[doc_id] = SourceFile(doc_id, text, text_sha256(text))
     return list(files.values())
+
+
+def _regular_file_inside(path: Path, directory: Path, root: Path) -> bool:
+    parts = path.relative_to(directory).parts
+    links = any((directory.joinpath(*parts[: i + 1])).is_symlink() for i in range(len(parts)))
+    return not links and stat.S_ISREG(path.lstat().st_mode) and path.resolve().is_relative_to(root)
 
 
 def corpus_sha256(files: list[SourceFile]) -> str:

@@ -15,6 +15,7 @@ generations disagree at the next open and the derived indexes are rebuilt from t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -27,12 +28,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from index.corpus import SourceFile, corpus_sha256, read_corpus
+from index.datadir import DataDirLock, DataDirUnavailable, ReadOnlyDataDir
+from index.hardware import file_sha256
 from index.lexical import LexicalIndex
 from index.paragraphs import Paragraph, document_title, split_paragraphs
-from index.store import Document, PassageStore, StoredPassage
+from index.store import CorruptStore, Document, PassageStore, StoredPassage
 from index.vectors import EF_SEARCH, HNSW_THRESHOLD, VectorIndex, resolve_index_type
 
 log = logging.getLogger(__name__)
+# Documents indexed by versions that recorded no folder; the next sync of a folder claims them.
+LEGACY_CORPUS_SOURCE = "corpus"
 FORMAT_VERSION = 3  # of the derived files; another version is rebuilt from the store
 
 
@@ -69,8 +74,30 @@ class CorpusIndex:
         self.requested_index_type = index_type
         self.hnsw_threshold = hnsw_threshold
         self.ef_search = ef_search
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = PassageStore(data_dir / "store.sqlite3")
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataDirUnavailable(f"cannot create data directory {data_dir}: {exc.strerror}") from None
+        store_path = data_dir / "store.sqlite3"
+        self.read_only = not os.access(data_dir, os.W_OK)
+        self._dir_lock: DataDirLock | None = None
+        if self.read_only:
+            if not store_path.exists():
+                raise DataDirUnavailable(
+                    f"data directory {data_dir} is read-only and holds no index: build one in a "
+                    "writable directory first (`qa index DIR --data-dir ...`)"
+                )
+            log.warning("data directory %s is read-only: serving it, writes are refused", data_dir)
+        else:
+            self._dir_lock = DataDirLock(data_dir)
+        try:
+            self.store = PassageStore(store_path, read_only=self.read_only)
+        except CorruptStore as exc:
+            self.close()
+            raise DataDirUnavailable(
+                f"{exc}: the passage store is the source of truth and cannot be rebuilt from the "
+                "other files; restore it from a backup, or move the directory away and re-index"
+            ) from None
         self._lock = threading.RLock()
         self.vectors = VectorIndex(encoder.dim, self._index_type(0), ef_search)
         self.lexical = LexicalIndex()
@@ -85,16 +112,44 @@ class CorpusIndex:
         return self.data_dir / "manifest.json"
 
     def _manifest(self) -> dict[str, Any]:
+        """The manifest, or {} (so that everything derived is rebuilt) when it is missing,
+        unreadable or not the object this code writes."""
         try:
-            return dict(json.loads(self._manifest_path.read_text()))
-        except (FileNotFoundError, ValueError):
+            manifest = json.loads(self._manifest_path.read_text())
+        except FileNotFoundError:
             return {}
+        except (ValueError, OSError) as exc:
+            log.warning("manifest unreadable (%s): rebuilding the derived indexes", exc)
+            return {}
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("derived_sha256", ""), str):
+            log.warning("manifest is not an object of the expected shape: rebuilding the derived indexes")
+            return {}
+        return manifest
+
+    def _derived_files(self) -> list[Path]:
+        bm25 = self.data_dir / "bm25"
+        files = [self.data_dir / "vectors.faiss", self.data_dir / "vectors.faiss.deleted.npy"]
+        return files + (sorted(bm25.iterdir()) if bm25.is_dir() else [])
+
+    def _derived_sha256(self) -> str:
+        """One checksum over the FAISS and BM25 files, recorded when they are saved and
+        checked when they are loaded: a damaged file is rebuilt from the store, not used."""
+        digest = hashlib.sha256()
+        for path in self._derived_files():
+            if path.is_file():
+                digest.update(f"{path.name}\0{file_sha256(path)}\n".encode())
+        return digest.hexdigest()
 
     def _load(self) -> None:
         manifest = self._manifest()
         model_changed = self.store.counts()[1] > 0 and (
             manifest.get("embedding_model") != self.encoder.name or manifest.get("dim") != self.encoder.dim
         )
+        if model_changed and self.read_only:
+            raise DataDirUnavailable(
+                f"data directory {self.data_dir} was built with {manifest.get('embedding_model')}, "
+                f"not {self.encoder.name}, and is read-only, so it cannot be re-embedded"
+            )
         if model_changed:
             log.info(
                 "embedding model changed (%s -> %s): re-embedding every passage",
@@ -105,10 +160,17 @@ class CorpusIndex:
         elif (
             manifest.get("format") == FORMAT_VERSION
             and manifest.get("generation") == self.store.generation
+            and self._checksum_matches(manifest)
             and self._try_load_derived()
         ):
             return
         self._rebuild_derived()
+
+    def _checksum_matches(self, manifest: dict[str, Any]) -> bool:
+        if manifest.get("derived_sha256") == self._derived_sha256():
+            return True
+        log.warning("FAISS or BM25 files do not match their recorded checksum: rebuilding from the store")
+        return False
 
     def _try_load_derived(self) -> bool:
         try:
@@ -148,7 +210,15 @@ class CorpusIndex:
         docs = [self.store.get_document(d[0]) for d in self.store.list_documents()]
         self.add([d for d in docs if d is not None], progress=True)
 
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyDataDir(
+                f"the data directory {self.data_dir} is read-only: documents cannot be added or deleted"
+            )
+
     def _save(self) -> None:
+        if self.read_only:
+            return  # the derived indexes were rebuilt in memory; nothing can be written
         self.vectors.save(self.data_dir / "vectors.faiss")
         self.lexical.save(self.data_dir / "bm25")
         manifest = {
@@ -157,7 +227,12 @@ class CorpusIndex:
             "dim": self.encoder.dim,
             "index_type": self.vectors.index_type,
             "generation": self.store.generation,
-            "corpus_sha256": self.store.get_state("corpus_sha256", ""),
+            "derived_sha256": self._derived_sha256(),
+            # Per corpus folder synced into this directory: the hash of its files.
+            "corpora": {
+                key.removeprefix("corpus_sha256:"): value
+                for key, value in self.store.state_items("corpus_sha256:").items()
+            },
         }
         tmp = self._manifest_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -182,6 +257,7 @@ class CorpusIndex:
         """Insert (or, with ``replace``, replace) documents; one embedding pass, one BM25
         rebuild and one save. Without ``replace``, an existing id raises DocumentExistsError
         and nothing is written."""
+        self._check_writable()
         if not docs:
             return
         split = [split_paragraphs(d.text) for d in docs]
@@ -204,6 +280,7 @@ class CorpusIndex:
             self._save()
 
     def delete(self, doc_id: str) -> bool:
+        self._check_writable()
         with self._lock:
             if self.store.get_document(doc_id) is None:
                 return False
@@ -214,25 +291,34 @@ class CorpusIndex:
         return True
 
     def sync_corpus(self, directory: Path, progress: bool = False) -> tuple[int, int]:
-        """Make the store hold exactly the folder's files (documents added through the API
-        stay). Returns (documents added or changed, documents removed)."""
+        """Make the store hold exactly the folder's files. Only documents that came from this
+        folder are changed or removed: documents added through the API or indexed from
+        another folder stay. Returns (documents added or changed, documents removed)."""
+        self._check_writable()
         files = read_corpus(directory)
+        source = corpus_source(directory)
         digest = corpus_sha256(files)
-        if self.store.get_state("corpus_sha256") == digest:
+        state_key = f"corpus_sha256:{source}"
+        if self.store.get_state(state_key) == digest:
             return 0, 0
         known = {d[0]: (d[3], d[4]) for d in self.store.list_documents()}
-        changed = [f for f in files if known.get(f.doc_id) != ("corpus", f.sha256)]
+        mine = {d for d, (src, _) in known.items() if src in (source, LEGACY_CORPUS_SOURCE)}
+        changed = [f for f in files if known.get(f.doc_id) != (source, f.sha256)]
         present = {f.doc_id for f in files}
-        gone = [d for d, (source, _) in known.items() if source == "corpus" and d not in present]
+        gone = sorted(mine - present)
         with self._lock:
             if changed:
                 log.info("indexing %d documents from %s", len(changed), directory)
-            self.add([_from_source(f) for f in changed], progress=progress)
+            self.add([document_from_file(f, source) for f in changed], progress=progress)
             for doc_id in gone:
                 self.delete(doc_id)
-            self.store.set_state("corpus_sha256", digest)
+            self.store.set_state(state_key, digest)
             self._save()
         return len(changed), len(gone)
+
+    def sources(self) -> set[str]:
+        """Where the stored documents came from: ``api`` or ``corpus:<folder>``."""
+        return {d[3] for d in self.store.list_documents()}
 
     # --- reads -------------------------------------------------------------------------
     def dense(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
@@ -266,8 +352,17 @@ class CorpusIndex:
         return self.store.passage_ids(sorted(selected or []))
 
     def close(self) -> None:
-        self.store.close()
+        if hasattr(self, "store"):
+            self.store.close()
+        if self._dir_lock is not None:
+            self._dir_lock.release()
+            self._dir_lock = None
 
 
-def _from_source(f: SourceFile) -> Document:
-    return Document(f.doc_id, document_title(f.text), f.text, {}, "corpus", f.sha256)
+def corpus_source(directory: Path) -> str:
+    """The ``source`` recorded for documents indexed from a corpus folder."""
+    return f"corpus:{directory.resolve()}"
+
+
+def document_from_file(f: SourceFile, source: str) -> Document:
+    return Document(f.doc_id, document_title(f.text), f.text, {}, source, f.sha256)

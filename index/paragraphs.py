@@ -18,11 +18,17 @@ import re
 from dataclasses import dataclass
 
 MIN_WORDS = 8
+# A paragraph longer than this is stored as several passages, cut after a sentence (or, for
+# one endless sentence, at a space), so that the reader's work per passage is bounded
+# whatever a document looks like (a 1 MB single-line file is ~350 passages, not one).
+# News and Wikipedia paragraphs are far shorter: this only cuts what is not a paragraph.
+MAX_PASSAGE_CHARS = 3000
 _CLOSERS = re.escape("\"'\u201d\u2019)]")
 _SENTENCE_END = re.compile(rf"(?:[.?][{_CLOSERS}]*|![{_CLOSERS}]+)$")
 _LINK_LABEL = re.compile(r"^[A-Z][A-Z ]{2,}:")
 _BULLET = re.compile(r"^\s*[\u2022\u00b7*\-\u2013]\s")
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
+_SENTENCE_BREAK = re.compile(rf"[.?!][{_CLOSERS}]*\s+")
 
 
 @dataclass(frozen=True)
@@ -94,9 +100,32 @@ def _is_heading(paragraph: str) -> bool:
     )
 
 
-def split_paragraphs(text: str) -> list[Paragraph]:
-    """Content paragraphs of a document: prose paragraphs, in order, with exact offsets."""
-    return [p for p in raw_paragraphs(text) if is_prose(p.text)]
+def bounded_pieces(text: str, start: int, end: int, limit: int = MAX_PASSAGE_CHARS) -> list[tuple[int, int]]:
+    """``text[start:end]`` cut into pieces of at most ``limit`` characters: after the last
+    sentence end that leaves a piece at least half full, else at the last space, else hard."""
+    pieces = []
+    while end - start > limit:
+        window = text[start : start + limit]
+        breaks = [m.end() for m in _SENTENCE_BREAK.finditer(window) if m.end() >= limit // 2]
+        space = window.rfind(" ", limit // 2)
+        cut = breaks[-1] if breaks else (space + 1 if space > 0 else limit)
+        s, e = _strip(text, start, start + cut)
+        if s < e:
+            pieces.append((s, e))
+        start, end = _strip(text, start + cut, end)
+    if start < end:
+        pieces.append((start, end))
+    return pieces
+
+
+def split_paragraphs(text: str, limit: int = MAX_PASSAGE_CHARS) -> list[Paragraph]:
+    """Content paragraphs of a document: prose paragraphs, in order, with exact offsets;
+    one longer than ``limit`` characters becomes several (see ``bounded_pieces``)."""
+    out = []
+    for p in raw_paragraphs(text):
+        if is_prose(p.text):
+            out += [Paragraph(s, e, text[s:e]) for s, e in bounded_pieces(text, p.start, p.end, limit)]
+    return out
 
 
 def document_title(text: str) -> str:

@@ -64,13 +64,31 @@ class StoredPassage:
     text: str
 
 
+class CorruptStore(RuntimeError):
+    """The SQLite store fails its integrity check."""
+
+
 class PassageStore:
     """Thread-safe SQLite store; one connection guarded by a lock."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        """``read_only``: for a directory this process cannot write (no journal can be made
+        there, so the file is opened as immutable)."""
         self.path = path
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            if read_only:
+                uri = f"file:{path.resolve()}?mode=ro&immutable=1"
+                self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+            else:
+                self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            raise CorruptStore(f"{path} is not a readable SQLite store ({exc})") from None
+        if problems != ["ok"]:
+            raise CorruptStore(f"{path} is damaged ({problems[0]})")
+        if read_only:
+            return
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
@@ -100,6 +118,14 @@ class PassageStore:
         with self._lock:
             row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
+
+    def state_items(self, prefix: str) -> dict[str, str]:
+        """Every state entry whose key starts with ``prefix``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, value FROM state WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+            ).fetchall()
+        return {k: v for k, v in rows}
 
     def set_state(self, key: str, value: str) -> None:
         with self._transaction() as db:
@@ -174,6 +200,16 @@ class PassageStore:
                 chunk,
             ):
                 out[r[0]] = StoredPassage(*r)
+        return out
+
+    def vectors_at(self, keys: Sequence[tuple[str, int]]) -> list[np.ndarray | None]:
+        """The stored vector of each (doc_id, paragraph), None where there is no such passage."""
+        out: list[np.ndarray | None] = []
+        for doc_id, paragraph in keys:
+            rows = self._query(
+                "SELECT vector FROM passages WHERE doc_id = ? AND paragraph = ?", (doc_id, paragraph)
+            )
+            out.append(np.frombuffer(rows[0][0], dtype=np.float32) if rows else None)
         return out
 
     def passage_ids(self, doc_ids: Sequence[str] | None = None) -> np.ndarray:

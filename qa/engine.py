@@ -2,39 +2,39 @@
 
 from __future__ import annotations
 
+import json
 import logging
-import threading
-from collections import OrderedDict
-from dataclasses import replace
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from index.corpus import CorpusError, decode_text, text_sha256, valid_doc_id
 from index.corpus_index import CorpusIndex, DocumentExistsError
+from index.datadir import DataDirUnavailable, ReadOnlyDataDir
 from index.embedder import Embedder
 from index.hardware import ComputeGate, set_threads
-from index.lexical import prefix_terms
 from index.paragraphs import document_title
-from index.store import Document, StoredPassage
-from qa.answers import aggregate, coverage
+from index.store import Document
 from qa.errors import (
+    DataDirError,
     DocumentExists,
     DocumentNotFound,
     DocumentTooLarge,
     InvalidDocument,
     InvalidQuestion,
     InvalidRequest,
+    QAError,
+    ReadOnly,
     ServiceUnavailable,
 )
-from qa.fusion import reciprocal_rank_fusion
-from qa.proximity import proximity_score, query_pairs
-from qa.reader import Reader, ReaderUnavailable
+from qa.reading.pipeline import AnswerPipeline
+from qa.reading.reader import Reader, ReaderUnavailable
+from qa.reading.scorer import AnswerScorer
+from qa.retrieval import HybridRetriever
 from qa.schemas import (
     MAX_K,
     MAX_QUESTION_CHARS,
-    Answer,
     AskResponse,
     DocumentOut,
     DocumentSummary,
@@ -45,6 +45,9 @@ from qa.schemas import (
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_METADATA_DEPTH = 5
+MAX_METADATA_BYTES = 16_384
 
 
 class Engine:
@@ -64,21 +67,31 @@ class Engine:
             precision=settings.embedding_precision,
         )
         self.embedder.gate = self.compute_gate
-        self.index = CorpusIndex(
-            settings.data_dir,
-            self.embedder,
-            settings.index_type,
-            hnsw_threshold=settings.hnsw_threshold,
-            ef_search=settings.hnsw_ef_search,
-        )
-        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        try:
+            self.index = CorpusIndex(
+                settings.data_dir,
+                self.embedder,
+                settings.index_type,
+                hnsw_threshold=settings.hnsw_threshold,
+                ef_search=settings.hnsw_ef_search,
+            )
+        except DataDirUnavailable as exc:
+            raise DataDirError(str(exc)) from None
+        self.retriever = HybridRetriever(self.index, self.embedder, settings)
         self.reader: Reader | None = None
+        self.answerer: AnswerPipeline | None = None
         if settings.reader:
             try:
                 self.reader = Reader(settings.reader_path, precision=settings.reader_precision)
                 self.reader.gate = self.compute_gate
-            except ReaderUnavailable as exc:
+                self.answerer = AnswerPipeline(
+                    self.reader,
+                    self.index,
+                    AnswerScorer.load(settings.answer_scorer),
+                    settings.answer_threshold,
+                    settings.corroborate,
+                )
+            except (ReaderUnavailable, OSError, ValueError, KeyError) as exc:
                 log.warning("answers are off: %s", exc)
         if settings.corpus is not None:
             self.sync(settings.corpus)
@@ -106,6 +119,8 @@ class Engine:
             return self.index.sync_corpus(Path(corpus), progress=progress)
         except CorpusError as exc:
             raise InvalidDocument(str(exc)) from None
+        except ReadOnlyDataDir as exc:
+            raise ReadOnly(str(exc)) from None
 
     def add(
         self,
@@ -119,6 +134,11 @@ class Engine:
         number of passages indexed."""
         if not valid_doc_id(doc_id):
             raise InvalidDocument(f"invalid doc_id {doc_id!r}: use 1-128 letters, digits, '.', '_' or '-'")
+        if isinstance(text, str):
+            check_text(text, "the document text", InvalidDocument)
+        if title is not None:
+            check_text(title, "the title", InvalidDocument)
+        check_metadata(metadata or {})
         raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
         if len(raw) > self.settings.max_document_bytes:
             raise DocumentTooLarge(
@@ -135,6 +155,8 @@ class Engine:
         doc = Document(doc_id, title, body, metadata, "api", text_sha256(body))
         try:
             self.index.add([doc], replace=replace)
+        except ReadOnlyDataDir as exc:
+            raise ReadOnly(str(exc)) from None
         except DocumentExistsError:
             raise DocumentExists(
                 f"document {doc_id!r} already exists (PUT /documents/{doc_id} replaces it)"
@@ -142,7 +164,11 @@ class Engine:
         return len(self.index.store.passage_ids([doc_id]))
 
     def delete(self, doc_id: str) -> None:
-        if not self.index.delete(doc_id):
+        try:
+            deleted = self.index.delete(doc_id)
+        except ReadOnlyDataDir as exc:
+            raise ReadOnly(str(exc)) from None
+        if not deleted:
             raise DocumentNotFound(f"no document {doc_id!r}")
 
     def document(self, doc_id: str) -> DocumentOut:
@@ -175,65 +201,26 @@ class Engine:
         """Answers found in the ``top_k`` best passages, with citations; ``answers`` is
         empty when the corpus does not seem to hold the answer."""
         question = check_question(question)
-        if not 1 <= top_k <= MAX_K:
-            raise InvalidRequest(f"top_k must be between 1 and {MAX_K}")
+        check_k("top_k", top_k)
         if max_answers < 1:
             raise InvalidRequest("max_answers must be at least 1")
-        if self.reader is None:
+        if self.answerer is None:
             raise ServiceUnavailable(
                 "the reader model is not loaded, so there are no answers; "
                 "use search, or install the package with its weights"
             )
-        threshold = self.settings.answer_threshold
-        passages = self.retrieve(question, top_k, doc_ids, metadata)
-        weights = self.index.prefix_idf(set(prefix_terms(question)))
-        pairs = query_pairs(question)
-        evidence = [passage_evidence(weights, pairs, p.text) for p in passages]
-        spans = self.reader.read(question, [p.text for p in passages])
-        answers = aggregate(spans, passages, evidence, threshold, max_answers)
-        extra = self._corroborating(answers, passages, doc_ids, metadata)
-        if extra:
-            more = self.reader.read(question, [p.text for p in extra])
-            spans += [replace(s, passage=s.passage + len(passages)) for s in more]
-            evidence += [passage_evidence(weights, pairs, p.text) for p in extra]
-            answers = aggregate(spans, passages + extra, evidence, threshold, max_answers)
-        return AskResponse(question=question, answers=answers, passages=passages)
-
-    def _corroborating(
-        self,
-        answers: list[Answer],
-        read: list[Passage],
-        doc_ids: list[str] | None,
-        metadata: dict[str, Any] | None,
-    ) -> list[Passage]:
-        """Passages beyond those read that state an answer already found, word for word.
-
-        Reading them lets the reply cite every source of an answer (and lets agreement
-        between sources count), while the reader still decides whether each occurrence
-        answers the question. Their retrieval score is 0, so they weigh less than the
-        passages retrieval chose.
-        """
+        allowed = self.retriever.allowed(doc_ids, metadata)
+        passages = self.retriever.retrieve(question, top_k, allowed)
         limit = self.settings.corroborate
-        if not limit or not answers:
-            return []
-        allowed = self.index.allowed_ids(doc_ids, metadata)
-        seen = {(p.doc_id, p.paragraph) for p in read}
-        extra: list[Passage] = []
-        for answer in answers:
-            needle = answer.text.lower()
-            hits = self.index.sparse(answer.text, 4 * limit, allowed)
-            stored = self.index.passages([h.id for h in hits])
-            found = 0
-            for hit in hits:
-                p = stored.get(hit.id)
-                if p is None or (p.doc_id, p.paragraph) in seen or needle not in p.text.lower():
-                    continue
-                seen.add((p.doc_id, p.paragraph))
-                extra.append(as_passage(p, 0.0))
-                found += 1
-                if found == limit:
-                    break
-        return extra
+
+        def more(text: str, seen: set[tuple[str, int]]) -> list[Passage]:
+            return self.retriever.verbatim(text, limit, allowed, seen)
+
+        def similarity(read: Sequence[Passage]) -> list[float]:
+            return self.retriever.similarity(question, read)
+
+        answers = self.answerer.answer(question, passages, max_answers, more, similarity)
+        return AskResponse(question=question, answers=answers, passages=passages)
 
     # --- retrieval ---------------------------------------------------------------------
     def search(
@@ -245,9 +232,9 @@ class Engine:
     ) -> SearchResponse:
         """The ``k`` passages most likely to answer ``query`` (dense + BM25, fused)."""
         query = check_question(query)
-        if not 1 <= k <= MAX_K:
-            raise InvalidRequest(f"k must be between 1 and {MAX_K}")
-        return SearchResponse(query=query, passages=self.retrieve(query, k, doc_ids, metadata))
+        check_k("k", k)
+        passages = self.retriever.retrieve(query, k, self.retriever.allowed(doc_ids, metadata))
+        return SearchResponse(query=query, passages=passages)
 
     def retrieve(
         self,
@@ -258,65 +245,15 @@ class Engine:
         mode: str = "hybrid",
     ) -> list[Passage]:
         """Ranked passages; ``mode`` is ``hybrid``, ``dense`` or ``lexical`` (for evaluation)."""
-        allowed = self.index.allowed_ids(doc_ids, metadata)
-        n = max(self.settings.candidates, k)
-        rankings, weights = [], []
-        if mode in ("hybrid", "dense"):
-            rankings.append([h.id for h in self.index.dense(self.embed_query(query), n, allowed)])
-            weights.append(self.settings.dense_weight)
-        if mode in ("hybrid", "lexical"):
-            rankings.append([h.id for h in self.index.sparse(query, n, allowed)])
-            weights.append(self.settings.lexical_weight)
-        fused = reciprocal_rank_fusion(rankings, weights, self.settings.rrf_k)[: 2 * n]
-        stored = self.index.passages([i for i, _ in fused])
-        alpha = self.settings.proximity_weight if mode == "hybrid" else 0.0
-        pairs = query_pairs(query)
-        scored = [
-            (p, (score + alpha * proximity_score(pairs, p.text)) / (1 + alpha))
-            for i, score in fused
-            if (p := stored.get(i)) is not None
-        ]
-        scored.sort(key=lambda ps: -ps[1])
-        return [as_passage(p, score) for p, score in scored[:k]]
-
-    def embed_query(self, query: str) -> np.ndarray:
-        """Query embedding, cached for repeated questions (LRU)."""
-        with self._cache_lock:
-            vector = self._query_cache.get(query)
-            if vector is not None:
-                self._query_cache.move_to_end(query)
-                return vector
-        vector = self.embedder.encode_query(query)
-        with self._cache_lock:
-            self._query_cache[query] = vector
-            while len(self._query_cache) > self.settings.query_cache_size:
-                self._query_cache.popitem(last=False)
-        return vector
+        return self.retriever.retrieve(query, k, self.retriever.allowed(doc_ids, metadata), mode)
 
     def clear_cache(self) -> None:
-        with self._cache_lock:
-            self._query_cache.clear()
+        self.retriever.clear_cache()
 
 
-def as_passage(stored: StoredPassage, score: float) -> Passage:
-    return Passage(
-        doc_id=stored.doc_id,
-        paragraph=stored.paragraph,
-        start=stored.start,
-        end=stored.end,
-        text=stored.text,
-        score=round(min(1.0, max(0.0, score)), 6),
-    )
-
-
-def passage_evidence(weights: dict[str, float], pairs: set[tuple[str, str]], text: str) -> float:
-    """What retrieval says for a passage as a source of the answer, in [0, 1]: how much of
-    the question it mentions (IDF-weighted, squared: a passage that misses the rarest third
-    of the question, "India" in "prime minister of India", keeps under half its evidence),
-    and whether the question's word pairs stand together in it ("Afghan President" for
-    "president of Afghanistan")."""
-    closeness = proximity_score(pairs, text) if pairs else 1.0
-    return coverage(weights, set(prefix_terms(text))) ** 2 * (0.5 + 0.5 * closeness)
+def check_k(name: str, k: int) -> None:
+    if not 1 <= k <= MAX_K:
+        raise InvalidRequest(f"{name} must be between 1 and {MAX_K}")
 
 
 def check_question(question: str) -> str:
@@ -324,4 +261,39 @@ def check_question(question: str) -> str:
         raise InvalidQuestion("the question is empty")
     if len(question) > MAX_QUESTION_CHARS:
         raise InvalidQuestion(f"the question is longer than {MAX_QUESTION_CHARS} characters")
+    check_text(question, "the question", InvalidQuestion)
     return question.strip()
+
+
+def check_text(value: str, what: str, error: type[QAError] = InvalidRequest) -> None:
+    """Text must be valid Unicode: a lone UTF-16 surrogate ("\\ud800" in JSON) cannot be
+    stored, encoded or shown, so it is refused where it enters."""
+    found = _SURROGATE.search(value)
+    if found:
+        raise error(
+            f"{what} holds a lone UTF-16 surrogate (U+{ord(found.group()):04X}) at character "
+            f"{found.start()}; send valid Unicode"
+        )
+
+
+def check_metadata(metadata: dict[str, Any]) -> None:
+    """Metadata: valid Unicode, nested at most ``MAX_METADATA_DEPTH`` deep, at most
+    ``MAX_METADATA_BYTES`` as JSON (it is returned with every document listing)."""
+
+    def walk(value: Any, depth: int) -> None:
+        if depth > MAX_METADATA_DEPTH:
+            raise InvalidDocument(f"metadata is nested deeper than {MAX_METADATA_DEPTH} levels")
+        if isinstance(value, str):
+            check_text(value, "metadata", InvalidDocument)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                check_text(str(key), "a metadata key", InvalidDocument)
+                walk(item, depth + 1)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, depth + 1)
+
+    walk(metadata, 1)
+    size = len(json.dumps(metadata, ensure_ascii=False).encode("utf-8"))
+    if size > MAX_METADATA_BYTES:
+        raise DocumentTooLarge(f"metadata is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}")

@@ -33,3 +33,12 @@ class DocumentExists(QAError):
 
 class ServiceUnavailable(QAError):
     """A part the request needs (the reader) is not loaded."""
+
+
+class DataDirError(QAError):
+    """The data directory cannot be opened as asked (in use by another writer, read-only
+    without an index, not creatable)."""
+
+
+class ReadOnly(ServiceUnavailable):
+    """A write to a data directory this process cannot write."""

@@ -12,6 +12,7 @@ from index.vectors import EF_SEARCH, HNSW_THRESHOLD
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_READER = PACKAGE_DIR / "weights" / "reader"
+DEFAULT_SCORER = PACKAGE_DIR / "weights" / "answer_scorer.json"
 
 
 class Settings(BaseSettings):
@@ -30,15 +31,28 @@ class Settings(BaseSettings):
         default="auto", pattern="^(auto|fp32|bf16)$", description="passage embeddings; auto as above"
     )
     candidates: int = Field(default=50, ge=1, description="hits taken from each retriever")
+    # Fusion defaults: the best recall@1+@5+@20 of 108 settings on 750 questions of a
+    # SQuAD-train open book (python -m qa.evaluation.fit); see README "How answers are chosen".
+    fusion: str = Field(
+        default="convex", pattern="^(rrf|convex)$", description="how dense and BM25 are fused"
+    )
     rrf_k: int = Field(default=60, ge=1)
-    dense_weight: float = Field(default=1.0, ge=0)
-    lexical_weight: float = Field(default=1.0, ge=0)
+    dense_weight: float = Field(default=0.6, ge=0)
+    lexical_weight: float = Field(default=0.4, ge=0)
     proximity_weight: float = Field(default=0.5, ge=0, description="term-proximity boost in hybrid")
     corroborate: int = Field(
         default=3, ge=0, le=20, description="extra passages read per answer that state it verbatim (0: off)"
     )
-    answer_threshold: float = Field(default=0.05, ge=0, le=1, description="abstain below this score")
+    answer_threshold: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="abstain when no answer's probability reaches this (default: the threshold "
+        "fitted with the answer scorer on SQuAD-train episodes)",
+    )
+    answer_scorer: Path = Field(default=DEFAULT_SCORER, description="fitted answer scorer (JSON)")
     max_document_bytes: int = Field(default=5_000_000, ge=1)
+    body_timeout: float = Field(default=30.0, gt=0, description="seconds a client may take to send a body")
     api_key: str | None = Field(default=None, description="if set, writes need 'Bearer <key>'")
     protect_reads: bool = Field(default=False, description="with api_key: reads need it too")
     cors_origins: list[str] = Field(default_factory=list, description="allowed CORS origins")

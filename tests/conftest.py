@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from index.embedder import Embedder
-from qa import devserver
 from qa.engine import Engine
 from qa.settings import Settings
+from qa.tools import devserver
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

@@ -1,19 +1,31 @@
-"""Aggregation of reader spans into answers (pure; no model)."""
+"""Aggregation of reader spans into answers, and the answer features (pure; no model)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from qa.answers import aggregate, context_window, coverage
-from qa.reader import Span
+from qa.reading.answers import (
+    PassageSignals,
+    answers_from,
+    candidates,
+    context_window,
+    coverage,
+    feature_rows,
+    question_context,
+)
+from qa.reading.reader import Span
+from qa.reading.scorer import FEATURES
 from qa.schemas import Passage
 
-FULL = [1.0, 1.0, 1.0]  # every passage covers the question fully
 TEXTS = [
     "Tajik President Emomali Rahmon ordered 20,000 reserve officers to the border.",
     "Tajikistan will reinforce its border with an additional 20,000 troops.",
     "Border guards said 1,030 Afghan troops fled; a committee said 1,037 had fled.",
 ]
+SIGNALS = [PassageSignals(rank=i, retrieval=0.8, coverage=1.0, proximity=0.5, dense=0.6) for i in range(3)]
+QUESTION = "How many troops did Tajikistan mobilize?"
+CONTEXT = question_context(QUESTION, SIGNALS)
 
 
 def _passages() -> list[Passage]:
@@ -31,28 +43,37 @@ def _span(passage: int, needle: str, confidence: float, occurrence: int = 0) -> 
     start = -1
     for _ in range(occurrence + 1):
         start = text.index(needle, start + 1)
-    return Span(passage, start, start + len(needle), needle, confidence)
+    return Span(passage, start, start + len(needle), needle, confidence, null=0.01)
 
 
-def test_same_answer_in_several_passages_is_one_answer_with_every_citation() -> None:
+def _feature(row: np.ndarray, name: str) -> float:
+    return float(row[FEATURES.index(name)])
+
+
+def _answers(spans: list[Span], passages: list[Passage] | None = None, threshold: float = 0.0, n: int = 5):
+    """Answers scored by their best citation's span probability (a stand-in scorer)."""
+    found = candidates(spans, passages or _passages(), SIGNALS)
+    scores = [c.probability for c in found]
+    own = [[e.probability for e in c.evidence] for c in found]
+    return answers_from(found, scores, own, threshold, n)
+
+
+def test_same_answer_in_several_passages_is_one_candidate_with_every_citation() -> None:
     spans = [_span(0, "20,000", 0.7), _span(1, "20,000", 0.6), _span(2, "1,030", 0.65)]
-    answers = aggregate(spans, _passages(), FULL, threshold=0.0, max_answers=3)
+    answers = _answers(spans)
     assert [a.text for a in answers] == ["20,000", "1,030"]
     assert {c.doc_id for c in answers[0].citations} == {"d0", "d1"}
-    assert answers[0].score > max(c.score for c in answers[0].citations)  # corroboration counts
+    assert [c.score for c in answers[0].citations] == [0.7, 0.6]  # best citation first
     assert all(0 <= a.score <= 1 for a in answers)
 
 
 def test_different_numbers_stay_apart() -> None:
-    spans = [_span(2, "1,030", 0.6), _span(2, "1,037", 0.55)]
-    answers = aggregate(spans, _passages(), FULL, threshold=0.0, max_answers=5)
+    answers = _answers([_span(2, "1,030", 0.6), _span(2, "1,037", 0.55)])
     assert sorted(a.text for a in answers) == ["1,030", "1,037"]
 
 
 def test_citation_offsets_point_into_document_and_context() -> None:
-    passages = _passages()
-    answers = aggregate([_span(1, "20,000", 0.9)], passages, FULL, threshold=0.0, max_answers=1)
-    c = answers[0].citations[0]
+    c = _answers([_span(1, "20,000", 0.9)])[0].citations[0]
     document = " " * 1000 + TEXTS[1]  # passage 1 starts at offset 1000 of its document
     assert document[c.start : c.end] == c.text == "20,000"
     assert c.context[c.context_start : c.context_end] == c.text
@@ -65,22 +86,36 @@ def test_overlapping_variants_in_one_passage_are_not_separate_answers() -> None:
         _span(0, "20,000 reserve officers", 0.5),
         _span(0, "Emomali Rahmon", 0.4),
     ]
-    answers = aggregate(spans, _passages(), FULL, threshold=0.0, max_answers=5)
-    assert [a.text for a in answers] == ["20,000", "Emomali Rahmon"]
+    assert [a.text for a in _answers(spans)] == ["20,000", "Emomali Rahmon"]
 
 
 def test_threshold_abstains_and_max_answers_caps() -> None:
     spans = [_span(0, "20,000", 0.2), _span(2, "1,030", 0.1)]
-    assert aggregate(spans, _passages(), FULL, threshold=0.5, max_answers=3) == []
-    assert len(aggregate(spans, _passages(), FULL, threshold=0.0, max_answers=1)) == 1
+    assert _answers(spans, threshold=0.5) == []
+    assert len(_answers(spans, n=1)) == 1
 
 
-def test_lexical_evidence_scales_citations() -> None:
-    weak = aggregate([_span(0, "20,000", 0.9)], _passages(), [0.2, 1.0, 1.0], threshold=0.0, max_answers=1)
-    assert weak[0].score == pytest.approx(0.18)
-    assert (
-        aggregate([_span(0, "20,000", 0.9)], _passages(), [0.2, 1.0, 1.0], threshold=0.3, max_answers=1) == []
-    )
+def test_features_count_documents_not_passages_and_see_competition() -> None:
+    passages = _passages()
+    same_doc = [p.model_copy(update={"doc_id": "d0"}) for p in passages]
+    spans = [_span(0, "20,000", 0.6), _span(1, "20,000", 0.5), _span(2, "1,030", 0.2)]
+    one_source, _ = feature_rows(CONTEXT, candidates(spans, same_doc, SIGNALS))
+    two_sources, per_citation = feature_rows(CONTEXT, candidates(spans, passages, SIGNALS))
+    assert _feature(one_source[0], "log_passages") == _feature(two_sources[0], "log_passages") == np.log(2)
+    assert _feature(one_source[0], "log_docs") == 0.0 < _feature(two_sources[0], "log_docs")
+    assert _feature(two_sources[0], "margin") == pytest.approx(0.6 - 0.2)
+    assert _feature(two_sources[1], "margin") == pytest.approx(0.2 - 0.6)
+    assert _feature(two_sources[0], "rank") == 1.0  # passage 0 was ranked first
+    assert per_citation[0].shape == (2, len(FEATURES))
+
+
+def test_corroborating_passages_have_no_rank_and_answers_in_the_question_are_flagged() -> None:
+    signals = [PassageSignals(rank=None, retrieval=0.0, coverage=1.0, proximity=0.0, dense=0.2)] * 3
+    context = question_context("Who leads Tajikistan?", SIGNALS)
+    rows, _ = feature_rows(context, candidates([_span(1, "Tajikistan", 0.9)], _passages(), signals))
+    assert _feature(rows[0], "rank") == 0.0
+    assert _feature(rows[0], "in_question") == 1.0
+    assert _feature(rows[0], "dense") == 0.2 and _feature(rows[0], "top_dense") == 0.6
 
 
 def test_coverage_weights_rare_question_terms() -> None:
@@ -95,13 +130,3 @@ def test_context_window_never_splits_words() -> None:
     start = text.index("delta")
     lo, hi = context_window(text, start, start + 5, chars=8)
     assert text[lo:hi] == "gamma delta epsilon"
-
-
-def test_an_article_repeating_itself_does_not_corroborate_itself() -> None:
-    passages = _passages()
-    same_doc = [p.model_copy(update={"doc_id": "d0"}) for p in passages]
-    spans = [_span(0, "20,000", 0.6), _span(1, "20,000", 0.6)]
-    one_source = aggregate(spans, same_doc, FULL, threshold=0.0, max_answers=1)[0]
-    two_sources = aggregate(spans, passages, FULL, threshold=0.0, max_answers=1)[0]
-    assert len(one_source.citations) == 2
-    assert one_source.score == max(c.score for c in one_source.citations) < two_sources.score

@@ -120,3 +120,77 @@ def test_app_mounts_inside_another_app(seed_engine: Engine) -> None:
     client = TestClient(parent)
     assert client.get("/qa/health").json()["ready"]
     assert client.get("/qa/search", params={"q": QUESTION}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (
+            '{"doc_id": "s1", "text": "Officials met on Tuesday to talk.", "metadata": {"k": "\\ud800"}}',
+            "metadata",
+        ),
+        (
+            '{"doc_id": "s2", "text": "Officials met on Tuesday to talk.", "metadata": {"\\udfff": 1}}',
+            "metadata key",
+        ),
+        ('{"doc_id": "s3", "text": "Officials met on Tuesday to talk.", "title": "a\\ud800"}', "title"),
+        ('{"doc_id": "s4", "text": "Officials met \\ud800 on Tuesday to talk."}', "text"),
+    ],
+)
+def test_lone_surrogates_are_refused_where_they_enter(writable: TestClient, body: str, where: str) -> None:
+    reply = writable.post("/documents", content=body, headers={"content-type": "application/json"})
+    assert (
+        reply.status_code == 400 and "surrogate" in reply.json()["detail"] and where in reply.json()["detail"]
+    )
+    listing = writable.get("/documents")
+    assert listing.status_code == 200
+    assert all(not d["doc_id"].startswith("s") for d in listing.json()["documents"])
+
+
+def test_lone_surrogate_in_a_question_is_a_400(client: TestClient) -> None:
+    body = '{"question": "How many troops \\ud800 did Tajikistan mobilize?"}'
+    reply = client.post("/ask", content=body, headers={"content-type": "application/json"})
+    assert reply.status_code == 400 and "surrogate" in reply.json()["detail"]
+
+
+def test_metadata_has_size_and_depth_limits(writable: TestClient) -> None:
+    text = "Officials met on Tuesday to talk about the border."
+    deep: dict = {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}
+    reply = writable.post("/documents", json={"doc_id": "deep", "text": text, "metadata": deep})
+    assert reply.status_code == 400 and "nested" in reply.json()["detail"]
+    reply = writable.post(
+        "/documents", json={"doc_id": "big", "text": text, "metadata": {"k": "x" * 100_000}}
+    )
+    assert reply.status_code == 413 and "metadata" in reply.json()["detail"]
+    ok = writable.post("/documents", json={"doc_id": "ok", "text": text, "metadata": {"desk": "asia"}})
+    assert ok.status_code == 201
+
+
+def test_a_long_question_within_the_limit_is_answered(client: TestClient) -> None:
+    question = QUESTION + " Please answer with the number of troops that were mobilized." * 28
+    assert 1500 < len(question) <= 2000
+    reply = client.post("/ask", json={"question": question})
+    assert reply.status_code == 200, reply.text
+
+
+def test_asking_over_a_huge_single_line_document_stays_bounded(writable: TestClient) -> None:
+    import time
+
+    filler = "The river authority said the ferry schedule for the island would not change this week. "
+    text = filler * 1000 + "The harbour master said the new pier cost 41 million dollars. " + filler * 1000
+    assert len(text) > 150_000 and "\n" not in text
+    assert writable.post("/documents", json={"doc_id": "huge", "text": text}).status_code == 201
+    t0 = time.perf_counter()
+    reply = writable.post("/ask", json={"question": "How much did the new pier cost?", "top_k": 5})
+    assert reply.status_code == 200
+    assert time.perf_counter() - t0 < 10
+    passages = reply.json()["passages"]
+    assert passages and all(len(p["text"]) <= 3000 for p in passages)
+
+
+def test_validation_errors_never_echo_the_input(client: TestClient) -> None:
+    question = "Why " * 600  # over the 2,000-character limit
+    reply = client.post("/ask", json={"question": question})
+    assert reply.status_code == 422
+    assert "Why Why" not in reply.text and len(reply.text) < 1000
+    assert reply.json()["detail"][0]["loc"] == ["body", "question"]

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from qa.engine import Engine
-from qa.reader import ReaderUnavailable, verify_weights
+from qa.reading.reader import ReaderUnavailable, verify_weights
 from qa.settings import DEFAULT_READER
 from tests.conftest import ROOT
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from index.paragraphs import split_paragraphs
-from qa import benchdata
-from qa.bench import Row, StoredVectors, report
+from qa.evaluation import benchdata
+from qa.tools.bench import Row, StoredVectors, report
 
 SENTENCES = [
     "The river flooded the northern valley in the spring of that year.",

@@ -70,3 +70,22 @@ def test_ask_against_the_server(server: str) -> None:
     assert set(reply) == {"question", "answers", "passages"}
     text = _run("ask", "Which base did American troops quietly slip out of on Friday?", "--url", server)
     assert text.returncode == 0 and ("[[" in text.stdout or "No answer" in text.stdout)
+
+
+def test_a_data_dir_built_from_another_folder_is_served_as_it_is(tmp_path: Path) -> None:
+    """`qa index DIR --data-dir X`, then `qa serve --data-dir X` (no --corpus): DIR's
+    documents stay; seeds/ is not synced into X."""
+    corpus = tmp_path / "mine"
+    corpus.mkdir()
+    (corpus / "harbour.txt").write_text("The harbour authority said the ferry resumed service on Sunday.\n")
+    data = tmp_path / "x"
+    built = _run("index", str(corpus), "--data-dir", str(data))
+    assert built.returncode == 0, built.stderr
+    from qa.cli.main import default_corpus
+
+    assert default_corpus(data) is None
+    assert default_corpus(tmp_path / "new") is not None  # a new data dir gets seeds/
+    out = _run("ask", "When did the ferry resume service?", "--local", "--data-dir", str(data), "--json")
+    assert out.returncode == 0, out.stderr
+    reply = json.loads(out.stdout)
+    assert {p["doc_id"] for p in reply["passages"]} == {"harbour"}

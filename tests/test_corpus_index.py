@@ -56,7 +56,8 @@ def test_sync_persists_and_reopens_without_embedding(tmp_path: Path) -> None:
     _consistent(index)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["embedding_model"] == "hash-v1" and manifest["dim"] == 16
-    assert manifest["generation"] == index.store.generation and manifest["corpus_sha256"]
+    assert manifest["generation"] == index.store.generation
+    assert list(manifest["corpora"]) == [f"corpus:{SEEDS.resolve()}"]
 
 
 def test_corpus_changes_are_synced(tmp_path: Path) -> None:
@@ -114,7 +115,7 @@ def test_crash_between_store_commit_and_index_save_is_repaired(tmp_path: Path) -
 
     paragraphs = split_paragraphs(doc.text)
     index.store.put_document(doc, paragraphs, index.encoder.encode([p.text for p in paragraphs]))
-    index.store.close()
+    index.close()  # the store and the directory's lock; FAISS and BM25 were never saved
 
     encoder = HashEncoder()
     reopened = CorpusIndex(tmp_path, encoder)
@@ -170,3 +171,39 @@ def _numbered_doc(doc_id: str, lo: int, n: int) -> Document:
         f"Report {i} says that border post number {i} was reinforced today." for i in range(lo, lo + n)
     )
     return _doc(doc_id, text)
+
+
+def test_a_sync_only_removes_documents_from_its_own_folder(tmp_path: Path) -> None:
+    """`qa index A` then a sync of folder B (or of seeds/) must not delete A's documents,
+    nor documents added through the API."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "alpha.txt").write_text("The alpha committee met on Monday to discuss the border crossing.")
+    (b / "beta.txt").write_text("The beta committee met on Tuesday to discuss the river crossing.")
+    index = CorpusIndex(tmp_path / "data", HashEncoder())
+    assert index.sync_corpus(a) == (1, 0)
+    index.add([Document("note", "note", "An API note about the gamma committee and its long meeting.")])
+    assert index.sync_corpus(b) == (1, 0)
+    assert {d[0] for d in index.store.list_documents()} == {"alpha", "beta", "note"}
+    (a / "alpha.txt").unlink()
+    assert index.sync_corpus(a) == (0, 1)
+    assert {d[0] for d in index.store.list_documents()} == {"beta", "note"}
+    assert index.sources() == {f"corpus:{b.resolve()}", "api"}
+    _consistent(index)
+
+
+def test_symlinks_in_a_corpus_folder_are_not_followed(tmp_path: Path) -> None:
+    from index.corpus import read_corpus
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash and other private lines of text.")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "real.txt").write_text("A real news paragraph about the border crossing on Monday.")
+    (corpus / "x.txt").symlink_to("/etc/passwd")
+    (corpus / "leak.txt").symlink_to(secret)
+    (corpus / "linked-dir").symlink_to(outside, target_is_directory=True)
+    assert [f.doc_id for f in read_corpus(corpus)] == ["real"]

@@ -19,10 +19,18 @@ def test_onnx_queries_match_torch(embedder: Embedder) -> None:
     assert embedder.query_runtime == "onnx"
     for query in QUERIES:
         onnx = embedder.encode_query(query)
-        torch = embedder.encode([query])[0]
+        torch = embedder.encode_fp32([query])[0]
         assert onnx.shape == (embedder.dim,) and onnx.dtype == np.float32
         assert np.abs(onnx - torch).max() < 1e-4
+        # Passages may be embedded in bf16 where that pays: still the same direction.
+        assert float(onnx @ embedder.encode([query])[0]) > 0.999
         assert abs(float(np.linalg.norm(onnx)) - 1.0) < 1e-5
+
+
+def test_onnx_is_checked_against_fp32_even_where_passages_use_bf16(tmp_path: Path) -> None:
+    bf16 = Embedder(onnx_dir=tmp_path, precision="bf16")
+    assert bf16.precision == "bf16"
+    assert bf16.query_runtime == "onnx"
 
 
 def test_unusable_onnx_file_falls_back_to_torch(tmp_path: Path, embedder: Embedder) -> None:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.fusion import reciprocal_rank_fusion
-from qa.proximity import proximity_score, query_pairs
+from qa.retrieval.fusion import reciprocal_rank_fusion
+from qa.retrieval.proximity import proximity_score, query_pairs
 
 
 def test_rrf_prefers_items_ranked_high_by_both() -> None:

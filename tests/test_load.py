@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qa.loadtest import report, run
+from qa.tools.loadtest import report, run
 from tests.conftest import running_server
 
 

@@ -66,3 +66,25 @@ def test_title_skips_furniture() -> None:
     )
     text = (SEEDS / "002_c893cae8a75fbf29.txt").read_text(encoding="utf-8")
     assert document_title(text) == "Afghan government mulls offensive after losing key battles to Taliban"
+
+
+@given(TEXT, st.integers(min_value=20, max_value=200))
+def test_long_paragraphs_become_bounded_passages_with_exact_offsets(text: str, limit: int) -> None:
+    raw = {(p.start, p.end) for p in raw_paragraphs(text)}
+    last_end = 0
+    for p in split_paragraphs(text, limit=limit):
+        assert text[p.start : p.end] == p.text and p.text == p.text.strip()
+        assert len(p.text) <= limit
+        assert p.start >= last_end
+        last_end = p.end
+        # Every passage lies inside one paragraph of the document.
+        assert any(s <= p.start and p.end <= e for s, e in raw)
+
+
+def test_a_one_line_megabyte_document_is_many_small_passages() -> None:
+    sentence = "The committee said the border crossing at Khorog reopened to trucks on Monday. "
+    text = sentence * 12_500  # ~1 MB on one line
+    passages = split_paragraphs(text)
+    assert len(passages) > 300 and max(len(p.text) for p in passages) <= 3000
+    assert all(p.text.endswith("Monday.") for p in passages)  # cut after sentences
+    assert "".join(text[p.start : p.end + 1] for p in passages).strip() == text.strip()

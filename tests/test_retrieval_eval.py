@@ -7,7 +7,7 @@ import json
 import pytest
 
 from qa.engine import Engine
-from qa.evaluate import evaluate_questions
+from qa.evaluation.evaluate import evaluate_questions
 from tests.conftest import SHARED
 
 DEV = SHARED / "eval" / "dev_qa.jsonl"

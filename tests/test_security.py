@@ -76,3 +76,76 @@ def test_request_logs_leave_out_the_question(protected: TestClient, caplog) -> N
     lines = [r.getMessage() for r in caplog.records if r.name == "api.requests"]
     assert lines and json.loads(lines[-1])["route"] == "/search"
     assert not any("khorog" in line for line in lines)
+
+
+def test_the_key_is_checked_before_the_body_is_read(protected: TestClient) -> None:
+    # Not even JSON: without the key the answer is 401, not a 422 about the body.
+    reply = protected.post("/documents", content=b"{not json", headers={"content-type": "application/json"})
+    assert reply.status_code == 401 and "API key" in reply.json()["detail"]
+    huge = protected.post(
+        "/documents",
+        content=b"x" * 100_000,
+        headers={"content-type": "application/json", "Authorization": "Bearer s3cret"},
+    )
+    assert huge.status_code == 413  # 3 x max_document_bytes (2,000) + 64 KiB
+
+
+def test_protected_reads_cover_the_docs_too(make_engine, small_corpus) -> None:
+    client = TestClient(create_app(make_engine(corpus=small_corpus, api_key="k", protect_reads=True)))
+    for path in ("/docs", "/redoc", "/openapi.json", "/documents", "/metrics"):
+        assert client.get(path).status_code == 401, path
+    assert client.post("/ask", json={"question": "Who?"}).status_code == 401
+    assert client.get("/health").status_code == 200
+    assert client.get("/openapi.json", headers={"Authorization": "Bearer k"}).status_code == 200
+
+
+def test_failures_are_counted_and_logged_without_user_text(
+    protected: TestClient, caplog, monkeypatch
+) -> None:
+    engine = protected.app.state.engine  # type: ignore[attr-defined]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"failed on {args[0]!r}")
+
+    monkeypatch.setattr(engine, "search", broken)
+    with caplog.at_level(logging.INFO):
+        reply = protected.get("/search", params={"q": "a private question about khorog"})
+    assert reply.status_code == 500 and "internal error" in reply.json()["detail"]
+    service = [r for r in caplog.records if not r.name.startswith("httpx")]  # the test client logs URLs
+    assert not any("khorog" in r.getMessage() or "khorog" in (r.exc_text or "") for r in service)
+    assert any("RuntimeError" in r.getMessage() for r in service)
+    text = protected.get("/metrics").text
+    assert 'qa_requests_total{method="GET",route="/search",status="500"} 1' in text
+
+
+def test_metric_labels_stay_bounded(protected: TestClient) -> None:
+    before = len(protected.get("/metrics").text)
+    for i in range(50):
+        protected.request(f"MADEUP{i}", f"/nothing/{i}")
+    text = protected.get("/metrics").text
+    assert 'method="OTHER",route="unmatched"' in text
+    assert len(text) < before + 3000
+
+
+def test_a_client_that_sends_its_body_too_slowly_gets_408() -> None:
+    import asyncio
+
+    from api.security import RequestGate
+
+    async def app(scope, receive, send):  # reads the body, as a route would
+        await receive()
+        raise AssertionError("the body never arrived")
+
+    async def slow_receive():
+        await asyncio.sleep(5)
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    gate = RequestGate(app, api_key=None, protect_reads=False, max_body_bytes=1000, body_timeout=0.2)
+    scope = {"type": "http", "method": "POST", "path": "/ask", "headers": [], "root_path": ""}
+    asyncio.run(asyncio.wait_for(gate(scope, slow_receive, send), 2))
+    assert sent[0]["status"] == 408 and b"did not arrive" in sent[1]["body"]

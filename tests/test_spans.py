@@ -6,7 +6,7 @@ import numpy as np
 from transformers import AutoTokenizer
 
 from index.embedder import bundled_model_dir
-from qa.spans import Window, answer_token_span, best_spans, encode_windows
+from qa.reading.spans import Window, answer_token_span, best_spans, encode_windows
 
 TOKENIZER = AutoTokenizer.from_pretrained(bundled_model_dir())
 QUESTION = "Which agency reported it?"
@@ -62,3 +62,13 @@ def test_spans_never_start_or_end_inside_a_word() -> None:
         text = TEXT[candidate.char_start : candidate.char_end]
         assert not TEXT[candidate.char_start - 1].isalnum(), text
         assert candidate.char_end == len(TEXT) or not TEXT[candidate.char_end].isalnum(), text
+
+
+def test_a_question_of_any_allowed_length_leaves_room_for_the_passage() -> None:
+    question = (
+        "Which agency, according to the officials who spoke on Monday, reported it? " * 25
+    )  # ~1,900 chars
+    windows = encode_windows(TOKENIZER, [question], [TEXT], 192, 64)
+    assert windows and all(len(w.input_ids) <= 192 for w in windows)
+    covered = {o for w in windows for o in w.offsets if o is not None}
+    assert TEXT[min(s for s, _ in covered) : max(e for _, e in covered)] == TEXT.rstrip(".") + "."

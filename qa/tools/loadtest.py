@@ -1,6 +1,6 @@
 """Mixed load against a live server: ask, search, add and delete from concurrent clients.
 
-    python -m qa.loadtest --clients 16 --seconds 30 [--url URL]
+    python -m qa.tools.loadtest --clients 16 --seconds 30 [--url URL]
 
 Without ``--url`` it starts ``qa serve`` on a free port over a fresh copy of the seed
 corpus. Prints requests, errors, p50 and p99 latency per kind, then checks that every
@@ -20,8 +20,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.bench import percentiles
-from qa.devserver import ROOT, running_server
+from qa.tools.bench import percentiles
+from qa.tools.devserver import ROOT, running_server
 
 QUESTIONS = [
     "How many troops did Tajikistan mobilize?",

@@ -1,6 +1,6 @@
 """Candidate CPU speed-ups for the embedder and the reader, measured side by side.
 
-    python -m qa.speedups [--squad ../shared/data/squad] [--paragraphs 600] [--questions 1000]
+    python -m qa.tools.speedups [--squad ../shared/data/squad] [--paragraphs 600] [--questions 1000]
 
 Embedder: passages/s over SQuAD paragraphs (batches of 32, longest first), one short query's
 latency, and the cosine of each variant's vectors to torch fp32's. Variants: torch fp32,
@@ -44,7 +44,7 @@ def embedder_variants(tmp: Path, threads: int) -> dict[str, Callable[[list[str]]
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from index.embedder import Embedder, _export
-    from qa.reader import quantize_linear
+    from qa.reading.reader import quantize_linear
 
     base = Embedder(precision="fp32")
     module: Any = base._model[0]
@@ -118,10 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
 
     from index.hardware import set_threads
-    from qa.evaluate import evaluate_squad
-    from qa.reader import Reader
+    from qa.evaluation.evaluate import evaluate_squad
+    from qa.reading.reader import Reader
+    from qa.reading.squad import load_squad
     from qa.settings import DEFAULT_READER
-    from qa.squad import load_squad
 
     set_threads(args.threads)
     examples = load_squad(args.squad / "dev-v1.1-minus-xquad.json")

@@ -23,6 +23,17 @@ class Window:
     offsets: list[tuple[int, int] | None]
 
 
+MAX_QUESTION_TOKENS = 64  # as in the SQuAD recipes; a longer question keeps its first 64
+
+
+def clip_question(tokenizer: Any, question: str, max_tokens: int = MAX_QUESTION_TOKENS) -> str:
+    """The question cut after its ``max_tokens``-th token, so that any question leaves room
+    for the passage in a window (a 700-character question used to fill it)."""
+    enc = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+    offsets = enc["offset_mapping"]
+    return question if len(offsets) <= max_tokens else question[: offsets[max_tokens - 1][1]]
+
+
 def encode_windows(
     tokenizer: Any,
     questions: Sequence[str],
@@ -30,9 +41,11 @@ def encode_windows(
     max_length: int,
     stride: int,
 ) -> list[Window]:
-    """Tokenize question/passage pairs; passages longer than the window overflow with a stride."""
+    """Tokenize question/passage pairs; passages longer than the window overflow with a stride.
+    Questions are clipped to ``MAX_QUESTION_TOKENS``."""
+    clipped = {q: clip_question(tokenizer, q) for q in set(questions)}
     enc = tokenizer(
-        list(questions),
+        [clipped[q] for q in questions],
         list(passages),
         truncation="only_second",
         max_length=max_length,

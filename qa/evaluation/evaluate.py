@@ -1,4 +1,5 @@
-"""``qa eval``: end-to-end figures on a questions file, or the reader alone on SQuAD.
+"""``qa eval``: end-to-end figures on a questions file, the reader alone on SQuAD
+(``qa eval squad FILE``), or the open-book SQuAD benchmark (``qa eval open-squad FILE``).
 
 Questions file: JSON lines with ``question``, ``answers`` (accepted strings; empty means
 the corpus does not hold the answer) and ``docs`` (doc_id prefixes that state it).
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import time
 from pathlib import Path
@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 
 from index.hardware import available_cores
-from index.lexical import prefix_terms
+from qa.reading.squad import best_score, load_squad
 from qa.settings import Settings
-from qa.squad import best_score, load_squad
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -107,58 +106,6 @@ def evaluate_squad(reader: Any, path: Path, limit: int = 0) -> dict:
     }
 
 
-def evaluate_abstention(reader: Any, path: Path, limit: int = 2000, seed: int = 7) -> dict:
-    """Calibrate abstention on SQuAD. Each question is read against its own paragraph and
-    against another paragraph of the same article that does not contain any of its answers
-    (same topic, no answer: the hard case). Scores are the engine's citation scores (reader
-    confidence times the passage's lexical evidence, IDF over the file's paragraphs); for
-    each threshold: share of the former answered, of the latter abstained."""
-    from index.lexical import LexicalIndex
-    from qa.answers import citation_score
-    from qa.engine import passage_evidence
-    from qa.proximity import query_pairs
-
-    rng = random.Random(seed)
-    examples = load_squad(path)
-    by_title: dict[str, list[str]] = {}
-    for e in examples:
-        if e.context not in by_title.setdefault(e.title, []):
-            by_title[e.title].append(e.context)
-    contexts = sorted({e.context for e in examples})
-    lexical = LexicalIndex()
-    lexical.build(np.arange(len(contexts)), contexts)
-    rng.shuffle(examples)
-    pairs = []
-    for e in examples:
-        golds = [a for a, _ in e.answers]
-        others = [c for c in by_title[e.title] if not any(g in c for g in golds)]
-        if others:
-            pairs.append((e, rng.choice(others)))
-        if len(pairs) == limit:
-            break
-    questions = [e.question for e, _ in pairs]
-
-    def scores(texts: list[str]) -> list[float]:
-        spans = reader.best_answers(questions, texts)
-        out = []
-        for q, text, span in zip(questions, texts, spans, strict=True):
-            weights = lexical.prefix_idf(set(prefix_terms(q)))
-            evidence = passage_evidence(weights, query_pairs(q), text)
-            out.append(citation_score(span.confidence, evidence) if span else 0.0)
-        return out
-
-    pos = scores([e.context for e, _ in pairs])
-    neg = scores([other for _, other in pairs])
-    table: dict[str, Any] = {"pairs": len(pairs)}
-    for tau in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5):
-        answered = sum(c >= tau for c in pos) / len(pos)
-        abstained = sum(c < tau for c in neg) / len(neg)
-        table[f"tau={tau:.2f}"] = (
-            f"answers {answered:.3f} of answerable, abstains on {abstained:.3f} of unanswerable"
-        )
-    return table
-
-
 def _print(report: dict) -> None:
     for key, value in report.items():
         if key == "misses":
@@ -173,19 +120,20 @@ def _print(report: dict) -> None:
 def main(args: argparse.Namespace) -> int:
     from qa.engine import Engine
     from qa.errors import InvalidRequest
-    from qa.reader import Reader
+    from qa.reading.reader import Reader
 
     settings = Settings()
     if args.data_dir:
         settings.data_dir = Path(args.data_dir)
+    if args.target == "open-squad":
+        if not args.file:
+            raise InvalidRequest("usage: qa eval open-squad FILE.json")
+        return open_squad_main(args, settings)
     if args.target == "squad":
         if not args.file:
             raise InvalidRequest("usage: qa eval squad FILE.json")
         reader = Reader(settings.reader_path, precision=settings.reader_precision, threads=available_cores())
-        if args.abstention:
-            _print(evaluate_abstention(reader, Path(args.file), args.limit or 2000))
-        else:
-            _print(evaluate_squad(reader, Path(args.file), args.limit))
+        _print(evaluate_squad(reader, Path(args.file), args.limit))
         return 0
     path = Path(args.target)
     if not path.is_file():
@@ -197,4 +145,40 @@ def main(args: argparse.Namespace) -> int:
     settings.reader = not args.retrieval_only
     with Engine(settings) as engine:
         _print(evaluate_questions(engine, rows, args.top_k, args.retrieval_only))
+    return 0
+
+
+def open_squad_main(args: argparse.Namespace, settings: Settings) -> int:
+    """Retrieval recall per mode, end-to-end scores and the calibration of the answer score."""
+    from qa.evaluation import open_squad
+    from qa.reading.scorer import calibration_lines, expected_calibration_error
+
+    book = open_squad.load_open_book(Path(args.file), seed=args.seed)
+    episodes = book.sample(args.limit, seed=args.seed)
+    engine = open_squad.open_engine(book, settings.data_dir / "eval")
+    try:
+        print(
+            f"open book from {Path(args.file).name}: {len(book.documents)} articles in the corpus, "
+            f"{sum(bool(e.answers) for e in episodes)} answerable and "
+            f"{sum(not e.answers for e in episodes)} unanswerable questions"
+        )
+        report: dict[str, Any] = open_squad.retrieval_recall(engine, episodes)
+        _print(report)
+        if args.retrieval_only:
+            return 0
+        outcomes = open_squad.ask_all(engine, episodes, args.top_k)
+        summary = open_squad.summarize(outcomes)
+        _print(summary)
+        answered = [o for o in outcomes if o.answer is not None]
+        predicted = np.array([o.probability for o in answered])
+        observed = np.array([open_squad.right(o) for o in answered])
+        print(
+            f"calibration of the top answers given ({len(answered)}; right: F1 >= 0.5), "
+            f"ECE {expected_calibration_error(predicted, observed):.3f}:"
+        )
+        print("\n".join(calibration_lines(predicted, observed)))
+        if args.json:
+            Path(args.json).write_text(json.dumps({**report, **summary}, indent=2) + "\n")
+    finally:
+        engine.close()
     return 0

@@ -1,6 +1,6 @@
 """The benchmark suite: corpus to answer, from the seed articles to a million paragraphs.
 
-    python -m qa.bench [--sizes seeds,10k,100k,1m] [--runs 3] [--out bench.md]
+    python -m qa.tools.bench [--sizes seeds,10k,100k,1m] [--runs 3] [--out bench.md]
 
 For each corpus size it measures, and prints as one Markdown table:
 
@@ -16,7 +16,7 @@ For each corpus size it measures, and prints as one Markdown table:
 
 and, for the approximate index, recall@10 against exact search with its latency.
 
-Corpora past the seeds are real Wikipedia paragraphs from SQuAD (``qa.benchdata``); the
+Corpora past the seeds are real Wikipedia paragraphs from SQuAD (``qa.evaluation.benchdata``); the
 1M point uses composed vectors for its synthetic paragraphs, and says so. Every figure is
 the median over ``--runs`` runs (builds from stored vectors at 1M: ``--big-build-runs``).
 """
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger("qa.bench")
+log = logging.getLogger("qa.tools.bench")
 
 SIZES = {"seeds": 0, "10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 # Questions for the seed corpus (news about Afghanistan and Tajikistan, July 2021).
@@ -199,9 +199,9 @@ def machine() -> str:
 # --- one corpus size -------------------------------------------------------------------
 def seed_documents(corpus: Path) -> list:
     from index.corpus import read_corpus
-    from index.corpus_index import _from_source
+    from index.corpus_index import corpus_source, document_from_file
 
-    return [_from_source(f) for f in read_corpus(corpus)]
+    return [document_from_file(f, corpus_source(corpus)) for f in read_corpus(corpus)]
 
 
 def build_index(data_dir: Path, encoder: object, documents: list) -> float:
@@ -231,8 +231,8 @@ def take_paragraphs(documents: list, n: int) -> list:
 
 
 def measure(args: argparse.Namespace, label: str, work: Path, embedder: object, real: tuple) -> tuple:
-    from qa import benchdata
     from qa.engine import Engine
+    from qa.evaluation import benchdata
     from qa.settings import Settings
 
     size = SIZES[label]
@@ -358,7 +358,7 @@ def ann_recall(engine: object, questions: Sequence[str], passages: int, vectors:
 
 
 def start_server(data_dir: Path, corpus: Path) -> tuple[subprocess.Popen, str]:
-    from qa.devserver import start_server as start
+    from qa.tools.devserver import start_server as start
 
     return start(data_dir, corpus, QA_QUERY_CACHE_SIZE="0")
 
@@ -431,7 +431,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from index.embedder import Embedder
     from index.hardware import set_threads
-    from qa import benchdata
+    from qa.evaluation import benchdata
     from qa.settings import Settings
 
     work = args.work or Path(tempfile.mkdtemp(prefix="qa-bench-"))
@@ -452,7 +452,7 @@ def main(argv: list[str] | None = None) -> None:
         texts = [t for _, t in pool]
         log.info("embedding vectors for %d real paragraphs (once; cached in %s)", len(texts), args.cache)
         vectors = benchdata.cached_vectors(args.cache, texts, embedder.encode)
-        from qa.squad import load_squad
+        from qa.reading.squad import load_squad
 
         questions = list(dict.fromkeys(e.question for e in load_squad(files[0])))
         real = (pool, vectors, questions)

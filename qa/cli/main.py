@@ -14,11 +14,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from qa import render
-from qa.client import Client, ServiceError, ServiceUnreachable
+from qa.cli import render
+from qa.cli.client import Client, ServiceError, ServiceUnreachable
 from qa.errors import QAError
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+SEEDS = Path("seeds")
 
 
 def _settings(args: argparse.Namespace, **extra: object):
@@ -30,25 +31,74 @@ def _settings(args: argparse.Namespace, **extra: object):
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def default_corpus(data_dir: Path) -> Path | None:
+    """Without --corpus or QA_CORPUS: seeds/ for a new data directory or one built from
+    seeds/; a directory built from another folder (``qa index DIR``) is served as it is."""
+    import sqlite3
+
+    store = data_dir / "store.sqlite3"
+    if not store.exists():
+        return SEEDS
+    try:
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+            sources = {row[0] for row in db.execute("SELECT DISTINCT source FROM documents")}
+    except sqlite3.Error:
+        return SEEDS  # the engine reports what is wrong with the store when it opens it
+    from_seeds = {f"corpus:{SEEDS.resolve()}", "corpus"}
+    return SEEDS if not sources or sources & from_seeds else None
+
+
+def preflight(data_dir: Path, host: str, port: int) -> None:
+    """Fail in one line before the models load (seconds) when the server could not start."""
+    import socket
+
+    from index.datadir import DataDirInUse, check_free
+
+    try:
+        check_free(data_dir)
+    except DataDirInUse as exc:
+        raise QAError(str(exc)) from None
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise QAError(f"cannot listen on {host}:{port}: {exc.strerror} (use --port)") from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import create_app
-
     settings = _settings(args, corpus=Path(args.corpus) if args.corpus else None)
     if settings.corpus is None:
-        settings.corpus = Path("seeds")
-    if not settings.corpus.is_dir():
+        settings.corpus = default_corpus(settings.data_dir)
+    if settings.corpus is not None and not settings.corpus.is_dir():
         raise QAError(f"corpus folder {settings.corpus} does not exist (use --corpus DIR)")
+    preflight(settings.data_dir, args.host, args.port)
+    serving = f"{settings.corpus}/ from " if settings.corpus else ""
     print(
-        f"Serving {settings.corpus}/ from {settings.data_dir}/ at http://{args.host}:{args.port} "
-        f"(docs at /docs)",
+        f"Serving {serving}{settings.data_dir}/ at http://{args.host}:{args.port} (docs at /docs)",
         file=sys.stderr,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # uvicorn's access log would print each URL, question text included; api.requests logs
     # method, route template, status and latency instead.
-    uvicorn.run(create_app(settings=settings), host=args.host, port=args.port, access_log=False)
+    # The app factory reads its settings from the QA_* environment; the shell imports no
+    # api module itself (the CLI and the API are two shells over the same core).
+    os.environ["QA_DATA_DIR"] = str(settings.data_dir)
+    if settings.corpus is not None:
+        os.environ["QA_CORPUS"] = str(settings.corpus)
+    else:
+        os.environ.pop("QA_CORPUS", None)
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        access_log=False,
+        timeout_keep_alive=5,  # idle keep-alive connections are closed
+        h11_max_incomplete_event_size=65_536,  # request line and headers
+        timeout_graceful_shutdown=10,
+    )
     return 0
 
 
@@ -62,7 +112,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.local:
         from qa.engine import Engine
 
-        with Engine(_settings(args, corpus=Path(args.corpus))) as engine:
+        settings = _settings(args, corpus=Path(args.corpus) if args.corpus else None)
+        if settings.corpus is None:
+            settings.corpus = default_corpus(settings.data_dir)
+        with Engine(settings) as engine:
             reply = engine.ask(args.question, args.top_k, args.max_answers).model_dump()
     else:
         reply = Client(args.url).ask(args.question, args.top_k, args.max_answers)
@@ -97,7 +150,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from qa import evaluate
+    from qa.evaluation import evaluate
 
     return evaluate.main(args)
 
@@ -118,7 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="start the HTTP service (builds the index on first start)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--corpus", help="folder of .txt documents (default: QA_CORPUS or seeds/)")
+    p.add_argument(
+        "--corpus",
+        help="folder of .txt documents to keep in step (default: QA_CORPUS, or seeds/ unless the "
+        "data dir was built from another folder with `qa index`)",
+    )
     p.add_argument("--data-dir", help="index folder (default: QA_DATA_DIR or data/)")
     p.set_defaults(func=cmd_serve)
 
@@ -136,7 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default=default_url, help=url_help)
     p.add_argument("--json", action="store_true", help="print the raw JSON reply")
     p.add_argument("--local", action="store_true", help="run the engine here, without a server")
-    p.add_argument("--corpus", default="seeds", help="with --local: folder of .txt documents")
+    p.add_argument(
+        "--corpus",
+        help="with --local: folder of .txt documents (default: seeds/, unless the data dir was "
+        "built from another folder)",
+    )
     p.add_argument("--data-dir", help="with --local: index folder")
     p.set_defaults(func=cmd_ask)
 
@@ -151,15 +212,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default=default_url, help=url_help)
     p.set_defaults(func=cmd_add)
 
-    p = sub.add_parser("eval", help="measure: `qa eval FILE.jsonl` end to end, `qa eval squad FILE` reader")
-    p.add_argument("target", help="a questions .jsonl file, or 'squad'")
-    p.add_argument("file", nargs="?", help="with 'squad': a SQuAD v1.1 JSON file")
+    p = sub.add_parser(
+        "eval",
+        help="measure: `qa eval FILE.jsonl` end to end, `qa eval squad FILE` the reader alone, "
+        "`qa eval open-squad FILE` the open-book benchmark",
+    )
+    p.add_argument("target", help="a questions .jsonl file, 'squad' or 'open-squad'")
+    p.add_argument("file", nargs="?", help="with 'squad' or 'open-squad': a SQuAD v1.1 JSON file")
     p.add_argument("--corpus", default="seeds")
     p.add_argument("--data-dir")
     p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--limit", type=int, default=0, help="only the first N questions")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=0,
+        help="only the first N questions (open-squad: N answerable and N unanswerable, sampled)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="open-squad: how articles are split and sampled")
+    p.add_argument("--json", help="open-squad: also write the figures to this JSON file")
     p.add_argument("--retrieval-only", action="store_true")
-    p.add_argument("--abstention", action="store_true", help="with 'squad': measure abstention")
     p.set_defaults(func=cmd_eval)
     return parser
 

@@ -1,6 +1,6 @@
 """Fine-tune the extractive reader (start/end span head) on SQuAD v1.1.
 
-    python -m qa.train_reader --train ../shared/data/squad/train-v1.1.json --out qa/weights/reader
+    python -m qa.reading.train --train ../shared/data/squad/train-v1.1.json --out qa/weights/reader
 
 Reproducible: the seed and every hyper-parameter are written to ``training.json`` beside the
 weights. Resumable: a checkpoint is saved every ``--save-every`` steps under ``--work-dir``;
@@ -26,10 +26,10 @@ from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 from index.embedder import bundled_model_dir
 from index.hardware import file_sha256
-from qa.spans import Window, answer_token_span, encode_windows, pad_batch
-from qa.squad import SquadExample, load_squad
+from qa.reading.spans import Window, answer_token_span, encode_windows, pad_batch
+from qa.reading.squad import SquadExample, load_squad
 
-log = logging.getLogger("qa.train_reader")
+log = logging.getLogger("qa.reading.train")
 
 
 @dataclass

@@ -19,7 +19,7 @@ import numpy as np
 
 from index.embedder import offline
 from index.hardware import ComputeGate, bf16_pays_off, file_sha256
-from qa.spans import best_spans, encode_windows, pad_batch
+from qa.reading.spans import best_spans, encode_windows, pad_batch
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ class Span:
     start: int  # character offsets into that passage
     end: int
     text: str
-    confidence: float
+    confidence: float  # the span's probability in its window
+    null: float = 0.0  # the window's "no answer" ([CLS]) probability
 
 
 def verify_weights(directory: Path) -> dict:
@@ -147,7 +148,7 @@ class Reader:
             current = best[pair]
             if current is None or c.probability > current.confidence:
                 text = contexts[pair][c.char_start : c.char_end]
-                best[pair] = Span(pair, c.char_start, c.char_end, text, c.probability)
+                best[pair] = Span(pair, c.char_start, c.char_end, text, c.probability, c.null_probability)
         return best
 
     def read(self, question: str, passages: Sequence[str], per_passage: int = 3) -> list[Span]:
@@ -162,6 +163,6 @@ class Reader:
         for c in best_spans(windows, starts, ends, passages, per_window=per_passage):
             passage = windows[c.window].passage
             text = passages[passage][c.char_start : c.char_end]
-            spans.append(Span(passage, c.char_start, c.char_end, text, c.probability))
+            spans.append(Span(passage, c.char_start, c.char_end, text, c.probability, c.null_probability))
         spans.sort(key=lambda s: -s.confidence)
         return spans

@@ -1,0 +1,5 @@
+import sys
+
+from qa.cli.main import main
+
+sys.exit(main())

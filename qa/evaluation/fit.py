@@ -1,0 +1,224 @@
+"""Fit the retrieval settings and the answer scorer on episodes built from SQuAD *train*.
+
+    python -m qa.evaluation.fit --train ../shared/data/squad/train-v1.1.json \\
+        [--chunks 2 --articles 48 --questions 750] [--out qa/weights/answer_scorer.json]
+
+Train's articles are cut into chunks of ``--articles`` (as many as dev has); each chunk is
+an open book (``qa.evaluation.open_squad``): half its articles are the corpus, the other
+half's questions must be abstained on. On those episodes, and nowhere else:
+
+1. every fusion setting of the grid is scored by retrieval recall (@1 + @5 + @20) over the
+   same candidates; the best is printed, to be set as the defaults in ``qa/settings.py``;
+2. with those settings, every candidate answer's features are recorded, labelled right
+   when its F1 against the gold answers is at least 0.5, and a logistic regression is fitted;
+3. the abstention threshold is the one that maximizes the overall score of the episodes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import random
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.evaluation.open_squad import KS, OpenBook, holds, open_book, open_engine
+from qa.reading.answers import feature_rows
+from qa.reading.scorer import (
+    FEATURES,
+    INTERACTIONS,
+    AnswerScorer,
+    best_threshold,
+    calibration_lines,
+    design,
+    expected_calibration_error,
+    fit_logistic,
+    platt,
+)
+from qa.reading.squad import best_score
+from qa.retrieval.proximity import proximity_score, query_pairs
+
+log = logging.getLogger("qa.evaluation.fit")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fusion_grid() -> list[dict[str, Any]]:
+    grid: list[dict[str, Any]] = []
+    for n, alpha in itertools.product((50, 100), (0.0, 0.25, 0.5)):
+        common = {"candidates": n, "proximity_weight": alpha}
+        for k, w in itertools.product((10, 30, 60), (0.5, 0.75, 1.0, 1.5)):
+            grid.append({**common, "fusion": "rrf", "rrf_k": k, "dense_weight": w, "lexical_weight": 1.0})
+        for w in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+            grid.append({**common, "fusion": "convex", "dense_weight": w, "lexical_weight": 1 - w})
+    return grid
+
+
+def score_fusions(engine: Any, episodes: list, grid: list[dict[str, Any]]) -> list[tuple[float, dict, dict]]:
+    """Recall@KS of every setting of ``grid`` on the same candidates of each episode."""
+    retriever = engine.retriever
+    answerable = [e for e in episodes if e.answers]
+    cached = []
+    for e in answerable:
+        lists = retriever.candidates(e.question, 100)
+        pairs = query_pairs(e.question)
+        memo: dict[int, float] = {}
+
+        def proximity(p: Any, pairs: set = pairs, memo: dict = memo) -> float:
+            if p.id not in memo:
+                memo[p.id] = proximity_score(pairs, p.text)
+            return memo[p.id]
+
+        cached.append((e, lists, proximity))
+    results = []
+    for setting in grid:
+        settings = engine.settings.model_copy(update=setting)
+        hits = np.zeros(len(KS))
+        for e, lists, proximity in cached:
+            ranked = retriever.rank(e.question, lists, max(KS), "hybrid", settings, proximity)
+            first = next((i for i, p in enumerate(ranked) if holds(p, e)), None)
+            if first is not None:
+                hits += np.array([first < k for k in KS])
+        recall = {f"recall@{k}": float(h) / len(cached) for k, h in zip(KS, hits, strict=True)}
+        results.append((sum(recall.values()), setting, recall))
+    results.sort(key=lambda r: -r[0])
+    return results
+
+
+def collect(engine: Any, episodes: list, top_k: int, max_answers: int) -> dict[str, list]:
+    """Features and labels of every candidate answer of every episode."""
+    pipeline = engine.answerer
+    rows, labels, question_of, answerable, f1s = [], [], [], [], []
+    t0 = time.perf_counter()
+    for q, e in enumerate(episodes):
+        allowed = None
+        passages = engine.retriever.retrieve(e.question, top_k, allowed)
+
+        def more(text: str, seen: set, allowed: Any = allowed) -> list:
+            return engine.retriever.verbatim(text, pipeline.corroborate, allowed, seen)
+
+        def similarity(read: Any, question: str = e.question) -> list[float]:
+            return engine.retriever.similarity(question, read)
+
+        found, context = pipeline.candidates(e.question, passages, max_answers, more, similarity, 0.0)
+        features, _ = feature_rows(context, found)
+        for c, x in zip(found, features, strict=True):
+            f1 = best_score(c.text, e.answers)[1] if e.answers else 0.0
+            rows.append(x.tolist())
+            f1s.append(f1)
+            labels.append(float(f1 >= 0.5))
+            question_of.append(q)
+        answerable.append(bool(e.answers))
+        if (q + 1) % 250 == 0:
+            log.info(
+                "%d/%d episodes, %.0f ms each",
+                q + 1,
+                len(episodes),
+                1000 * (time.perf_counter() - t0) / (q + 1),
+            )
+    return {"rows": rows, "labels": labels, "f1": f1s, "question": question_of, "answerable": answerable}
+
+
+def top_per_question(score: np.ndarray, data: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Each question's best score (-inf: no candidate) and that answer's F1."""
+    n = len(data["answerable"])
+    best, f1 = np.full(n, -np.inf), np.zeros(n)
+    for p, q, f in zip(score, data["question"], data["f1"], strict=True):
+        if p > best[q]:
+            best[q], f1[q] = p, f
+    return best, f1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--train", type=Path, default=ROOT.parent / "shared/data/squad/train-v1.1.json")
+    parser.add_argument("--chunks", type=int, default=2)
+    parser.add_argument("--articles", type=int, default=48, help="articles per open book (dev has 48)")
+    parser.add_argument("--questions", type=int, default=750, help="answerable and unanswerable per book")
+    parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--max-answers", type=int, default=3)
+    parser.add_argument("--l2", type=float, default=1.0)
+    parser.add_argument("--work", type=Path, default=ROOT / "data" / "fit")
+    parser.add_argument("--episodes", type=Path, help="reuse (or write) the collected features here")
+    parser.add_argument("--skip-fusion", action="store_true")
+    parser.add_argument("--out", type=Path, default=ROOT / "qa" / "weights" / "answer_scorer.json")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+    with open(args.train, encoding="utf-8") as fh:
+        data = json.load(fh)["data"]
+    articles = sorted(data, key=lambda a: a["title"])
+    random.Random(args.seed).shuffle(articles)
+    books: list[OpenBook] = [
+        open_book(articles[i * args.articles : (i + 1) * args.articles], seed=args.seed)
+        for i in range(args.chunks)
+    ]
+    if args.episodes and args.episodes.exists():
+        collected = json.loads(args.episodes.read_text())
+    else:
+        collected = {"rows": [], "labels": [], "f1": [], "question": [], "answerable": []}
+        for b, book in enumerate(books):
+            episodes = book.sample(args.questions, seed=args.seed + b)
+            # Candidates are collected with answers ordered by span probability alone.
+            bootstrap = args.work / "span-probability-scorer.json"
+            bootstrap.parent.mkdir(parents=True, exist_ok=True)
+            bootstrap.write_text(AnswerScorer.by_span_probability().to_json())
+            engine = open_engine(book, args.work, answer_scorer=bootstrap)
+            if not args.skip_fusion:
+                ranked = score_fusions(engine, episodes, fusion_grid())
+                print(f"book {b}: best fusion settings (recall@1+@5+@20 on {len(episodes) // 2} questions)")
+                for total, setting, recall in ranked[:8]:
+                    print(f"  {total:.4f} {recall} {setting}")
+            part = collect(engine, episodes, args.top_k, args.max_answers)
+            first = len(collected["answerable"])
+            collected["question"] += [q + first for q in part.pop("question")]
+            for key, values in part.items():
+                collected[key] += values
+            engine.close()
+        if args.episodes:
+            args.episodes.parent.mkdir(parents=True, exist_ok=True)
+            args.episodes.write_text(json.dumps(collected))
+    x, y = np.array(collected["rows"]), np.array(collected["labels"])
+    mean, scale, coef, intercept = fit_logistic(design(x, INTERACTIONS), y, l2=args.l2)
+    scorer = AnswerScorer(FEATURES, mean, scale, coef, intercept, 0.0, interactions=INTERACTIONS)
+    answerable = np.array(collected["answerable"])
+    # Recalibrate on each question's top answer (the one shown), then pick the threshold.
+    top = top_per_question(scorer.logit(x), collected)
+    has_answer = top[0] > -np.inf
+    slope, offset = platt(top[0][has_answer], (top[1][has_answer] >= 0.5).astype(float))
+    scorer = replace(scorer, slope=slope, offset=offset)
+    best, f1 = top_per_question(scorer.probability(x), collected)
+    best[best == -np.inf] = 0.0
+    threshold, overall = best_threshold(best, f1, answerable)
+    scorer = replace(scorer, threshold=threshold)
+    print(f"{len(answerable)} episodes, {len(y)} candidate answers, {y.mean():.3f} of them right")
+    names = [*FEATURES, *(f"{a}*{b}" for a, b in INTERACTIONS)]
+    print("coefficients (standardized):", dict(zip(names, np.round(coef, 3).tolist(), strict=True)))
+    print(f"threshold {threshold:.4f}: overall {overall:.4f} on the train episodes")
+    top_right = (f1 >= 0.5).astype(float)
+    print(f"calibration of the top answers (ECE {expected_calibration_error(best, top_right):.4f}):")
+    print("\n".join(calibration_lines(best, top_right)))
+    args.out.write_text(
+        scorer.to_json(
+            fitted_on=f"{len(answerable)} open-book episodes from {args.train.name} "
+            f"({args.chunks} books of {args.articles} articles, seed {args.seed})",
+            label="right: F1 >= 0.5 against the gold answers",
+            command="python -m qa.evaluation.fit",
+        )
+        + "\n"
+    )
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

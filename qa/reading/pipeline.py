@@ -1,0 +1,134 @@
+"""From a question and its retrieved passages to scored answers with citations.
+
+``AnswerPipeline.answer`` reads the passages with the span reader, groups the spans into
+candidate answers (``qa.reading.answers``), scores each with the fitted answer scorer
+(``qa.reading.scorer``: a calibrated probability that it is right) and drops those under
+the abstention threshold. With ``more`` (supplied by the caller), the passages that state
+a kept answer word for word are read too, so that every source of it is cited and counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Protocol
+
+from index.lexical import prefix_terms
+from qa.reading.answers import (
+    Candidate,
+    PassageSignals,
+    answers_from,
+    candidates,
+    coverage,
+    feature_rows,
+    question_context,
+)
+from qa.reading.reader import Reader, Span
+from qa.reading.scorer import AnswerScorer, QuestionContext
+from qa.retrieval.proximity import proximity_score, query_pairs
+from qa.schemas import Answer, Passage
+
+# (answer text, passages already read as (doc_id, paragraph)) -> passages stating it verbatim
+FindMore = Callable[[str, set[tuple[str, int]]], list[Passage]]
+# passages -> cosine between the question and each of them
+Similarity = Callable[[Sequence[Passage]], list[float]]
+
+
+class TermWeights(Protocol):
+    def prefix_idf(self, terms: set[str]) -> dict[str, float]: ...
+
+
+class AnswerPipeline:
+    def __init__(
+        self,
+        reader: Reader,
+        weights: TermWeights,
+        scorer: AnswerScorer,
+        threshold: float | None = None,
+        corroborate: int = 3,
+    ) -> None:
+        """``threshold``: abstain under this probability (default: the scorer's, fitted with
+        it); ``corroborate``: passages read per kept answer that state it verbatim (0: off)."""
+        self.reader = reader
+        self.weights = weights
+        self.scorer = scorer
+        self.threshold = scorer.threshold if threshold is None else threshold
+        self.corroborate = corroborate
+
+    def answer(
+        self,
+        question: str,
+        passages: Sequence[Passage],
+        max_answers: int,
+        more: FindMore | None = None,
+        similarity: Similarity | None = None,
+    ) -> list[Answer]:
+        found, context = self.candidates(question, passages, max_answers, more, similarity, self.threshold)
+        return self.score(context, found, self.threshold, max_answers)
+
+    def score(
+        self, context: QuestionContext, found: Sequence[Candidate], threshold: float, max_answers: int
+    ) -> list[Answer]:
+        rows, per_citation = feature_rows(context, found)
+        scores = [float(v) for v in self.scorer.probability(rows)] if len(found) else []
+        own = [[float(v) for v in self.scorer.probability(r)] for r in per_citation]
+        return answers_from(found, scores, own, threshold, max_answers)
+
+    def candidates(
+        self,
+        question: str,
+        passages: Sequence[Passage],
+        max_answers: int,
+        more: FindMore | None = None,
+        similarity: Similarity | None = None,
+        threshold: float = 0.0,
+    ) -> tuple[list[Candidate], QuestionContext]:
+        """Every candidate answer, unscored, and the question's context. The
+        ``max_answers`` best that reach ``threshold`` are corroborated when ``more`` is given."""
+        passages = list(passages)
+        signal = self._signals(question, similarity)
+        signals = signal(passages, 0)
+        context = question_context(question, signals)
+        spans = self.reader.read(question, [p.text for p in passages])
+        found = candidates(spans, passages, signals)
+        if not (more and self.corroborate and found):
+            return found, context
+        kept = self.score(context, found, threshold, max_answers)
+        seen = {(p.doc_id, p.paragraph) for p in passages}
+        extra: list[Passage] = []
+        for a in kept:
+            stating = more(a.text, seen)[: self.corroborate]
+            seen.update((p.doc_id, p.paragraph) for p in stating)
+            extra += stating
+        if not extra:
+            return found, context
+        more_spans = self.reader.read(question, [p.text for p in extra])
+        spans = spans + [shifted(s, len(passages)) for s in more_spans]
+        signals += signal(extra, None)
+        return candidates(spans, passages + extra, signals), context
+
+    def _signals(
+        self, question: str, similarity: Similarity | None
+    ) -> Callable[[list[Passage], int | None], list[PassageSignals]]:
+        """A function from passages (ranked from ``first``, or None: not ranked) to signals."""
+        weights = self.weights.prefix_idf(set(prefix_terms(question)))
+        pairs = query_pairs(question)
+
+        def signal(passages: list[Passage], first: int | None) -> list[PassageSignals]:
+            dense = similarity(passages) if similarity else [0.0] * len(passages)
+            return [
+                PassageSignals(
+                    rank=None if first is None else first + i,
+                    retrieval=p.score,
+                    coverage=coverage(weights, set(prefix_terms(p.text))),
+                    proximity=proximity_score(pairs, p.text) if pairs else 1.0,
+                    dense=d,
+                )
+                for i, (p, d) in enumerate(zip(passages, dense, strict=True))
+            ]
+
+        return signal
+
+
+def shifted(span: Span, offset: int) -> Span:
+    return replace(span, passage=span.passage + offset)

@@ -1,0 +1,154 @@
+"""The hybrid retriever: dense (MiniLM + FAISS) and BM25 candidates, fused, re-ranked.
+
+``Engine`` calls ``retrieve`` for ranked passages and ``verbatim`` for passages that state an
+answer word for word; everything about how candidates are found and ordered lives here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from index.corpus_index import CorpusIndex
+from index.store import StoredPassage
+from qa.retrieval.fusion import fuse
+from qa.retrieval.proximity import proximity_score, query_pairs
+from qa.schemas import Passage
+from qa.settings import Settings
+
+MODES = ("hybrid", "dense", "lexical")
+
+
+class QueryEncoder(Protocol):
+    def encode_query(self, text: str) -> np.ndarray: ...
+
+
+class HybridRetriever:
+    """Ranked passages for a query from one ``CorpusIndex``."""
+
+    def __init__(self, index: CorpusIndex, encoder: QueryEncoder, settings: Settings) -> None:
+        self.index = index
+        self.encoder = encoder
+        self.settings = settings
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    def allowed(self, doc_ids: Sequence[str] | None, metadata: dict[str, Any] | None) -> np.ndarray | None:
+        """Passage ids a filter admits, or None for no filter."""
+        return self.index.allowed_ids(doc_ids, metadata)
+
+    def retrieve(
+        self, query: str, k: int, allowed: np.ndarray | None = None, mode: str = "hybrid"
+    ) -> list[Passage]:
+        """The ``k`` best passages; ``mode`` is ``hybrid``, ``dense`` or ``lexical``."""
+        lists = self.candidates(query, max(self.settings.candidates, k), allowed, mode)
+        return self.rank(query, lists, k, mode)
+
+    def candidates(
+        self, query: str, n: int, allowed: np.ndarray | None = None, mode: str = "hybrid"
+    ) -> list[list[tuple[int, float]]]:
+        """Up to ``n`` (passage id, score) hits from each retriever the mode uses."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        lists = []
+        if mode in ("hybrid", "dense"):
+            lists.append([(h.id, h.score) for h in self.index.dense(self.embed_query(query), n, allowed)])
+        if mode in ("hybrid", "lexical"):
+            lists.append([(h.id, h.score) for h in self.index.sparse(query, n, allowed)])
+        return lists
+
+    def rank(
+        self,
+        query: str,
+        lists: list[list[tuple[int, float]]],
+        k: int,
+        mode: str = "hybrid",
+        settings: Settings | None = None,
+        proximity: Callable[[StoredPassage], float] | None = None,
+    ) -> list[Passage]:
+        """Fuse candidate lists and re-rank by term proximity (hybrid only). ``settings``
+        overrides the retriever's own and ``proximity`` the term-proximity score of a passage
+        (to compare fusion choices on the same candidates)."""
+        settings = settings or self.settings
+        if mode == "hybrid":
+            n = max(settings.candidates, k)
+            lists = [ranked[:n] for ranked in lists]
+            fused = fuse(
+                settings.fusion, lists, [settings.dense_weight, settings.lexical_weight], settings.rrf_k
+            )
+        else:
+            fused = fuse("rrf", lists, [1.0], settings.rrf_k)
+        alpha = settings.proximity_weight if mode == "hybrid" else 0.0
+        head = fused[: max(k, 2 * settings.candidates) if alpha else k]
+        stored = self.index.passages([i for i, _ in head])
+        if proximity is None:
+            pairs = query_pairs(query) if alpha else set()
+
+            def proximity(p: StoredPassage) -> float:
+                return proximity_score(pairs, p.text)
+
+        scored = [
+            (p, (score + alpha * proximity(p)) / (1 + alpha) if alpha else score)
+            for i, score in head
+            if (p := stored.get(i)) is not None
+        ]
+        scored.sort(key=lambda ps: -ps[1])
+        return [as_passage(p, score) for p, score in scored[:k]]
+
+    def verbatim(
+        self, text: str, limit: int, allowed: np.ndarray | None, exclude: set[tuple[str, int]]
+    ) -> list[Passage]:
+        """Up to ``limit`` passages (not in ``exclude``, by doc_id and paragraph) that contain
+        ``text`` word for word, best BM25 match first; their retrieval score is 0."""
+        needle = text.lower()
+        hits = self.index.sparse(text, 4 * limit, allowed)
+        stored = self.index.passages([h.id for h in hits])
+        found: list[Passage] = []
+        for hit in hits:
+            p = stored.get(hit.id)
+            if p is None or (p.doc_id, p.paragraph) in exclude or needle not in p.text.lower():
+                continue
+            found.append(as_passage(p, 0.0))
+            if len(found) == limit:
+                break
+        return found
+
+    def similarity(self, query: str, passages: Sequence[Passage]) -> list[float]:
+        """Cosine between the query and each passage (their MiniLM vectors): how close in
+        meaning, on the same scale for every query (fused scores are relative to the query)."""
+        vector = self.embed_query(query)
+        stored = self.index.store.vectors_at([(p.doc_id, p.paragraph) for p in passages])
+        return [float(vector @ v) if v is not None else 0.0 for v in stored]
+
+    def embed_query(self, query: str) -> np.ndarray:
+        """Query embedding, cached for repeated questions (LRU)."""
+        with self._cache_lock:
+            vector = self._query_cache.get(query)
+            if vector is not None:
+                self._query_cache.move_to_end(query)
+                return vector
+        vector = self.encoder.encode_query(query)
+        with self._cache_lock:
+            self._query_cache[query] = vector
+            while len(self._query_cache) > self.settings.query_cache_size:
+                self._query_cache.popitem(last=False)
+        return vector
+
+    def clear_cache(self) -> None:
+        with self._cache_lock:
+            self._query_cache.clear()
+
+
+def as_passage(stored: StoredPassage, score: float) -> Passage:
+    return Passage(
+        doc_id=stored.doc_id,
+        paragraph=stored.paragraph,
+        start=stored.start,
+        end=stored.end,
+        text=stored.text,
+        score=round(min(1.0, max(0.0, score)), 6),
+    )

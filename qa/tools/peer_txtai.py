@@ -1,0 +1,116 @@
+"""Side by side with a peer: txtai 9.x on the same open-book SQuAD benchmark.
+
+    pip install -e ".[peer]"
+    python -m qa.tools.peer_txtai ../shared/data/squad/dev-v1.1-minus-xquad.json --limit 500
+
+The peer is what a txtai user would build: a hybrid ``Embeddings`` index (dense + BM25 in
+txtai's own scoring) over the same passages with the same MiniLM, and its ``Extractor`` (the
+RAG pipeline in question-answering mode) reading the top ``--context`` passages with *our*
+reader weights. It returns one span per question and never abstains. Both systems answer
+the same sampled questions, interleaved, in one process; both rows are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.embedder import bundled_model_dir, offline
+from qa.evaluation.open_squad import KS, Outcome, holds, load_open_book, open_engine, outcome, summarize
+from qa.schemas import Passage
+from qa.settings import DEFAULT_READER
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class TxtaiPeer:
+    def __init__(self, passages: list[Passage], context: int) -> None:
+        offline()
+        from txtai import Embeddings
+        from txtai.pipeline import Extractor
+
+        self.passages = {f"{p.doc_id}#{p.paragraph}": p for p in passages}
+        self.embeddings = Embeddings(path=str(bundled_model_dir()), content=True, hybrid=True)
+        self.embeddings.index([(key, p.text, None) for key, p in self.passages.items()])
+        self.extractor = Extractor(
+            self.embeddings, str(DEFAULT_READER), task="question-answering", context=context
+        )
+
+    def search(self, question: str, k: int) -> list[Passage]:
+        return [self.passages[hit["id"]] for hit in self.embeddings.search(question, k)]
+
+    def answer(self, question: str) -> str:
+        reply = self.extractor([{"name": "q", "query": question, "question": question, "snippet": False}])
+        return str(reply[0]["answer"] if isinstance(reply[0], dict) else reply[0][1]) if reply else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("file", type=Path, help="a SQuAD v1.1 JSON file")
+    parser.add_argument("--limit", type=int, default=300, help="answerable and unanswerable questions each")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--top-k", type=int, default=5, help="passages our engine reads")
+    parser.add_argument("--context", type=int, default=3, help="passages txtai's Extractor reads")
+    parser.add_argument("--work", type=Path, default=ROOT / "data" / "eval")
+    parser.add_argument("--json", type=Path, help="also write both rows here")
+    args = parser.parse_args(argv)
+
+    book = load_open_book(args.file, seed=args.seed)
+    episodes = book.sample(args.limit, seed=args.seed)
+    engine = open_engine(book, args.work)
+    ids = engine.index.store.passage_ids()
+    stored = engine.index.passages([int(i) for i in ids])
+    passages = [
+        Passage(doc_id=p.doc_id, paragraph=p.paragraph, start=p.start, end=p.end, text=p.text, score=0.0)
+        for p in stored.values()
+    ]
+    peer = TxtaiPeer(passages, args.context)
+    rows: dict[str, dict[str, Any]] = {"ours": {}, "txtai": {}}
+    search = {"ours": lambda q, k: engine.retrieve(q, k), "txtai": peer.search}
+    answerable = [e for e in episodes if e.answers]
+    for name, run in search.items():
+        hits = np.zeros(len(KS))
+        for e in answerable:
+            ranked = run(e.question, max(KS))
+            first = next((i for i, p in enumerate(ranked) if holds(p, e)), None)
+            if first is not None:
+                hits += np.array([first < k for k in KS])
+        rows[name].update({f"recall@{k}": float(h) / len(answerable) for k, h in zip(KS, hits, strict=True)})
+    outcomes: dict[str, list[Outcome]] = {"ours": [], "txtai": []}
+    engine.ask(episodes[0].question, args.top_k)
+    peer.answer(episodes[0].question)
+    for e in episodes:  # interleaved, so both see the same machine state
+        t0 = time.perf_counter()
+        reply = engine.ask(e.question, args.top_k)
+        ms = (time.perf_counter() - t0) * 1000
+        top = reply.answers[0] if reply.answers else None
+        outcomes["ours"].append(outcome(e, top.text if top else None, top.score if top else 0.0, ms))
+        t0 = time.perf_counter()
+        text = peer.answer(e.question)
+        ms = (time.perf_counter() - t0) * 1000
+        outcomes["txtai"].append(outcome(e, text or None, 1.0, ms))
+    for name in rows:
+        rows[name].update(summarize(outcomes[name]))
+    print(
+        f"{len(answerable)} answerable and {len(episodes) - len(answerable)} unanswerable questions "
+        f"from {args.file.name}; {len(passages)} passages"
+    )
+    keys = list(rows["ours"])
+    print("| metric | ours | txtai 9 |\n|---|---|---|")
+    for key in keys:
+        print(f"| {key} | {rows['ours'][key]:.3f} | {rows['txtai'][key]:.3f} |")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    engine.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

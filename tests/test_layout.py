@@ -1,0 +1,94 @@
+"""The house rules of the layout, read from each module's imports (``ast``, nothing is run).
+
+Data flows one way: index -> retrieval -> reading -> api / cli. The core a Python user meets
+(engine, schemas, settings, errors, retrieval, reading) never imports the shells (cli, api)
+or the maintainer tooling (evaluation, tools), and ``index`` imports nothing of ``qa``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHELLS_AND_TOOLING = ("api", "qa.cli", "qa.evaluation", "qa.tools")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported(path: Path) -> set[str]:
+    """Every module a file imports, at any depth (imports inside functions count)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def modules(package: str) -> list[Path]:
+    return sorted((ROOT / package.replace(".", "/")).rglob("*.py"))
+
+
+FORBIDDEN = {
+    "index": ("qa", "api"),
+    "qa.retrieval": ("qa.reading", "qa.engine", *SHELLS_AND_TOOLING),
+    "qa.reading": ("qa.engine", *SHELLS_AND_TOOLING),
+    "qa.engine": SHELLS_AND_TOOLING,
+    "qa.schemas": ("qa.engine", "qa.retrieval", "qa.reading", *SHELLS_AND_TOOLING),
+    "qa.settings": ("qa.engine", "qa.retrieval", "qa.reading", *SHELLS_AND_TOOLING),
+    "qa.errors": ("qa.engine", "qa.retrieval", "qa.reading", *SHELLS_AND_TOOLING),
+}
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_imports_flow_one_way(package: str) -> None:
+    paths = (
+        modules(package)
+        if (ROOT / package.replace(".", "/")).is_dir()
+        else [ROOT / (package.replace(".", "/") + ".py")]
+    )
+    assert paths and all(p.exists() for p in paths)
+    wrong = [
+        f"{module_name(p)} imports {name}"
+        for p in paths
+        for name in sorted(imported(p))
+        if any(within(name, banned) for banned in FORBIDDEN[package])
+    ]
+    assert not wrong, "imports against the flow index -> retrieval -> reading -> api/cli:\n" + "\n".join(
+        wrong
+    )
+
+
+def test_nothing_in_qa_imports_api() -> None:
+    wrong = [
+        f"{module_name(p)} imports {name}"
+        for p in modules("qa")
+        for name in imported(p)
+        if within(name, "api")
+    ]
+    assert not wrong, wrong
+
+
+def test_checker_sees_imports_inside_functions(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text("def f():\n    from qa.tools import bench\n    import api.app\n")
+    assert {"qa.tools", "qa.tools.bench", "api.app"} <= imported(source)
+
+
+def test_core_stays_at_the_top_of_qa() -> None:
+    top = {p.stem for p in (ROOT / "qa").glob("*.py")}
+    assert top == {"__init__", "engine", "schemas", "settings", "errors"}, top
