@@ -91,6 +91,15 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     return app
 
 
+def no_passages_warning(passages: int) -> str | None:
+    if passages:
+        return None
+    return (
+        "stored, but no paragraph of it reads as prose (8 words or more, ending like a sentence), "
+        "so nothing of it can be searched or cited"
+    )
+
+
 def parse_meta(pairs: list[str] | None) -> dict[str, str] | None:
     """``["desk=asia", "lang=en"]`` -> ``{"desk": "asia", "lang": "en"}``."""
     if not pairs:
@@ -101,16 +110,21 @@ def parse_meta(pairs: list[str] | None) -> dict[str, str] | None:
 def _routes(app: FastAPI) -> None:
     @app.get("/health", response_model=Health)
     def health(engine: EngineDep) -> Health:
+        """Readiness, document and passage counts, and whether the reader is loaded."""
         return engine.health()
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def prometheus(engine: EngineDep) -> str:
+        """Prometheus text format: requests and latency by route and status, corpus size."""
         health = engine.health()
         gauges = {"qa_documents": health.documents, "qa_passages": health.passages}
         return str(app.state.metrics.render(gauges))
 
     @app.post("/ask", response_model=AskResponse, responses=_errors(400, 503))
     def ask(engine: EngineDep, request: AskRequest) -> AskResponse:
+        """Answers to a question, best first, each with a calibrated score and every citation
+        (document, paragraph, exact character offsets, context); `answers` is empty when the
+        corpus does not hold the answer. The passages read are returned too."""
         return engine.ask(
             request.question, request.top_k, request.max_answers, request.doc_ids, request.metadata
         )
@@ -134,38 +148,46 @@ def _routes(app: FastAPI) -> None:
             Query(description="restrict to documents whose metadata has key=value (repeatable)"),
         ] = None,
     ) -> SearchResponse:
+        """The passages most likely to answer `q` (dense + BM25, fused), best first."""
         return engine.search(q, k, doc_ids=doc_id, metadata=parse_meta(meta))
 
     @app.get("/documents", response_model=DocumentList)
     def list_documents(engine: EngineDep) -> DocumentList:
+        """Every document: id, title, metadata and number of passages."""
         return DocumentList(documents=engine.documents())
 
     @app.get("/documents/{doc_id}", response_model=DocumentOut, responses=_errors(404))
     def get_document(engine: EngineDep, doc_id: DocId) -> DocumentOut:
+        """One document's full text: citation and passage offsets index into it."""
         return engine.document(doc_id)
 
     @app.post(
         "/documents",
         response_model=DocumentWritten,
+        response_model_exclude_none=True,
         status_code=201,
         dependencies=WRITE,
         responses=_errors(400, 401, 409, 413),
     )
     def add_document(engine: EngineDep, doc: DocumentIn) -> DocumentWritten:
+        """Add a document (409 if the id exists: use PUT to replace it)."""
         n = engine.add(doc.doc_id, doc.text, doc.title, doc.metadata)
-        return DocumentWritten(doc_id=doc.doc_id, passages=n)
+        return DocumentWritten(doc_id=doc.doc_id, passages=n, warning=no_passages_warning(n))
 
     @app.put(
         "/documents/{doc_id}",
         response_model=DocumentWritten,
+        response_model_exclude_none=True,
         dependencies=WRITE,
         responses=_errors(400, 401, 413),
     )
     def replace_document(engine: EngineDep, doc_id: DocId, doc: DocumentReplace) -> DocumentWritten:
+        """Add or replace a document under this id."""
         n = engine.add(doc_id, doc.text, doc.title, doc.metadata, replace=True)
-        return DocumentWritten(doc_id=doc_id, passages=n)
+        return DocumentWritten(doc_id=doc_id, passages=n, warning=no_passages_warning(n))
 
     @app.delete("/documents/{doc_id}", status_code=204, dependencies=WRITE, responses=_errors(401, 404))
     def delete_document(engine: EngineDep, doc_id: DocId) -> Response:
+        """Delete a document and its passages from every index."""
         engine.delete(doc_id)
         return Response(status_code=204)

@@ -45,10 +45,12 @@ def decode_text(raw: bytes, name: str) -> str:
     return text
 
 
-def read_corpus(directory: Path) -> list[SourceFile]:
+def read_corpus(directory: Path, skipped: list[tuple[Path, str]] | None = None) -> list[SourceFile]:
     """Every ``*.txt`` file under ``directory`` (recursively), sorted by doc_id. Only regular
     files inside the folder count: symbolic links (``x.txt -> /etc/passwd``), and anything
-    reached through one, are skipped with a warning."""
+    reached through one, are skipped with a warning. A file that cannot be a document (not
+    UTF-8, binary, a bad name, a duplicate id) stops the read with ``CorpusError``, or, when
+    a ``skipped`` list is given, is left out and recorded there with the reason."""
     if not directory.is_dir():
         raise CorpusError(f"corpus folder {directory} does not exist")
     root = directory.resolve()
@@ -57,14 +59,27 @@ def read_corpus(directory: Path) -> list[SourceFile]:
         if not _regular_file_inside(path, directory, root):
             log.warning("%s: skipped (not a regular file inside %s)", path, directory)
             continue
-        doc_id = path.stem
-        if not valid_doc_id(doc_id):
-            raise CorpusError(f"{path}: file name is not a valid doc_id")
-        if doc_id in files:
-            raise CorpusError(f"{path}: doc_id {doc_id!r} appears twice in the corpus")
-        text = decode_text(path.read_bytes(), str(path))
-        files[doc_id] = SourceFile(doc_id, text, text_sha256(text))
+        try:
+            files[path.stem] = _read_file(path, files)
+        except CorpusError as exc:
+            if skipped is None:
+                raise
+            skipped.append((path, str(exc).removeprefix(f"{path}: ")))
     return list(files.values())
+
+
+def _read_file(path: Path, seen: dict[str, SourceFile]) -> SourceFile:
+    doc_id = path.stem
+    if not valid_doc_id(doc_id):
+        raise CorpusError(f"{path}: file name is not a valid doc_id")
+    if doc_id in seen:
+        raise CorpusError(f"{path}: doc_id {doc_id!r} appears twice in the corpus")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read ({exc.strerror})") from None
+    text = decode_text(raw, str(path))
+    return SourceFile(doc_id, text, text_sha256(text))
 
 
 def _regular_file_inside(path: Path, directory: Path, root: Path) -> bool:

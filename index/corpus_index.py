@@ -9,8 +9,13 @@ Layout of the data directory::
                       generation the two derived indexes were saved at
 
 A write commits to SQLite first (that is the point of no return), then updates FAISS and
-BM25 in memory and saves them with the new generation. After a crash between the two, the
-generations disagree at the next open and the derived indexes are rebuilt from the store.
+BM25 in memory. The two derived indexes are saved as a snapshot now and then (after
+``snapshot_every`` changed passages, at a model or index-type change, and at close), not at
+every write: saving them is O(corpus). At open, a snapshot is checked (checksum, format)
+and reconciled with the store by passage id, which never repeats (AUTOINCREMENT): passages
+the snapshot lacks are added from their stored vectors and texts, and ones the store no
+longer has are removed. A crash therefore loses nothing, and costs at most the replay of
+the writes since the last snapshot.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from index.vectors import EF_SEARCH, HNSW_THRESHOLD, VectorIndex, resolve_index_
 log = logging.getLogger(__name__)
 # Documents indexed by versions that recorded no folder; the next sync of a folder claims them.
 LEGACY_CORPUS_SOURCE = "corpus"
-FORMAT_VERSION = 3  # of the derived files; another version is rebuilt from the store
+FORMAT_VERSION = 4  # of the derived files; another version is rebuilt from the store
 
 
 class DocumentExistsError(KeyError):
@@ -101,6 +106,7 @@ class CorpusIndex:
         self._lock = threading.RLock()
         self.vectors = VectorIndex(encoder.dim, self._index_type(0), ef_search)
         self.lexical = LexicalIndex()
+        self._unsaved = 0  # passages written or removed since the last snapshot
         self._load()
 
     def _index_type(self, size: int) -> str:
@@ -159,10 +165,10 @@ class CorpusIndex:
             self._reembed_all()
         elif (
             manifest.get("format") == FORMAT_VERSION
-            and manifest.get("generation") == self.store.generation
             and self._checksum_matches(manifest)
             and self._try_load_derived()
         ):
+            self._reconcile()
             return
         self._rebuild_derived()
 
@@ -183,11 +189,35 @@ class CorpusIndex:
         if vectors.index_type != self._index_type(n) and self.requested_index_type != "auto":
             log.info("index type setting changed to %s: rebuilding", self.requested_index_type)
             return False
-        if len(vectors) != n or len(lexical) != n or vectors.dim != self.encoder.dim:
-            log.warning("derived indexes disagree with the store: rebuilding")
+        if vectors.dim != self.encoder.dim:
             return False
         self.vectors, self.lexical = vectors, lexical
         return True
+
+    def _reconcile(self) -> None:
+        """Bring the loaded snapshot in step with the store (see the module docstring)."""
+        with self._lock:
+            stored = self.store.passage_ids()
+            changed = 0
+            for derived, name in ((self.vectors, "vectors"), (self.lexical, "BM25")):
+                have = derived.ids()
+                extra = np.setdiff1d(have, stored, assume_unique=True)
+                missing = np.setdiff1d(stored, have, assume_unique=True)
+                if not len(extra) and not len(missing):
+                    continue
+                log.info("%s snapshot: adding %d passages, removing %d", name, len(missing), len(extra))
+                derived.remove(extra)
+                if derived is self.vectors:
+                    for ids, vecs in self.store.iter_vectors(only=missing):
+                        self.vectors.add(ids, vecs)
+                else:
+                    rows = self.store.passages(missing.tolist())
+                    self.lexical.add(missing, [rows[int(i)].text for i in missing])
+                changed = max(changed, len(extra) + len(missing))
+            self._unsaved += changed
+            if self.lexical.pending > self.lexical.pending_limit():
+                self._rebuild_lexical()
+            self._maybe_snapshot()
 
     def _rebuild_derived(self) -> None:
         """FAISS and BM25 from the store's vectors and texts; no embedding."""
@@ -216,9 +246,18 @@ class CorpusIndex:
                 f"the data directory {self.data_dir} is read-only: documents cannot be added or deleted"
             )
 
+    def snapshot_every(self) -> int:
+        """Changed passages after which FAISS and BM25 are saved again."""
+        return max(1000, len(self.vectors) // 10)
+
+    def _maybe_snapshot(self) -> None:
+        if self._unsaved >= self.snapshot_every():
+            self._save()
+
     def _save(self) -> None:
         if self.read_only:
             return  # the derived indexes were rebuilt in memory; nothing can be written
+        self._unsaved = 0
         self.vectors.save(self.data_dir / "vectors.faiss")
         self.lexical.save(self.data_dir / "bm25")
         manifest = {
@@ -242,21 +281,21 @@ class CorpusIndex:
 
     # --- writes ------------------------------------------------------------------------
     def _put(self, doc: Document, paragraphs: list[Paragraph], vecs: np.ndarray) -> None:
-        """Store a document (replacing any with its id) and update FAISS; BM25 is rebuilt
-        by the caller once per batch."""
+        """Store a document (replacing any with its id) and update FAISS and BM25 in memory."""
         with self._lock:
             # put_document replaces the old version in the same transaction, so a crash
             # leaves either the old document or the new one, never neither.
             dead = self.store.passage_ids([doc.doc_id])
-            ids = self.store.put_document(doc, paragraphs, vecs)
+            ids = np.array(self.store.put_document(doc, paragraphs, vecs), dtype=np.int64)
             self.vectors.remove(dead)
             self.lexical.remove(dead)
-            self.vectors.add(np.array(ids, dtype=np.int64), vecs)
+            self.vectors.add(ids, vecs)
+            self.lexical.add(ids, [p.text for p in paragraphs])
+            self._unsaved += len(dead) + len(ids)
 
     def add(self, docs: Sequence[Document], progress: bool = False, replace: bool = True) -> None:
-        """Insert (or, with ``replace``, replace) documents; one embedding pass, one BM25
-        rebuild and one save. Without ``replace``, an existing id raises DocumentExistsError
-        and nothing is written."""
+        """Insert (or, with ``replace``, replace) documents in one embedding pass. Without
+        ``replace``, an existing id raises DocumentExistsError and nothing is written."""
         self._check_writable()
         if not docs:
             return
@@ -276,8 +315,9 @@ class CorpusIndex:
                 log.info("%d passages: moving dense search to HNSW", len(self.vectors))
                 self._rebuild_derived()  # from the stored vectors; saves
                 return
-            self._rebuild_lexical()
-            self._save()
+            if self.lexical.pending > self.lexical.pending_limit():
+                self._rebuild_lexical()  # fold the pending passages into the main index
+            self._maybe_snapshot()
 
     def delete(self, doc_id: str) -> bool:
         self._check_writable()
@@ -287,15 +327,19 @@ class CorpusIndex:
             ids = np.array(self.store.delete_document(doc_id), dtype=np.int64)
             self.vectors.remove(ids)
             self.lexical.remove(ids)
-            self._save()
+            self._unsaved += len(ids)
+            self._maybe_snapshot()
         return True
 
-    def sync_corpus(self, directory: Path, progress: bool = False) -> tuple[int, int]:
+    def sync_corpus(
+        self, directory: Path, progress: bool = False, skipped: list[tuple[Path, str]] | None = None
+    ) -> tuple[int, int]:
         """Make the store hold exactly the folder's files. Only documents that came from this
         folder are changed or removed: documents added through the API or indexed from
-        another folder stay. Returns (documents added or changed, documents removed)."""
+        another folder stay. Returns (documents added or changed, documents removed). With a
+        ``skipped`` list, files that cannot be documents are left out and listed there."""
         self._check_writable()
-        files = read_corpus(directory)
+        files = read_corpus(directory, skipped)
         source = corpus_source(directory)
         digest = corpus_sha256(files)
         state_key = f"corpus_sha256:{source}"
@@ -313,7 +357,7 @@ class CorpusIndex:
             for doc_id in gone:
                 self.delete(doc_id)
             self.store.set_state(state_key, digest)
-            self._save()
+            self._maybe_snapshot()
         return len(changed), len(gone)
 
     def sources(self) -> set[str]:
@@ -353,6 +397,9 @@ class CorpusIndex:
 
     def close(self) -> None:
         if hasattr(self, "store"):
+            with self._lock:
+                if self._unsaved and not self.read_only:
+                    self._save()
             self.store.close()
         if self._dir_lock is not None:
             self._dir_lock.release()

@@ -1,7 +1,11 @@
 """BM25 over passages (bm25s, English stop words, Snowball stemming), keyed by passage id.
 
-bm25s has no incremental update: an add rebuilds the index from all live texts (cheap at
-news-corpus sizes), and a delete only masks the removed rows until the next rebuild.
+bm25s precomputes its scores and has no incremental update, so adds go to a *pending* list
+scored at query time with the same formula (bm25s' "lucene" variant) and the main index's
+statistics (document frequencies, passage count, mean length), so that the two kinds of
+score compare. The owner folds the pending passages into a rebuilt main index when they
+grow past ``pending_limit`` (a few percent of the corpus): an add costs the tokenizing of
+its own passages, not a rebuild of the corpus. A delete masks rows until the next rebuild.
 """
 
 from __future__ import annotations
@@ -102,6 +106,9 @@ def _tokenize(texts: list[str]) -> bm25s.tokenization.Tokenized:
     return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, show_progress=False)
 
 
+K1, B = 1.5, 0.75  # bm25s' defaults, used for the pending passages too
+
+
 class LexicalIndex:
     def __init__(self) -> None:
         self._bm25: bm25s.BM25 | None = None
@@ -109,47 +116,111 @@ class LexicalIndex:
         self._alive = np.zeros(0, dtype=np.float32)
         self._row: dict[int, int] = {}
         self._prefix_df: Counter[str] = Counter()  # passages using each prefix term
+        # Statistics of the main index, which the pending passages are scored with.
+        self._df: Counter[str] = Counter()
+        self._mean_length = 1.0
+        # Passages added since the main index was built: id -> (term frequencies, length).
+        self._pending: dict[int, tuple[Counter[str], int]] = {}
 
     def __len__(self) -> int:
-        return int(self._alive.sum())
+        return int(self._alive.sum()) + len(self._pending)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def pending_limit(self) -> int:
+        """Pending passages past which the owner should rebuild (``build``) from all texts."""
+        return max(2000, len(self._ids) // 20)
+
+    def ids(self) -> np.ndarray:
+        """Every live passage id."""
+        main = self._ids[self._alive > 0]
+        return np.concatenate([main, np.fromiter(self._pending, dtype=np.int64, count=len(self._pending))])
 
     def build(self, ids: np.ndarray, texts: list[str]) -> None:
         self._ids = np.asarray(ids, dtype=np.int64)
         self._alive = np.ones(len(self._ids), dtype=np.float32)
         self._row = {int(i): r for r, i in enumerate(self._ids)}
         self._prefix_df = Counter(t for text in texts for t in set(prefix_terms(text)))
+        self._pending = {}
         if len(texts) == 0:
-            self._bm25 = None
+            self._bm25, self._df, self._mean_length = None, Counter(), 1.0
             return
-        bm25 = bm25s.BM25()
-        bm25.index(_tokenize(texts), show_progress=False)
+        tokens = _tokenize(texts)
+        words = {v: k for k, v in tokens.vocab.items()}
+        self._df = Counter(words[t] for doc in tokens.ids for t in set(doc))
+        self._mean_length = max(1.0, sum(len(doc) for doc in tokens.ids) / len(tokens.ids))
+        bm25 = bm25s.BM25(k1=K1, b=B)
+        bm25.index(tokens, show_progress=False)
         self._bm25 = bm25
+
+    def add(self, ids: np.ndarray, texts: list[str]) -> None:
+        """Index passages without rebuilding: they are scored at query time (see above)."""
+        if not len(texts):
+            return
+        tokens = _tokenize(list(texts))
+        words = {v: k for k, v in tokens.vocab.items()}
+        for i, text, doc in zip(ids, texts, tokens.ids, strict=True):
+            self.remove(np.array([i]))
+            self._pending[int(i)] = (Counter(words[t] for t in doc), len(doc))
+            self._prefix_df.update(set(prefix_terms(text)))
 
     def remove(self, ids: np.ndarray) -> None:
         for i in ids:
             row = self._row.pop(int(i), None)
             if row is not None:
                 self._alive[row] = 0.0
+            self._pending.pop(int(i), None)
 
     def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) with a positive BM25 score; ``allowed`` restricts to those ids."""
         empty = np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        if self._bm25 is None or k <= 0:
+        if k <= 0:
             return empty
         tokens = _tokenize([query])
         if not tokens.ids or not tokens.ids[0]:
             return empty
-        mask = self._alive
-        if allowed is not None:
-            mask = mask * np.isin(self._ids, allowed).astype(np.float32)
-        scores = self._bm25.get_scores(_words(tokens), weight_mask=mask)
-        top = _top_k(scores, k)
-        return scores[top].astype(np.float32), self._ids[top]
+        words = _words(tokens)
+        scores, ids = empty
+        if self._bm25 is not None:
+            mask = self._alive
+            if allowed is not None:
+                mask = mask * np.isin(self._ids, allowed).astype(np.float32)
+            all_scores = self._bm25.get_scores(words, weight_mask=mask)
+            top = _top_k(all_scores, k)
+            scores, ids = all_scores[top].astype(np.float32), self._ids[top]
+        if self._pending:
+            more_scores, more_ids = self._search_pending(words, k, allowed)
+            scores, ids = np.concatenate([scores, more_scores]), np.concatenate([ids, more_ids])
+            top = np.argsort(-scores, kind="stable")[:k]
+            scores, ids = scores[top], ids[top]
+        return scores, ids
+
+    def _search_pending(
+        self, words: list[str], k: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        n = max(1, len(self._ids))
+        idf = {w: float(np.log(1 + (n - self._df[w] + 0.5) / (self._df[w] + 0.5))) for w in set(words)}
+        permitted = None if allowed is None else set(np.asarray(allowed).tolist())
+        found = []
+        for i, (tf, length) in self._pending.items():
+            if permitted is not None and i not in permitted:
+                continue
+            norm = K1 * (1 - B + B * length / self._mean_length)
+            score = sum(idf[w] * tf[w] / (norm + tf[w]) for w in words if w in tf)
+            if score > 0:
+                found.append((score, i))
+        found.sort(key=lambda si: -si[0])
+        found = found[:k]
+        return np.array([s for s, _ in found], dtype=np.float32), np.array(
+            [i for _, i in found], dtype=np.int64
+        )
 
     def prefix_idf(self, terms: set[str]) -> dict[str, float]:
         """Inverse document frequency of ``prefix_terms`` over the indexed passages; a term
         the corpus never uses gets the highest value."""
-        n = len(self._ids)
+        n = len(self._ids) + len(self._pending)
         return {t: float(np.log((n + 1) / (self._prefix_df.get(t, 0) + 0.5))) for t in terms}
 
     def save(self, directory: Path) -> None:
@@ -162,6 +233,10 @@ class LexicalIndex:
         np.save(tmp / "ids.npy", self._ids)
         np.save(tmp / "alive.npy", self._alive)
         (tmp / "prefix_df.json").write_text(json.dumps(self._prefix_df))
+        stats = {"df": self._df, "mean_length": self._mean_length}
+        (tmp / "stats.json").write_text(json.dumps(stats))
+        pending = [[i, dict(tf), length] for i, (tf, length) in self._pending.items()]
+        (tmp / "pending.json").write_text(json.dumps(pending))
         (tmp / "ok.json").write_text(json.dumps({"rows": len(self._ids)}))
         old = directory.with_name(directory.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -179,6 +254,12 @@ class LexicalIndex:
         obj._alive = np.load(directory / "alive.npy", allow_pickle=False)
         obj._row = {int(i): r for r, i in enumerate(obj._ids) if obj._alive[r] > 0}
         obj._prefix_df = Counter(json.loads((directory / "prefix_df.json").read_text()))
+        stats = json.loads((directory / "stats.json").read_text())
+        obj._df, obj._mean_length = Counter(stats["df"]), float(stats["mean_length"])
+        obj._pending = {
+            int(i): (Counter(tf), int(length))
+            for i, tf, length in json.loads((directory / "pending.json").read_text())
+        }
         if len(obj._ids):
             obj._bm25 = bm25s.BM25.load(str(directory), show_progress=False, verbosity=0)
         return obj

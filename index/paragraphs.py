@@ -128,9 +128,14 @@ def split_paragraphs(text: str, limit: int = MAX_PASSAGE_CHARS) -> list[Paragrap
     return out
 
 
-def document_title(text: str) -> str:
-    """The first heading or prose line of the document, at most 200 characters."""
+def document_title(text: str, limit: int = 200) -> str:
+    """The first heading or prose line of the document, at most ``limit`` characters, cut
+    at a word boundary (with an ellipsis) when longer."""
     for p in raw_paragraphs(text):
         if _is_heading(p.text) or is_prose(p.text):
-            return " ".join(p.text.split())[:200]
+            title = " ".join(p.text.split())
+            if len(title) <= limit:
+                return title
+            cut = title.rfind(" ", 0, limit)
+            return (title[:cut] if cut > limit // 2 else title[: limit - 1]).rstrip(",;:") + "…"
     return ""

@@ -228,8 +228,22 @@ class PassageStore:
             if all(metadata.get(k) == v for k, v in filters.items())
         ]
 
-    def iter_vectors(self, batch: int = 10000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(ids, vectors) of every passage, in id order, in batches."""
+    def iter_vectors(
+        self, batch: int = 10000, only: np.ndarray | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) of every passage (or of the ids in ``only``), in id order, in batches."""
+        if only is not None:
+            wanted = sorted(int(i) for i in only)
+            for lo in range(0, len(wanted), 500):
+                chunk = wanted[lo : lo + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._query(
+                    f"SELECT id, vector FROM passages WHERE id IN ({marks}) ORDER BY id", chunk
+                )
+                if rows:
+                    ids = np.array([r[0] for r in rows], dtype=np.int64)
+                    yield ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+            return
         last = -1
         while True:
             rows = self._query(

@@ -43,6 +43,13 @@ class VectorIndex:
     def __len__(self) -> int:
         return int(self._index.ntotal) - len(self._deleted)
 
+    def ids(self) -> np.ndarray:
+        """Every live passage id."""
+        stored = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        if not self._deleted:
+            return stored
+        return stored[~np.isin(stored, np.fromiter(self._deleted, dtype=np.int64))]
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:
             return

@@ -113,10 +113,13 @@ class Engine:
         self.close()
 
     # --- corpus ------------------------------------------------------------------------
-    def sync(self, corpus: str | Path, progress: bool = True) -> tuple[int, int]:
-        """Index new or changed files of a folder and drop removed ones."""
+    def sync(
+        self, corpus: str | Path, progress: bool = True, skipped: list[tuple[Path, str]] | None = None
+    ) -> tuple[int, int]:
+        """Index new or changed files of a folder and drop removed ones; with a ``skipped``
+        list, files that cannot be documents are listed there instead of stopping the sync."""
         try:
-            return self.index.sync_corpus(Path(corpus), progress=progress)
+            return self.index.sync_corpus(Path(corpus), progress=progress, skipped=skipped)
         except CorpusError as exc:
             raise InvalidDocument(str(exc)) from None
         except ReadOnlyDataDir as exc:
@@ -161,7 +164,10 @@ class Engine:
             raise DocumentExists(
                 f"document {doc_id!r} already exists (PUT /documents/{doc_id} replaces it)"
             ) from None
-        return len(self.index.store.passage_ids([doc_id]))
+        passages = len(self.index.store.passage_ids([doc_id]))
+        if not passages:
+            log.warning("document %s has no prose paragraph: stored, but it cannot be searched", doc_id)
+        return passages
 
     def delete(self, doc_id: str) -> None:
         try:
@@ -209,7 +215,7 @@ class Engine:
                 "the reader model is not loaded, so there are no answers; "
                 "use search, or install the package with its weights"
             )
-        allowed = self.retriever.allowed(doc_ids, metadata)
+        allowed = self._allowed(doc_ids, metadata)
         passages = self.retriever.retrieve(question, top_k, allowed)
         limit = self.settings.corroborate
 
@@ -233,8 +239,16 @@ class Engine:
         """The ``k`` passages most likely to answer ``query`` (dense + BM25, fused)."""
         query = check_question(query)
         check_k("k", k)
-        passages = self.retriever.retrieve(query, k, self.retriever.allowed(doc_ids, metadata))
+        passages = self.retriever.retrieve(query, k, self._allowed(doc_ids, metadata))
         return SearchResponse(query=query, passages=passages)
+
+    def _allowed(self, doc_ids: list[str] | None, metadata: dict[str, Any] | None) -> Any:
+        """The passage ids a filter admits; a ``doc_id`` the corpus does not hold is an error
+        (a typo would otherwise look like "nothing found")."""
+        unknown = [d for d in doc_ids or [] if self.index.store.get_document(d) is None]
+        if unknown:
+            raise DocumentNotFound(f"no document {', '.join(repr(d) for d in unknown[:5])} to filter on")
+        return self.retriever.allowed(doc_ids, metadata)
 
     def retrieve(
         self,

@@ -47,7 +47,12 @@ class Answer(BaseModel):
 
 
 class AskRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"question": "How many troops did Tajikistan mobilize?", "top_k": 5}]
+        },
+    )
 
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, json_schema_extra=NOT_BLANK)
     top_k: int = Field(default=5, ge=1, le=MAX_K, description="passages to read")
@@ -63,7 +68,18 @@ class AskResponse(BaseModel):
 
 
 class DocumentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "doc_id": "note-1",
+                    "text": "Officials said the border crossing at Khorog reopened to trucks on Tuesday.",
+                    "metadata": {"desk": "asia"},
+                }
+            ]
+        },
+    )
 
     doc_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     text: str = Field(min_length=1, json_schema_extra=TEXT_RULE)
@@ -104,6 +120,7 @@ class DocumentList(BaseModel):
 class DocumentWritten(BaseModel):
     doc_id: str
     passages: int
+    warning: str | None = Field(default=None, description="set when the document cannot be searched")
 
 
 class Health(BaseModel):

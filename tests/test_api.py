@@ -194,3 +194,20 @@ def test_validation_errors_never_echo_the_input(client: TestClient) -> None:
     assert reply.status_code == 422
     assert "Why Why" not in reply.text and len(reply.text) < 1000
     assert reply.json()["detail"][0]["loc"] == ["body", "question"]
+
+
+def test_an_unknown_doc_id_in_a_filter_is_a_404(client: TestClient) -> None:
+    reply = client.get("/search", params={"q": QUESTION, "doc_id": "no-such-doc"})
+    assert reply.status_code == 404 and "no-such-doc" in reply.json()["detail"]
+    reply = client.post("/ask", json={"question": QUESTION, "doc_ids": ["no-such-doc"]})
+    assert reply.status_code == 404
+
+
+def test_a_document_without_prose_is_stored_with_a_warning(writable: TestClient) -> None:
+    reply = writable.post("/documents", json={"doc_id": "menu", "text": "Home | News | Sport"})
+    assert reply.status_code == 201
+    assert reply.json()["passages"] == 0 and "can be searched" in reply.json()["warning"]
+    ok = writable.post(
+        "/documents", json={"doc_id": "prose", "text": "The ferry to the island resumed on Sunday."}
+    )
+    assert "warning" not in ok.json()

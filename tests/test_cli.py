@@ -45,7 +45,7 @@ def test_add_then_search(server: str, tmp_path: Path) -> None:
     out = _run("add", str(doc), "--url", server)
     assert out.returncode == 0 and "cli-added: 1 passages" in out.stdout
     again = _run("add", str(doc), "--url", server)
-    assert again.returncode == 1 and "already exists" in again.stderr
+    assert again.returncode == 1 and "already exists" in again.stderr and "--replace" in again.stderr
     found = _run("search", "When did the ferry resume service?", "-k", "1", "--url", server)
     assert "ferry to the island" in found.stdout
 
@@ -89,3 +89,57 @@ def test_a_data_dir_built_from_another_folder_is_served_as_it_is(tmp_path: Path)
     assert out.returncode == 0, out.stderr
     reply = json.loads(out.stdout)
     assert {p["doc_id"] for p in reply["passages"]} == {"harbour"}
+
+
+def test_version_and_help_say_what_they_should() -> None:
+    out = _run("--version")
+    assert out.returncode == 0 and out.stdout.startswith("qa (newsqa) ")
+    serve_help = _run("serve", "--help").stdout
+    assert "port to listen on" in serve_help and "address to listen on" in serve_help
+    assert "passages to return" in _run("search", "--help").stdout
+
+
+def test_delete_and_clear_messages_for_bad_files(server: str, tmp_path: Path) -> None:
+    doc = tmp_path / "cli-gone.txt"
+    doc.write_text("The harbour authority said the ferry to the island stopped for the winter on Monday.\n")
+    assert _run("add", str(doc), "--url", server).returncode == 0
+    out = _run("delete", "cli-gone", "--url", server)
+    assert out.returncode == 0 and "cli-gone: deleted" in out.stdout
+    again = _run("delete", "cli-gone", "--url", server)
+    assert again.returncode == 1 and "no document" in again.stderr
+    missing = _run("add", str(tmp_path / "nope.txt"), "--url", server)
+    assert missing.returncode == 1 and "no such file" in missing.stderr
+    folder = _run("add", str(tmp_path), "--url", server)
+    assert folder.returncode == 1 and "is a folder" in folder.stderr
+
+
+def test_json_into_a_closed_pipe_ends_quietly(server: str) -> None:
+    import shlex
+
+    command = " ".join(
+        shlex.quote(a) for a in [*QA, "search", "Tajikistan troops", "--json", "--url", server]
+    )
+    out = subprocess.run(
+        f"{command} | head -c 10", shell=True, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0 and "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr
+
+
+def test_index_skips_invalid_files_when_asked_and_search_runs_locally(tmp_path: Path) -> None:
+    corpus = tmp_path / "mixed"
+    corpus.mkdir()
+    (corpus / "good.txt").write_text(
+        "The harbour authority said the ferry resumed service on Sunday morning.\n"
+    )
+    (corpus / "latin1.txt").write_bytes(
+        "Caf\xe9 owners said the market reopened on Monday morning.".encode("latin-1")
+    )
+    data = tmp_path / "x"
+    stopped = _run("index", str(corpus), "--data-dir", str(data))
+    assert stopped.returncode == 1 and "latin1.txt" in stopped.stderr and "not UTF-8" in stopped.stderr
+    done = _run("index", str(corpus), "--data-dir", str(data), "--skip-invalid")
+    assert done.returncode == 0, done.stderr
+    assert "1 files skipped" in done.stdout and "latin1.txt" in done.stderr
+    found = _run("search", "When did the ferry resume?", "--local", "--data-dir", str(data), "--json")
+    assert found.returncode == 0, found.stderr
+    assert [p["doc_id"] for p in json.loads(found.stdout)["passages"]] == ["good"]

@@ -207,3 +207,69 @@ def test_symlinks_in_a_corpus_folder_are_not_followed(tmp_path: Path) -> None:
     (corpus / "leak.txt").symlink_to(secret)
     (corpus / "linked-dir").symlink_to(outside, target_is_directory=True)
     assert [f.doc_id for f in read_corpus(corpus)] == ["real"]
+
+
+def test_writes_do_not_rewrite_the_snapshot_and_a_crash_loses_nothing(tmp_path: Path) -> None:
+    index = CorpusIndex(tmp_path, HashEncoder())
+    index.sync_corpus(SEEDS)
+    index.close()  # snapshot at close
+    stamp = (tmp_path / "vectors.faiss").stat().st_mtime_ns
+    index = CorpusIndex(tmp_path, HashEncoder())
+    index.add([_doc("late", "Late news says the ferry to the island resumed service on Sunday morning.")])
+    assert index.delete("004_0b86c02cdc35424d")
+    assert (tmp_path / "vectors.faiss").stat().st_mtime_ns == stamp  # no O(corpus) save per write
+    hits = index.sparse("ferry island resumed service", 1)
+    assert index.passages([hits[0].id])[hits[0].id].doc_id == "late"
+    # A crash: the process dies without close(); the store has the writes, the snapshot not.
+    index.store.close()
+    index._dir_lock.release()  # what the OS does for a dead process
+    encoder = HashEncoder()
+    reopened = CorpusIndex(tmp_path, encoder)
+    assert encoder.calls == 0  # replayed from stored vectors and texts
+    _consistent(reopened)
+    hits = reopened.sparse("ferry island resumed service", 1)
+    assert reopened.passages([hits[0].id])[hits[0].id].doc_id == "late"
+    assert not reopened.allowed_ids(["004_0b86c02cdc35424d"], None).size
+    assert all(
+        reopened.passages([h.id])[h.id].doc_id != "004_0b86c02cdc35424d"
+        for h in reopened.dense(HashEncoder().encode(["Taliban border"])[0], 200)
+    )
+    reopened.close()
+
+
+def test_adding_one_document_to_a_large_index_is_cheap(tmp_path: Path) -> None:
+    import time
+
+    index = CorpusIndex(tmp_path, HashEncoder())
+    words = [
+        "border",
+        "troops",
+        "ferry",
+        "river",
+        "harbour",
+        "committee",
+        "crossing",
+        "reservists",
+        "officials",
+        "trucks",
+    ]
+    docs = [
+        _doc(
+            f"d{i}",
+            "\n\n".join(
+                f"{' '.join(words[(i + j) % 10 :] + words[: (i + j) % 10])} number {i} part {j}."
+                for j in range(10)
+            ),
+        )
+        for i in range(2000)
+    ]
+    index.add(docs)  # 20,000 passages
+    assert len(index.vectors) == 20_000
+    times = []
+    for i in range(5):
+        t0 = time.perf_counter()
+        index.add([_doc(f"new{i}", "A new report says the harbour committee met on Friday to talk trucks.")])
+        times.append(time.perf_counter() - t0)
+    assert sorted(times)[2] < 0.1, times  # median index work of one add, encoder included
+    _consistent(index)
+    index.close()

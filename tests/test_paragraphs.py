@@ -88,3 +88,10 @@ def test_a_one_line_megabyte_document_is_many_small_passages() -> None:
     assert len(passages) > 300 and max(len(p.text) for p in passages) <= 3000
     assert all(p.text.endswith("Monday.") for p in passages)  # cut after sentences
     assert "".join(text[p.start : p.end + 1] for p in passages).strip() == text.strip()
+
+
+def test_long_titles_are_cut_at_a_word() -> None:
+    text = "Officials " + "said the border crossing reopened " * 20 + "today."
+    title = document_title(text)
+    assert len(title) <= 200 and title.endswith("…")
+    assert text.startswith(title[:-1]) and text[len(title) - 1] == " "

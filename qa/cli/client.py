@@ -56,6 +56,9 @@ class Client:
             return dict(self._call("PUT", f"/documents/{urllib.parse.quote(doc_id)}", body={"text": text}))
         return dict(self._call("POST", "/documents", body={"doc_id": doc_id, "text": text}))
 
+    def delete(self, doc_id: str) -> None:
+        self._call("DELETE", f"/documents/{urllib.parse.quote(doc_id)}")
+
 
 def _reason(exc: Exception) -> str:
     reason = getattr(exc, "reason", exc)

@@ -1,4 +1,4 @@
-"""The ``qa`` command: serve, search, ask, index, add, eval.
+"""The ``qa`` command: serve, search, ask, index, add, delete, eval.
 
 Each command parses its arguments, calls the service (or the engine), and prints; errors
 become one line on stderr and a non-zero exit code.
@@ -80,6 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs index builds at its own level
     # uvicorn's access log would print each URL, question text included; api.requests logs
     # method, route template, status and latency instead.
     # The app factory reads its settings from the QA_* environment; the shell imports no
@@ -102,20 +103,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local_engine(args: argparse.Namespace, reader: bool):  # type: ignore[no-untyped-def]
+    from qa.engine import Engine
+
+    settings = _settings(args, corpus=Path(args.corpus) if args.corpus else None, reader=reader)
+    if settings.corpus is None:
+        settings.corpus = default_corpus(settings.data_dir)
+    return Engine(settings)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
-    reply = Client(args.url).search(args.question, args.k)
+    if args.local:
+        with _local_engine(args, reader=False) as engine:
+            reply = engine.search(args.question, args.k).model_dump()
+    else:
+        reply = Client(args.url).search(args.question, args.k)
     _print(reply, args.json, render.passages)
     return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
     if args.local:
-        from qa.engine import Engine
-
-        settings = _settings(args, corpus=Path(args.corpus) if args.corpus else None)
-        if settings.corpus is None:
-            settings.corpus = default_corpus(settings.data_dir)
-        with Engine(settings) as engine:
+        with _local_engine(args, reader=True) as engine:
             reply = engine.ask(args.question, args.top_k, args.max_answers).model_dump()
     else:
         reply = Client(args.url).ask(args.question, args.top_k, args.max_answers)
@@ -126,12 +135,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_index(args: argparse.Namespace) -> int:
     from qa.engine import Engine
 
+    skipped: list[tuple[Path, str]] | None = [] if args.skip_invalid else None
     with Engine(_settings(args, reader=False)) as engine:
-        added, removed = engine.sync(args.directory)
+        added, removed = engine.sync(args.directory, skipped=skipped)
         health = engine.health()
+    for path, reason in skipped or []:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
     print(
-        f"{added} documents indexed, {removed} removed; {health.documents} documents, "
-        f"{health.passages} passages in {engine.settings.data_dir}/"
+        f"{added} documents indexed, {removed} removed"
+        + (f", {len(skipped)} files skipped" if skipped else "")
+        + f"; {health.documents} documents, {health.passages} passages in {engine.settings.data_dir}/"
     )
     return 0
 
@@ -140,12 +153,36 @@ def cmd_add(args: argparse.Namespace) -> int:
     client = Client(args.url)
     for name in args.files:
         path = Path(name)
+        if not path.exists():
+            raise QAError(f"{path}: no such file")
+        if path.is_dir():
+            raise QAError(
+                f"{path} is a folder: add its files (`qa add {path}/*.txt`) or index it (`qa index {path}`)"
+            )
         try:
             text = path.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise QAError(f"{path}: cannot read as UTF-8 text ({exc})") from None
-        reply = client.add(path.stem, text, replace=args.replace)
-        print(f"{reply['doc_id']}: {reply['passages']} passages")
+        except OSError as exc:
+            raise QAError(f"{path}: cannot read ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:
+            raise QAError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        try:
+            reply = client.add(path.stem, text, replace=args.replace)
+        except ServiceError as exc:
+            if exc.status == 409:
+                raise QAError(
+                    f"document {path.stem!r} already exists (use --replace to overwrite it)"
+                ) from None
+            raise
+        note = f" ({reply['warning']})" if reply.get("warning") else ""
+        print(f"{reply['doc_id']}: {reply['passages']} passages{note}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    client = Client(args.url)
+    for doc_id in args.doc_ids:
+        client.delete(doc_id)
+        print(f"{doc_id}: deleted")
     return 0
 
 
@@ -153,6 +190,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from qa.evaluation import evaluate
 
     return evaluate.main(args)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("newsqa")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _print(reply: dict, as_json: bool, fmt: Callable[[dict, bool], str]) -> None:
@@ -164,13 +210,14 @@ def _print(reply: dict, as_json: bool, fmt: Callable[[dict, bool], str]) -> None
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description="Question answering over a news corpus.")
+    parser.add_argument("--version", action="version", version=f"qa (newsqa) {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     default_url = os.environ.get("QA_URL", DEFAULT_URL)
     url_help = "service URL (env QA_URL)"
 
     p = sub.add_parser("serve", help="start the HTTP service (builds the index on first start)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     p.add_argument(
         "--corpus",
         help="folder of .txt documents to keep in step (default: QA_CORPUS, or seeds/ unless the "
@@ -181,9 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="ranked passages for a question")
     p.add_argument("question")
-    p.add_argument("-k", type=int, default=5)
+    p.add_argument("-k", type=int, default=5, help="passages to return (1-50, default 5)")
     p.add_argument("--url", default=default_url, help=url_help)
     p.add_argument("--json", action="store_true", help="print the raw JSON reply")
+    _local_arguments(p)
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("ask", help="answers with citations for a question")
@@ -192,18 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-answers", type=int, default=3)
     p.add_argument("--url", default=default_url, help=url_help)
     p.add_argument("--json", action="store_true", help="print the raw JSON reply")
-    p.add_argument("--local", action="store_true", help="run the engine here, without a server")
-    p.add_argument(
-        "--corpus",
-        help="with --local: folder of .txt documents (default: seeds/, unless the data dir was "
-        "built from another folder)",
-    )
-    p.add_argument("--data-dir", help="with --local: index folder")
+    _local_arguments(p)
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("index", help="(re)build the index from a folder of .txt files")
     p.add_argument("directory", type=Path)
-    p.add_argument("--data-dir")
+    p.add_argument("--data-dir", help="index folder (default: QA_DATA_DIR or data/)")
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="leave out files that cannot be documents (not UTF-8, binary, bad names) and list them",
+    )
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("add", help="add .txt documents to a running service")
@@ -211,6 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replace", action="store_true", help="overwrite documents with the same id")
     p.add_argument("--url", default=default_url, help=url_help)
     p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("delete", help="delete documents from a running service")
+    p.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
+    p.add_argument("--url", default=default_url, help=url_help)
+    p.set_defaults(func=cmd_delete)
 
     p = sub.add_parser(
         "eval",
@@ -235,10 +287,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _local_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--local", action="store_true", help="run the engine here, without a server")
+    p.add_argument(
+        "--corpus",
+        help="with --local: folder of .txt documents (default: seeds/, unless the data dir was "
+        "built from another folder)",
+    )
+    p.add_argument("--data-dir", help="with --local: index folder")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except BrokenPipeError:
+        # `qa ... | head`: the reader left; say nothing more, like other Unix tools.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except ServiceUnreachable as exc:
         print(f"qa: {exc}. Start it with `qa serve` (or set --url / QA_URL).", file=sys.stderr)
     except ServiceError as exc:
