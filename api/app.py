@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path as PathLib
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Response
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import StringConstraints
 from starlette.concurrency import run_in_threadpool
 
@@ -21,6 +23,8 @@ from qa.schemas import (
     MAX_K,
     MAX_QUESTION_CHARS,
     NOT_BLANK,
+    AskBatchRequest,
+    AskBatchResponse,
     AskRequest,
     AskResponse,
     DocumentIn,
@@ -38,6 +42,8 @@ log = logging.getLogger("api")
 MetaFilter = Annotated[str, StringConstraints(pattern=r"^[^=]+=")]
 DocId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 WRITE = [Depends(require_write_key)]
+DEFAULT_PAGE, MAX_PAGE = 1000, 10_000
+STATIC = PathLib(__file__).resolve().parent / "static"
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -88,6 +94,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         )
     errors.install(app)
     _routes(app)
+    _page(app)
     return app
 
 
@@ -105,6 +112,17 @@ def parse_meta(pairs: list[str] | None) -> dict[str, str] | None:
     if not pairs:
         return None
     return dict(pair.split("=", 1) for pair in pairs)
+
+
+def _page(app: FastAPI) -> None:
+    """The web page at ``/`` (plain HTML, CSS and JavaScript from ``api/static``; it calls
+    the API with URLs relative to itself, so it works under any mount prefix)."""
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
 
 def _routes(app: FastAPI) -> None:
@@ -129,6 +147,15 @@ def _routes(app: FastAPI) -> None:
             request.question, request.top_k, request.max_answers, request.doc_ids, request.metadata
         )
 
+    @app.post("/ask/batch", response_model=AskBatchResponse, responses=_errors(400, 503))
+    def ask_batch(engine: EngineDep, request: AskBatchRequest) -> AskBatchResponse:
+        """Several questions in one request (up to 64), read in shared batches: faster than
+        one request each. Each result is what `POST /ask` would return."""
+        results = engine.ask_batch(
+            request.questions, request.top_k, request.max_answers, request.doc_ids, request.metadata
+        )
+        return AskBatchResponse(results=results)
+
     @app.get("/search", response_model=SearchResponse, responses=_errors(400))
     def search(
         engine: EngineDep,
@@ -152,9 +179,17 @@ def _routes(app: FastAPI) -> None:
         return engine.search(q, k, doc_ids=doc_id, metadata=parse_meta(meta))
 
     @app.get("/documents", response_model=DocumentList)
-    def list_documents(engine: EngineDep) -> DocumentList:
-        """Every document: id, title, metadata and number of passages."""
-        return DocumentList(documents=engine.documents())
+    def list_documents(
+        engine: EngineDep,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="documents per page")] = DEFAULT_PAGE,
+        after: Annotated[
+            str | None, Query(max_length=128, description="the `next` of the previous page")
+        ] = None,
+    ) -> DocumentList:
+        """Documents by doc_id, a page at a time: id, title, metadata and number of passages."""
+        page = engine.documents(limit + 1, after)
+        more = len(page) > limit
+        return DocumentList(documents=page[:limit], next=page[limit - 1].doc_id if more else None)
 
     @app.get("/documents/{doc_id}", response_model=DocumentOut, responses=_errors(404))
     def get_document(engine: EngineDep, doc_id: DocId) -> DocumentOut:

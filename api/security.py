@@ -2,8 +2,8 @@
 
 With ``QA_API_KEY`` set, writes (POST/PUT/DELETE on documents) need
 ``Authorization: Bearer <key>``, and with ``QA_PROTECT_READS=true`` every request does
-(``/docs``, ``/redoc`` and ``/openapi.json`` included), except ``/health`` and CORS
-preflights. The key is checked from the headers alone, before any body is read, so an
+(``/docs``, ``/redoc`` and ``/openapi.json`` included), except ``/health``, the web page
+and CORS preflights. The key is checked from the headers alone, before any body is read, so an
 unauthenticated client cannot make the service parse megabytes of JSON. Bodies are limited
 in size (``Content-Length`` is refused up front; a body that grows past the limit is cut off)
 and must arrive within ``body_timeout`` seconds.
@@ -20,7 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # POST routes that only read: they take a body because a question can be long.
 READ_POSTS = frozenset({"/ask", "/ask/batch"})
-OPEN = frozenset({"/health"})
+# Open even with protected reads: readiness, and the web page (it holds no data; it asks
+# for the key when the API answers 401).
+OPEN = frozenset({"/health", "/"})
 
 
 class _Refused(Exception):
@@ -60,7 +62,7 @@ class RequestGate:
         self.body_timeout = body_timeout
 
     def needs_key(self, method: str, path: str) -> bool:
-        if not self.api_key or method == "OPTIONS" or path in OPEN:
+        if not self.api_key or method == "OPTIONS" or path in OPEN or path.startswith("/static/"):
             return False
         if self.protect_reads:
             return True

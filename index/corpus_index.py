@@ -215,7 +215,7 @@ class CorpusIndex:
                     self.lexical.add(missing, [rows[int(i)].text for i in missing])
                 changed = max(changed, len(extra) + len(missing))
             self._unsaved += changed
-            if self.lexical.pending > self.lexical.pending_limit():
+            if self.lexical.needs_rebuild():
                 self._rebuild_lexical()
             self._maybe_snapshot()
 
@@ -315,7 +315,7 @@ class CorpusIndex:
                 log.info("%d passages: moving dense search to HNSW", len(self.vectors))
                 self._rebuild_derived()  # from the stored vectors; saves
                 return
-            if self.lexical.pending > self.lexical.pending_limit():
+            if self.lexical.needs_rebuild():
                 self._rebuild_lexical()  # fold the pending passages into the main index
             self._maybe_snapshot()
 

@@ -1,11 +1,12 @@
 """BM25 over passages (bm25s, English stop words, Snowball stemming), keyed by passage id.
 
 bm25s precomputes its scores and has no incremental update, so adds go to a *pending* list
-scored at query time with the same formula (bm25s' "lucene" variant) and the main index's
-statistics (document frequencies, passage count, mean length), so that the two kinds of
-score compare. The owner folds the pending passages into a rebuilt main index when they
-grow past ``pending_limit`` (a few percent of the corpus): an add costs the tokenizing of
-its own passages, not a rebuild of the corpus. A delete masks rows until the next rebuild.
+scored at query time with the same formula (bm25s' "lucene" variant) and the statistics of
+the whole index, main and pending (document frequencies, passage count, mean length), so
+that a pending passage scores exactly as it would after a rebuild. The owner folds the
+pending passages into a rebuilt main index when ``needs_rebuild`` says so (past a few percent
+of the corpus, or more than the main index holds): an add costs the tokenizing of its own
+passages, not a rebuild of the corpus. A delete masks rows until the next rebuild.
 """
 
 from __future__ import annotations
@@ -116,9 +117,11 @@ class LexicalIndex:
         self._alive = np.zeros(0, dtype=np.float32)
         self._row: dict[int, int] = {}
         self._prefix_df: Counter[str] = Counter()  # passages using each prefix term
-        # Statistics of the main index, which the pending passages are scored with.
+        # Statistics of the main index as built; with the pending passages' own, they score
+        # the pending passages.
         self._df: Counter[str] = Counter()
         self._mean_length = 1.0
+        self._pending_df: Counter[str] = Counter()
         # Passages added since the main index was built: id -> (term frequencies, length).
         self._pending: dict[int, tuple[Counter[str], int]] = {}
 
@@ -129,9 +132,10 @@ class LexicalIndex:
     def pending(self) -> int:
         return len(self._pending)
 
-    def pending_limit(self) -> int:
-        """Pending passages past which the owner should rebuild (``build``) from all texts."""
-        return max(2000, len(self._ids) // 20)
+    def needs_rebuild(self) -> bool:
+        """Whether the owner should rebuild (``build``) from all texts: the pending passages
+        are past 5% of the main index (at least 2,000), or outnumber it (a first build)."""
+        return len(self._pending) > min(max(2000, len(self._ids) // 20), len(self._ids))
 
     def ids(self) -> np.ndarray:
         """Every live passage id."""
@@ -143,7 +147,7 @@ class LexicalIndex:
         self._alive = np.ones(len(self._ids), dtype=np.float32)
         self._row = {int(i): r for r, i in enumerate(self._ids)}
         self._prefix_df = Counter(t for text in texts for t in set(prefix_terms(text)))
-        self._pending = {}
+        self._pending, self._pending_df = {}, Counter()
         if len(texts) == 0:
             self._bm25, self._df, self._mean_length = None, Counter(), 1.0
             return
@@ -163,7 +167,9 @@ class LexicalIndex:
         words = {v: k for k, v in tokens.vocab.items()}
         for i, text, doc in zip(ids, texts, tokens.ids, strict=True):
             self.remove(np.array([i]))
-            self._pending[int(i)] = (Counter(words[t] for t in doc), len(doc))
+            tf = Counter(words[t] for t in doc)
+            self._pending[int(i)] = (tf, len(doc))
+            self._pending_df.update(tf.keys())
             self._prefix_df.update(set(prefix_terms(text)))
 
     def remove(self, ids: np.ndarray) -> None:
@@ -171,7 +177,9 @@ class LexicalIndex:
             row = self._row.pop(int(i), None)
             if row is not None:
                 self._alive[row] = 0.0
-            self._pending.pop(int(i), None)
+            removed = self._pending.pop(int(i), None)
+            if removed is not None:
+                self._pending_df.subtract(removed[0].keys())
 
     def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) with a positive BM25 score; ``allowed`` restricts to those ids."""
@@ -200,14 +208,17 @@ class LexicalIndex:
     def _search_pending(
         self, words: list[str], k: int, allowed: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        n = max(1, len(self._ids))
-        idf = {w: float(np.log(1 + (n - self._df[w] + 0.5) / (self._df[w] + 0.5))) for w in set(words)}
+        n = len(self._ids) + len(self._pending)
+        pending_length = sum(length for _, length in self._pending.values())
+        mean_length = max(1.0, (self._mean_length * len(self._ids) + pending_length) / n)
+        df = {w: self._df[w] + self._pending_df[w] for w in set(words)}
+        idf = {w: float(np.log(1 + (n - df[w] + 0.5) / (df[w] + 0.5))) for w in df}
         permitted = None if allowed is None else set(np.asarray(allowed).tolist())
         found = []
         for i, (tf, length) in self._pending.items():
             if permitted is not None and i not in permitted:
                 continue
-            norm = K1 * (1 - B + B * length / self._mean_length)
+            norm = K1 * (1 - B + B * length / mean_length)
             score = sum(idf[w] * tf[w] / (norm + tf[w]) for w in words if w in tf)
             if score > 0:
                 found.append((score, i))
@@ -260,6 +271,7 @@ class LexicalIndex:
             int(i): (Counter(tf), int(length))
             for i, tf, length in json.loads((directory / "pending.json").read_text())
         }
+        obj._pending_df = Counter(w for tf, _ in obj._pending.values() for w in tf)
         if len(obj._ids):
             obj._bm25 = bm25s.BM25.load(str(directory), show_progress=False, verbosity=0)
         return obj

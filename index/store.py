@@ -180,12 +180,17 @@ class PassageStore:
         d = rows[0]
         return Document(d[0], d[1], d[2], json.loads(d[3]), d[4], d[5])
 
-    def list_documents(self) -> list[tuple[str, str, dict[str, Any], str, str, int]]:
-        """(doc_id, title, metadata, source, sha256, passages) for every document."""
+    def list_documents(
+        self, limit: int | None = None, after: str | None = None
+    ) -> list[tuple[str, str, dict[str, Any], str, str, int]]:
+        """(doc_id, title, metadata, source, sha256, passages) for every document, by doc_id;
+        a page of ``limit`` of them after the doc_id ``after`` (keyset paging: each page
+        costs the same however deep it is)."""
         rows = self._query(
             "SELECT d.doc_id, d.title, d.metadata, d.source, d.sha256, "
             "(SELECT COUNT(*) FROM passages p WHERE p.doc_id = d.doc_id) "
-            "FROM documents d ORDER BY d.doc_id"
+            "FROM documents d WHERE d.doc_id > ? ORDER BY d.doc_id LIMIT ?",
+            (after or "", -1 if limit is None else limit),
         )
         return [(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5]) for r in rows]
 

@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,12 @@ from qa.errors import (
     ReadOnly,
     ServiceUnavailable,
 )
-from qa.reading.pipeline import AnswerPipeline
+from qa.reading.pipeline import AnswerPipeline, Asked
 from qa.reading.reader import Reader, ReaderUnavailable
 from qa.reading.scorer import AnswerScorer
 from qa.retrieval import HybridRetriever
 from qa.schemas import (
+    MAX_BATCH,
     MAX_K,
     MAX_QUESTION_CHARS,
     AskResponse,
@@ -183,10 +185,13 @@ class Engine:
             raise DocumentNotFound(f"no document {doc_id!r}")
         return DocumentOut(doc_id=doc.doc_id, title=doc.title, text=doc.text, metadata=doc.metadata)
 
-    def documents(self) -> list[DocumentSummary]:
+    def documents(self, limit: int | None = None, after: str | None = None) -> list[DocumentSummary]:
+        """Documents by doc_id; ``limit`` of them after the doc_id ``after`` (for paging)."""
+        if limit is not None and limit < 1:
+            raise InvalidRequest("limit must be at least 1")
         return [
             DocumentSummary(doc_id=d, title=t, metadata=m, passages=n)
-            for d, t, m, _, _, n in self.index.store.list_documents()
+            for d, t, m, _, _, n in self.index.store.list_documents(limit, after)
         ]
 
     def health(self) -> Health:
@@ -206,7 +211,21 @@ class Engine:
     ) -> AskResponse:
         """Answers found in the ``top_k`` best passages, with citations; ``answers`` is
         empty when the corpus does not seem to hold the answer."""
-        question = check_question(question)
+        return self.ask_batch([question], top_k, max_answers, doc_ids, metadata)[0]
+
+    def ask_batch(
+        self,
+        questions: Sequence[str],
+        top_k: int = 5,
+        max_answers: int = 3,
+        doc_ids: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> list[AskResponse]:
+        """``ask`` for up to ``MAX_BATCH`` questions; their passages are read in shared
+        reader batches (fewer, fuller model calls than one question at a time)."""
+        if not 1 <= len(questions) <= MAX_BATCH:
+            raise InvalidRequest(f"send between 1 and {MAX_BATCH} questions")
+        checked = [check_question(q) for q in questions]
         check_k("top_k", top_k)
         if max_answers < 1:
             raise InvalidRequest("max_answers must be at least 1")
@@ -216,17 +235,20 @@ class Engine:
                 "use search, or install the package with its weights"
             )
         allowed = self._allowed(doc_ids, metadata)
-        passages = self.retriever.retrieve(question, top_k, allowed)
         limit = self.settings.corroborate
 
         def more(text: str, seen: set[tuple[str, int]]) -> list[Passage]:
             return self.retriever.verbatim(text, limit, allowed, seen)
 
-        def similarity(read: Sequence[Passage]) -> list[float]:
-            return self.retriever.similarity(question, read)
-
-        answers = self.answerer.answer(question, passages, max_answers, more, similarity)
-        return AskResponse(question=question, answers=answers, passages=passages)
+        asked = [
+            Asked(q, self.retriever.retrieve(q, top_k, allowed), more, partial(self.retriever.similarity, q))
+            for q in checked
+        ]
+        answers = self.answerer.answer_many(asked, max_answers)
+        return [
+            AskResponse(question=a.question, answers=found, passages=a.passages)
+            for a, found in zip(asked, answers, strict=True)
+        ]
 
     # --- retrieval ---------------------------------------------------------------------
     def search(

@@ -9,6 +9,7 @@ from pydantic.config import JsonDict
 
 MAX_QUESTION_CHARS = 2000
 MAX_K = 50
+MAX_BATCH = 64  # questions in one POST /ask/batch
 # Rules the server enforces with a clear message, stated in the OpenAPI schema for clients.
 NOT_BLANK: JsonDict = {"pattern": r"\S"}
 TEXT_RULE: JsonDict = {"pattern": r"^[^\u0000]*\S[^\u0000]*$"}  # some text, and no NUL (binary) bytes
@@ -67,6 +68,34 @@ class AskResponse(BaseModel):
     passages: list[Passage]
 
 
+class AskBatchRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "questions": [
+                        "How many troops did Tajikistan mobilize?",
+                        "Who is the president of Tajikistan?",
+                    ]
+                }
+            ]
+        },
+    )
+
+    questions: list[str] = Field(
+        min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH} questions"
+    )
+    top_k: int = Field(default=5, ge=1, le=MAX_K, description="passages to read per question")
+    max_answers: int = Field(default=3, ge=1, le=20)
+    doc_ids: list[str] | None = Field(default=None, description="only search these documents")
+    metadata: dict[str, Any] | None = Field(default=None, description="only documents whose metadata matches")
+
+
+class AskBatchResponse(BaseModel):
+    results: list[AskResponse] = Field(description="one reply per question, in the order asked")
+
+
 class DocumentIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -115,6 +144,9 @@ class DocumentSummary(BaseModel):
 
 class DocumentList(BaseModel):
     documents: list[DocumentSummary]
+    next: str | None = Field(
+        default=None, description="pass as `after` for the next page; null on the last page"
+    )
 
 
 class DocumentWritten(BaseModel):

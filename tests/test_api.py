@@ -211,3 +211,35 @@ def test_a_document_without_prose_is_stored_with_a_warning(writable: TestClient)
         "/documents", json={"doc_id": "prose", "text": "The ferry to the island resumed on Sunday."}
     )
     assert "warning" not in ok.json()
+
+
+def test_batch_answers_each_question_as_ask_does(client: TestClient) -> None:
+    questions = [QUESTION, "Who is the president of Tajikistan?", "What is the GDP of Afghanistan?"]
+    reply = client.post("/ask/batch", json={"questions": questions, "top_k": 5})
+    assert reply.status_code == 200
+    results = reply.json()["results"]
+    assert [r["question"] for r in results] == questions
+    for question, result in zip(questions, results, strict=True):
+        single = client.post("/ask", json={"question": question, "top_k": 5}).json()
+        assert [a["text"] for a in result["answers"]] == [a["text"] for a in single["answers"]]
+        for a, b in zip(result["answers"], single["answers"], strict=True):
+            assert a["score"] == pytest.approx(b["score"], abs=0.02)  # batch padding: tiny float drift
+    too_many = client.post("/ask/batch", json={"questions": ["Who?"] * 65})
+    assert too_many.status_code == 422
+    empty = client.post("/ask/batch", json={"questions": ["Who?", "   "]})
+    assert empty.status_code == 400 and "empty" in empty.json()["detail"]
+
+
+def test_documents_are_listed_a_page_at_a_time(client: TestClient) -> None:
+    everything = client.get("/documents").json()
+    assert everything["next"] is None and len(everything["documents"]) == 5
+    seen, after = [], None
+    while True:
+        params = {"limit": 2, **({"after": after} if after else {})}
+        page = client.get("/documents", params=params).json()
+        seen += [d["doc_id"] for d in page["documents"]]
+        after = page["next"]
+        if after is None:
+            break
+    assert seen == [d["doc_id"] for d in everything["documents"]] == sorted(seen)
+    assert client.get("/documents", params={"limit": 0}).status_code == 422

@@ -143,3 +143,16 @@ def test_index_skips_invalid_files_when_asked_and_search_runs_locally(tmp_path: 
     found = _run("search", "When did the ferry resume?", "--local", "--data-dir", str(data), "--json")
     assert found.returncode == 0, found.stderr
     assert [p["doc_id"] for p in json.loads(found.stdout)["passages"]] == ["good"]
+
+
+def test_ask_a_file_of_questions(server: str, tmp_path: Path) -> None:
+    questions = tmp_path / "questions.txt"
+    questions.write_text("How many troops did Tajikistan mobilize?\n\nWho is the president of Tajikistan?\n")
+    out = _run("ask", "--file", str(questions), "--url", server, "--json")
+    assert out.returncode == 0, out.stderr
+    replies = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["question"] for r in replies] == [
+        "How many troops did Tajikistan mobilize?",
+        "Who is the president of Tajikistan?",
+    ]
+    assert all(set(r) == {"question", "answers", "passages"} for r in replies)

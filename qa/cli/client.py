@@ -51,6 +51,10 @@ class Client:
         body = {"question": question, "top_k": top_k, "max_answers": max_answers}
         return dict(self._call("POST", "/ask", body=body))
 
+    def ask_batch(self, questions: list[str], top_k: int = 5, max_answers: int = 3) -> list[dict]:
+        body = {"questions": questions, "top_k": top_k, "max_answers": max_answers}
+        return list(self._call("POST", "/ask/batch", body=body)["results"])
+
     def add(self, doc_id: str, text: str, replace: bool = False) -> dict:
         if replace:
             return dict(self._call("PUT", f"/documents/{urllib.parse.quote(doc_id)}", body={"text": text}))

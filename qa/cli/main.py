@@ -123,12 +123,51 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    if args.file:
+        return _ask_file(args)
+    if not args.question:
+        raise QAError("give a question, or --file FILE with one question per line")
     if args.local:
         with _local_engine(args, reader=True) as engine:
             reply = engine.ask(args.question, args.top_k, args.max_answers).model_dump()
     else:
         reply = Client(args.url).ask(args.question, args.top_k, args.max_answers)
     _print(reply, args.json, render.answers)
+    return 0
+
+
+def _ask_file(args: argparse.Namespace) -> int:
+    """One question per line of a file (``-``: standard input), asked in batches of
+    ``MAX_BATCH``; with --json, one JSON reply per line."""
+    from qa.schemas import MAX_BATCH
+
+    source = sys.stdin if args.file == "-" else None
+    try:
+        lines = (source.read() if source else Path(args.file).read_text(encoding="utf-8")).splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QAError(f"{args.file}: cannot read the questions ({exc})") from None
+    questions = [line.strip() for line in lines if line.strip()]
+    if not questions:
+        raise QAError(f"{args.file}: no questions in it")
+    engine = _local_engine(args, reader=True) if args.local else None
+    client = None if engine else Client(args.url)
+    try:
+        for lo in range(0, len(questions), MAX_BATCH):
+            part = questions[lo : lo + MAX_BATCH]
+            if engine is not None:
+                replies = [r.model_dump() for r in engine.ask_batch(part, args.top_k, args.max_answers)]
+            else:
+                assert client is not None
+                replies = client.ask_batch(part, args.top_k, args.max_answers)
+            for reply in replies:
+                if args.json:
+                    print(json.dumps(reply, ensure_ascii=False))
+                else:
+                    print(f"Q: {reply['question']}")
+                    _print(reply, False, render.answers)
+    finally:
+        if engine is not None:
+            engine.close()
     return 0
 
 
@@ -235,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("ask", help="answers with citations for a question")
-    p.add_argument("question")
+    p.add_argument("question", nargs="?")
+    p.add_argument("--file", help="ask every line of this file instead (- for standard input)")
     p.add_argument("--top-k", type=int, default=5, help="passages to read")
     p.add_argument("--max-answers", type=int, default=3)
     p.add_argument("--url", default=default_url, help=url_help)

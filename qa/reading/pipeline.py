@@ -10,7 +10,7 @@ a kept answer word for word are read too, so that every source of it is cited an
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from index.lexical import prefix_terms
@@ -32,6 +32,16 @@ from qa.schemas import Answer, Passage
 FindMore = Callable[[str, set[tuple[str, int]]], list[Passage]]
 # passages -> cosine between the question and each of them
 Similarity = Callable[[Sequence[Passage]], list[float]]
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One question with its retrieved passages, and how to find more of its corpus."""
+
+    question: str
+    passages: list[Passage]
+    more: FindMore | None = None
+    similarity: Similarity | None = None
 
 
 class TermWeights(Protocol):
@@ -63,8 +73,12 @@ class AnswerPipeline:
         more: FindMore | None = None,
         similarity: Similarity | None = None,
     ) -> list[Answer]:
-        found, context = self.candidates(question, passages, max_answers, more, similarity, self.threshold)
-        return self.score(context, found, self.threshold, max_answers)
+        return self.answer_many([Asked(question, list(passages), more, similarity)], max_answers)[0]
+
+    def answer_many(self, asked: Sequence[Asked], max_answers: int) -> list[list[Answer]]:
+        """Answers to several questions, their passages read in shared reader batches."""
+        read = self.candidates_many(asked, max_answers, self.threshold)
+        return [self.score(context, found, self.threshold, max_answers) for found, context in read]
 
     def score(
         self, context: QuestionContext, found: Sequence[Candidate], threshold: float, max_answers: int
@@ -83,29 +97,43 @@ class AnswerPipeline:
         similarity: Similarity | None = None,
         threshold: float = 0.0,
     ) -> tuple[list[Candidate], QuestionContext]:
-        """Every candidate answer, unscored, and the question's context. The
-        ``max_answers`` best that reach ``threshold`` are corroborated when ``more`` is given."""
-        passages = list(passages)
-        signal = self._signals(question, similarity)
-        signals = signal(passages, 0)
-        context = question_context(question, signals)
-        spans = self.reader.read(question, [p.text for p in passages])
-        found = candidates(spans, passages, signals)
-        if not (more and self.corroborate and found):
-            return found, context
-        kept = self.score(context, found, threshold, max_answers)
-        seen = {(p.doc_id, p.paragraph) for p in passages}
-        extra: list[Passage] = []
-        for a in kept:
-            stating = more(a.text, seen)[: self.corroborate]
-            seen.update((p.doc_id, p.paragraph) for p in stating)
-            extra += stating
-        if not extra:
-            return found, context
-        more_spans = self.reader.read(question, [p.text for p in extra])
-        spans = spans + [shifted(s, len(passages)) for s in more_spans]
-        signals += signal(extra, None)
-        return candidates(spans, passages + extra, signals), context
+        """Every candidate answer to one question, unscored, and the question's context."""
+        asked = Asked(question, list(passages), more, similarity)
+        return self.candidates_many([asked], max_answers, threshold)[0]
+
+    def candidates_many(
+        self, asked: Sequence[Asked], max_answers: int, threshold: float = 0.0
+    ) -> list[tuple[list[Candidate], QuestionContext]]:
+        """Candidates of each question. The ``max_answers`` best of a question that reach
+        ``threshold`` are corroborated when it has ``more``: the passages stating them are
+        read in a second shared pass."""
+        signals = [self._signals(a.question, a.similarity) for a in asked]
+        ranked = [signal(a.passages, 0) for signal, a in zip(signals, asked, strict=True)]
+        contexts = [question_context(a.question, r) for a, r in zip(asked, ranked, strict=True)]
+        first = self.reader.read_many([(a.question, [p.text for p in a.passages]) for a in asked])
+        found = [candidates(sp, a.passages, r) for sp, a, r in zip(first, asked, ranked, strict=True)]
+        extras: list[list[Passage]] = []
+        for a, context, cands in zip(asked, contexts, found, strict=True):
+            extra: list[Passage] = []
+            if a.more and self.corroborate and cands:
+                seen = {(p.doc_id, p.paragraph) for p in a.passages}
+                for kept in self.score(context, cands, threshold, max_answers):
+                    stating = a.more(kept.text, seen)[: self.corroborate]
+                    seen.update((p.doc_id, p.paragraph) for p in stating)
+                    extra += stating
+            extras.append(extra)
+        second = self.reader.read_many(
+            [(a.question, [p.text for p in extra]) for a, extra in zip(asked, extras, strict=True)]
+        )
+        out = []
+        for i, a in enumerate(asked):
+            if not extras[i]:
+                out.append((found[i], contexts[i]))
+                continue
+            spans = first[i] + [shifted(sp, len(a.passages)) for sp in second[i]]
+            passages = a.passages + extras[i]
+            out.append((candidates(spans, passages, ranked[i] + signals[i](extras[i], None)), contexts[i]))
+        return out
 
     def _signals(
         self, question: str, similarity: Similarity | None

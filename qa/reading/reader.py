@@ -153,16 +153,24 @@ class Reader:
 
     def read(self, question: str, passages: Sequence[str], per_passage: int = 3) -> list[Span]:
         """Candidate answer spans over all passages, best first."""
-        if not passages:
-            return []
-        windows = encode_windows(
-            self.tokenizer, [question] * len(passages), list(passages), self.max_length, self.stride
-        )
-        starts, ends = self.logits(windows)
-        spans = []
-        for c in best_spans(windows, starts, ends, passages, per_window=per_passage):
-            passage = windows[c.window].passage
-            text = passages[passage][c.char_start : c.char_end]
-            spans.append(Span(passage, c.char_start, c.char_end, text, c.probability, c.null_probability))
-        spans.sort(key=lambda s: -s.confidence)
-        return spans
+        return self.read_many([(question, passages)], per_passage)[0]
+
+    def read_many(self, items: Sequence[tuple[str, Sequence[str]]], per_passage: int = 3) -> list[list[Span]]:
+        """``read`` for several questions (each with its passages) in shared batches: the
+        windows of every pair are sorted by length so that a batch pads little."""
+        pairs = [(q, i, text) for q, (question, texts) in enumerate(items) for i, text in enumerate(texts)]
+        out: list[list[Span]] = [[] for _ in items]
+        if not pairs:
+            return out
+        questions = [items[q][0] for q, _, _ in pairs]
+        texts = [text for _, _, text in pairs]
+        windows = encode_windows(self.tokenizer, questions, texts, self.max_length, self.stride)
+        ordered = sorted(windows, key=lambda w: len(w.input_ids))
+        starts, ends = self.logits(ordered)
+        for c in best_spans(ordered, starts, ends, texts, per_window=per_passage):
+            q, passage, text = pairs[ordered[c.window].passage]
+            span = text[c.char_start : c.char_end]
+            out[q].append(Span(passage, c.char_start, c.char_end, span, c.probability, c.null_probability))
+        for spans in out:
+            spans.sort(key=lambda s: -s.confidence)
+        return out
