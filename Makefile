@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 #   make install TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 TORCH_PIP_ARGS ?=
 
-.PHONY: install serve test lint format eval bench load clean
+.PHONY: install serve test lint format eval open-squad fit peer bench load clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,25 @@ format: $(STAMP)
 	$(BIN)/ruff format qa index api tests
 	$(BIN)/ruff check --fix qa index api tests
 
+# The seed smoke test (15 questions: never a basis for choosing anything).
 eval: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/qa eval ../shared/eval/dev_qa.jsonl
+
+# The open-book benchmark on SQuAD dev (all 9,380 questions: ~40 min on 2 cores;
+# OPEN_SQUAD_ARGS="--limit 1000" samples 1,000 answerable and 1,000 unanswerable).
+SQUAD ?= ../shared/data/squad
+OPEN_SQUAD_ARGS ?=
+open-squad: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/qa eval open-squad $(SQUAD)/dev-v1.1-minus-xquad.json $(OPEN_SQUAD_ARGS)
+
+# Refit the answer scorer (and print the fusion grid) on SQuAD-train episodes (~25 min).
+fit: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.evaluation.fit --train $(SQUAD)/train-v1.1.json
+
+# txtai 9 on the same benchmark, side by side (installs the optional extra).
+peer: $(STAMP)
+	$(BIN)/pip install -e ".[peer]"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.tools.peer_txtai $(SQUAD)/dev-v1.1-minus-xquad.json --limit 500
 
 # The whole table (seeds to 1M paragraphs): ~45 min on 2 cores, plus ~35 min once to embed 100k paragraphs.
 # Smaller: make bench BENCH_ARGS="--sizes seeds,10k --runs 3"

@@ -243,3 +243,11 @@ def test_documents_are_listed_a_page_at_a_time(client: TestClient) -> None:
             break
     assert seen == [d["doc_id"] for d in everything["documents"]] == sorted(seen)
     assert client.get("/documents", params={"limit": 0}).status_code == 422
+
+
+def test_openapi_describes_operations_with_examples(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    ask = spec["paths"]["/ask"]["post"]
+    assert "citation" in ask["description"]
+    assert spec["components"]["schemas"]["AskRequest"]["examples"][0]["question"]
+    assert all(op.get("description") for path in spec["paths"].values() for op in path.values())

@@ -156,3 +156,17 @@ def test_ask_a_file_of_questions(server: str, tmp_path: Path) -> None:
         "Who is the president of Tajikistan?",
     ]
     assert all(set(r) == {"question", "answers", "passages"} for r in replies)
+
+
+def test_a_busy_port_is_reported_before_the_models_load(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        t0 = time.perf_counter()
+        out = _run("serve", "--port", str(port), "--data-dir", str(tmp_path / "d"))
+        assert out.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in out.stderr
+        assert time.perf_counter() - t0 < 8  # no model was loaded

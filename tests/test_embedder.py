@@ -44,3 +44,9 @@ def test_unusable_onnx_file_falls_back_to_torch(tmp_path: Path, embedder: Embedd
 def embedder_models_dir(embedder: Embedder) -> Path:
     assert embedder._onnx is not None
     return embedder._onnx.path.parent
+
+
+def test_a_query_prints_no_progress_bar(embedder: Embedder, capfd) -> None:
+    embedder.encode_query("Who leads Tajikistan?")
+    embedder.encode_fp32(["Who leads Tajikistan?"])
+    assert "Batches" not in capfd.readouterr().err
