@@ -5,9 +5,10 @@ paragraph when its lines look wrapped (similar widths, mostly no sentence end at
 otherwise each line is its own paragraph, which also covers documents that put one
 paragraph per line and have no blank lines at all.
 
-Content: a paragraph is kept when it reads as news prose: at least ``MIN_WORDS`` words and
-it ends with a full stop or a question mark (optionally inside closing quotes or brackets),
-or with "!" inside a quote. Page furniture fails that test by its form: player notices and
+Content: a paragraph is kept when it reads as prose: at least ``MIN_WORDS`` words, and
+either at least ``LONG_PARAGRAPH_WORDS`` words or an ending with a full stop or a question
+mark (optionally inside closing quotes or brackets, or before reference markers such as
+"[12]"), or with "!" inside a quote. Page furniture fails that test by its form: player notices and
 captions are short or unpunctuated, promotions end with a bare "!", cross-links start with
 an upper-case label and a colon ("SEE ALSO:").
 """
@@ -18,6 +19,11 @@ import re
 from dataclasses import dataclass
 
 MIN_WORDS = 8
+# Page furniture (captions, player notices, promotions, cross-links) is short: a paragraph of
+# this many words is kept whatever it ends with. On SQuAD train, 874 of 18,896 paragraphs
+# (4.6%) failed the sentence-end test only because they end in a colon, a reference marker
+# ("[citation needed]", "[n 7]") or no full stop.
+LONG_PARAGRAPH_WORDS = 40
 # A paragraph longer than this is stored as several passages, cut after a sentence (or, for
 # one endless sentence, at a space), so that the reader's work per passage is bounded
 # whatever a document looks like (a 1 MB single-line file is ~350 passages, not one).
@@ -25,6 +31,7 @@ MIN_WORDS = 8
 MAX_PASSAGE_CHARS = 3000
 _CLOSERS = re.escape("\"'\u201d\u2019)]")
 _SENTENCE_END = re.compile(rf"(?:[.?][{_CLOSERS}]*|![{_CLOSERS}]+)$")
+_TRAILING_REFERENCES = re.compile(r"(?:\s*\[[^\[\]\n]{1,30}\])+$")  # "...text.[citation needed]"
 _LINK_LABEL = re.compile(r"^[A-Z][A-Z ]{2,}:")
 _BULLET = re.compile(r"^\s*[\u2022\u00b7*\-\u2013]\s")
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
@@ -84,9 +91,12 @@ def raw_paragraphs(text: str) -> list[Paragraph]:
 
 
 def is_prose(paragraph: str) -> bool:
-    if len(paragraph.split()) < MIN_WORDS or _LINK_LABEL.match(paragraph):
+    words = len(paragraph.split())
+    if words < MIN_WORDS or _LINK_LABEL.match(paragraph):
         return False
-    return bool(_SENTENCE_END.search(paragraph))
+    if words >= LONG_PARAGRAPH_WORDS:  # furniture is short; a long block is text however it ends
+        return True
+    return bool(_SENTENCE_END.search(_TRAILING_REFERENCES.sub("", paragraph)))
 
 
 def _is_heading(paragraph: str) -> bool:

@@ -95,3 +95,12 @@ def test_long_titles_are_cut_at_a_word() -> None:
     title = document_title(text)
     assert len(title) <= 200 and title.endswith("…")
     assert text.startswith(title[:-1]) and text[len(title) - 1] == " "
+
+
+def test_long_text_is_kept_however_it_ends_and_short_furniture_is_not() -> None:
+    long_colon = " ".join(["The council listed several reasons for the decision in its statement"] * 4) + ":"
+    cited = "The river is the longest in the province and feeds three lakes.[citation needed]"
+    caption = "Map of the province locating the main border crossing with the river. AFP / STAFF"
+    text = "\n\n".join([long_colon, cited, caption])
+    kept = [p.text for p in split_paragraphs(text)]
+    assert kept == [long_colon, cited]

@@ -25,7 +25,7 @@ from qa.reading.answers import (
 )
 from qa.reading.reader import Reader, Span
 from qa.reading.scorer import AnswerScorer, QuestionContext
-from qa.retrieval.proximity import proximity_score, query_pairs
+from qa.retrieval.proximity import proximity_score, query_pairs, term_positions
 from qa.schemas import Answer, Passage
 
 # (answer text, passages already read as (doc_id, paragraph)) -> passages stating it verbatim
@@ -148,7 +148,7 @@ class AnswerPipeline:
                 PassageSignals(
                     rank=None if first is None else first + i,
                     retrieval=p.score,
-                    coverage=coverage(weights, set(prefix_terms(p.text))),
+                    coverage=coverage(weights, set(term_positions(p.text))),
                     proximity=proximity_score(pairs, p.text) if pairs else 1.0,
                     dense=d,
                 )
