@@ -138,7 +138,7 @@ def _routes(app: FastAPI) -> None:
         gauges = {"qa_documents": health.documents, "qa_passages": health.passages}
         return str(app.state.metrics.render(gauges))
 
-    @app.post("/ask", response_model=AskResponse, responses=_errors(400, 503))
+    @app.post("/ask", response_model=AskResponse, responses=_errors(400, 404, 503))
     def ask(engine: EngineDep, request: AskRequest) -> AskResponse:
         """Answers to a question, best first, each with a calibrated score and every citation
         (document, paragraph, exact character offsets, context); `answers` is empty when the
@@ -147,7 +147,7 @@ def _routes(app: FastAPI) -> None:
             request.question, request.top_k, request.max_answers, request.doc_ids, request.metadata
         )
 
-    @app.post("/ask/batch", response_model=AskBatchResponse, responses=_errors(400, 503))
+    @app.post("/ask/batch", response_model=AskBatchResponse, responses=_errors(400, 404, 503))
     def ask_batch(engine: EngineDep, request: AskBatchRequest) -> AskBatchResponse:
         """Several questions in one request (up to 64), read in shared batches: faster than
         one request each. Each result is what `POST /ask` would return."""
@@ -156,7 +156,7 @@ def _routes(app: FastAPI) -> None:
         )
         return AskBatchResponse(results=results)
 
-    @app.get("/search", response_model=SearchResponse, responses=_errors(400))
+    @app.get("/search", response_model=SearchResponse, responses=_errors(400, 404))
     def search(
         engine: EngineDep,
         q: Annotated[

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
@@ -11,8 +11,12 @@ MAX_QUESTION_CHARS = 2000
 MAX_K = 50
 MAX_BATCH = 64  # questions in one POST /ask/batch
 # Rules the server enforces with a clear message, stated in the OpenAPI schema for clients.
-NOT_BLANK: JsonDict = {"pattern": r"\S"}
-TEXT_RULE: JsonDict = {"pattern": r"^[^\u0000]*\S[^\u0000]*$"}  # some text, and no NUL (binary) bytes
+# "Not blank" as Python's str.strip() sees it: JSON Schema's \s lacks U+001C-U+001F and
+# U+0085, which Python counts as white space.
+_VISIBLE = r"[^\s\u001c-\u001f\u0085]"
+NOT_BLANK: JsonDict = {"pattern": _VISIBLE}
+# Some text, and no NUL (binary) bytes.
+TEXT_RULE: JsonDict = {"pattern": rf"^[^\u0000]*{_VISIBLE}[^\u0000]*$"}
 
 
 class Passage(BaseModel):
@@ -68,6 +72,9 @@ class AskResponse(BaseModel):
     passages: list[Passage]
 
 
+Question = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS, json_schema_extra=NOT_BLANK)]
+
+
 class AskBatchRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -83,7 +90,7 @@ class AskBatchRequest(BaseModel):
         },
     )
 
-    questions: list[str] = Field(
+    questions: list[Question] = Field(
         min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH} questions"
     )
     top_k: int = Field(default=5, ge=1, le=MAX_K, description="passages to read per question")
