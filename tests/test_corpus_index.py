@@ -12,6 +12,7 @@ import pytest
 
 from index.corpus_index import CorpusIndex
 from index.store import Document
+from qa.tools.add_latency import WORDS
 from tests.conftest import SEEDS
 
 
@@ -241,18 +242,7 @@ def test_adding_one_document_to_a_large_index_is_cheap(tmp_path: Path) -> None:
     import time
 
     index = CorpusIndex(tmp_path, HashEncoder())
-    words = [
-        "border",
-        "troops",
-        "ferry",
-        "river",
-        "harbour",
-        "committee",
-        "crossing",
-        "reservists",
-        "officials",
-        "trucks",
-    ]
+    words = WORDS[:10]  # the add-latency tool's news-like vocabulary
     docs = [
         _doc(
             f"d{i}",

@@ -30,6 +30,7 @@ import numpy as np
 
 from qa.evaluation.open_squad import KS, OpenBook, holds, open_book, open_engine
 from qa.reading.answers import feature_rows
+from qa.reading.pipeline import Asked
 from qa.reading.scorer import (
     FEATURES,
     INTERACTIONS,
@@ -105,7 +106,9 @@ def collect(engine: Any, episodes: list, top_k: int, max_answers: int) -> dict[s
         def similarity(read: Any, question: str = e.question) -> list[float]:
             return engine.retriever.similarity(question, read)
 
-        found, context = pipeline.candidates(e.question, passages, max_answers, more, similarity, 0.0)
+        [(found, context)] = pipeline.candidates_many(
+            [Asked(e.question, passages, more, similarity)], max_answers
+        )
         features, _ = feature_rows(context, found)
         for c, x in zip(found, features, strict=True):
             f1 = best_score(c.text, e.answers)[1] if e.answers else 0.0

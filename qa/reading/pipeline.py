@@ -88,19 +88,6 @@ class AnswerPipeline:
         own = [[float(v) for v in self.scorer.probability(r)] for r in per_citation]
         return answers_from(found, scores, own, threshold, max_answers)
 
-    def candidates(
-        self,
-        question: str,
-        passages: Sequence[Passage],
-        max_answers: int,
-        more: FindMore | None = None,
-        similarity: Similarity | None = None,
-        threshold: float = 0.0,
-    ) -> tuple[list[Candidate], QuestionContext]:
-        """Every candidate answer to one question, unscored, and the question's context."""
-        asked = Asked(question, list(passages), more, similarity)
-        return self.candidates_many([asked], max_answers, threshold)[0]
-
     def candidates_many(
         self, asked: Sequence[Asked], max_answers: int, threshold: float = 0.0
     ) -> list[tuple[list[Candidate], QuestionContext]]:
