@@ -74,33 +74,51 @@ class ComputeGate:
     computes with ``threads`` threads, so concurrent requests never oversubscribe the cores.
     A bulk job (embedding a batch of passages) takes every slot and every core for one chunk
     at a time, then lets waiting calls in before its next chunk.
+
+    The queue is first come, first served: a call that arrives while a bulk job waits for
+    the cores queues behind it. (With a plain semaphore, a stream of calls kept taking each
+    freed slot, and an add waited seconds for both cores under load.)
     """
 
     def __init__(self, threads: int = 0, cores: int = 0) -> None:
         self.cores = cores or available_cores()
         self.threads = min(threads or self.cores, self.cores)
         self.slots = max(1, self.cores // self.threads)
-        self._free = threading.BoundedSemaphore(self.slots)
-        self._bulk = threading.Lock()  # one bulk job gathers slots at a time: no deadlock
+        self._cond = threading.Condition()
+        self._free = self.slots
+        self._next_ticket = 0  # handed to each arrival
+        self._serving = 0  # the ticket whose turn it is
+
+    def _acquire(self, need: int) -> None:
+        with self._cond:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while ticket != self._serving or self._free < need:
+                self._cond.wait()
+            self._free -= need
+            self._serving += 1
+            self._cond.notify_all()
+
+    def _release(self, n: int) -> None:
+        with self._cond:
+            self._free += n
+            self._cond.notify_all()
 
     def __enter__(self) -> ComputeGate:
-        self._free.acquire()
+        self._acquire(1)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._free.release()
+        self._release(1)
 
     @contextmanager
     def all_cores(self) -> Iterator[None]:
-        with self._bulk:
-            for _ in range(self.slots):
-                self._free.acquire()
-            try:
-                if self.cores != self.threads:
-                    set_threads(self.cores)
-                yield
-            finally:
-                if self.cores != self.threads:
-                    set_threads(self.threads)
-                for _ in range(self.slots):
-                    self._free.release()
+        self._acquire(self.slots)
+        try:
+            if self.cores != self.threads:
+                set_threads(self.cores)
+            yield
+        finally:
+            if self.cores != self.threads:
+                set_threads(self.threads)
+            self._release(self.slots)
