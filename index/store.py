@@ -170,6 +170,16 @@ class PassageStore:
         with self._lock:
             return self._db.execute(sql, tuple(args)).fetchall()
 
+    def known_documents(self, doc_ids: Sequence[str]) -> set[str]:
+        """Which of ``doc_ids`` the store holds (one query; no text is read)."""
+        ids = list(doc_ids)
+        marks = ",".join("?" * len(ids))
+        return (
+            {r[0] for r in self._query(f"SELECT doc_id FROM documents WHERE doc_id IN ({marks})", ids)}
+            if ids
+            else set()
+        )
+
     def get_document(self, doc_id: str) -> Document | None:
         rows = self._query(
             "SELECT doc_id, title, text, metadata, source, sha256 FROM documents WHERE doc_id = ?",

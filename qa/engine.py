@@ -267,7 +267,8 @@ class Engine:
     def _allowed(self, doc_ids: list[str] | None, metadata: dict[str, Any] | None) -> Any:
         """The passage ids a filter admits; a ``doc_id`` the corpus does not hold is an error
         (a typo would otherwise look like "nothing found")."""
-        unknown = [d for d in doc_ids or [] if self.index.store.get_document(d) is None]
+        known = self.index.store.known_documents(doc_ids or [])
+        unknown = [d for d in doc_ids or [] if d not in known]
         if unknown:
             raise DocumentNotFound(f"no document {', '.join(repr(d) for d in unknown[:5])} to filter on")
         return self.retriever.allowed(doc_ids, metadata)
