@@ -219,13 +219,15 @@ class PassageStore:
 
     def vectors_at(self, keys: Sequence[tuple[str, int]]) -> list[np.ndarray | None]:
         """The stored vector of each (doc_id, paragraph), None where there is no such passage."""
-        out: list[np.ndarray | None] = []
-        for doc_id, paragraph in keys:
-            rows = self._query(
-                "SELECT vector FROM passages WHERE doc_id = ? AND paragraph = ?", (doc_id, paragraph)
-            )
-            out.append(np.frombuffer(rows[0][0], dtype=np.float32) if rows else None)
-        return out
+        if not keys:
+            return []
+        marks = ",".join("(?, ?)" for _ in keys)
+        rows = self._query(
+            f"SELECT doc_id, paragraph, vector FROM passages WHERE (doc_id, paragraph) IN (VALUES {marks})",
+            [v for key in keys for v in key],
+        )
+        found = {(d, n): np.frombuffer(v, dtype=np.float32) for d, n, v in rows}
+        return [found.get((d, n)) for d, n in keys]
 
     def passage_ids(self, doc_ids: Sequence[str] | None = None) -> np.ndarray:
         if doc_ids is None:
