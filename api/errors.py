@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from index.backend import BackendUnavailable
 from qa.errors import (
     DocumentExists,
     DocumentNotFound,
@@ -51,6 +52,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(QAError)
     async def _qa_error(_: Request, exc: QAError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status_for(exc))
+
+    @app.exception_handler(BackendUnavailable)
+    async def _backend(_: Request, exc: BackendUnavailable) -> JSONResponse:
+        # The store (a Qdrant cluster) is down or unreachable: retry later, not a bad request.
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -25,45 +25,33 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from index.corpus import SourceFile, corpus_sha256, read_corpus
+from index.backend import (
+    Backend,
+    DocumentExistsError,
+    DocumentRow,
+    Hit,
+    TextEncoder,
+)
 from index.datadir import DataDirLock, DataDirUnavailable, ReadOnlyDataDir
 from index.hardware import file_sha256
 from index.lexical import LexicalIndex
-from index.paragraphs import Paragraph, document_title, split_paragraphs
+from index.paragraphs import Paragraph
 from index.store import CorruptStore, Document, PassageStore, StoredPassage
 from index.vectors import EF_SEARCH, HNSW_THRESHOLD, VectorIndex, resolve_index_type
 
 log = logging.getLogger(__name__)
-# Documents indexed by versions that recorded no folder; the next sync of a folder claims them.
-LEGACY_CORPUS_SOURCE = "corpus"
 FORMAT_VERSION = 4  # of the derived files; another version is rebuilt from the store
 
 
-class DocumentExistsError(KeyError):
-    """A document with this id is already stored."""
+class CorpusIndex(Backend):
+    """The local back end: one data directory (see the module docstring)."""
 
-
-class TextEncoder(Protocol):
-    name: str
-    dim: int
-
-    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray: ...
-
-
-@dataclass(frozen=True)
-class Hit:
-    id: int
-    score: float
-
-
-class CorpusIndex:
     def __init__(
         self,
         data_dir: Path,
@@ -293,15 +281,15 @@ class CorpusIndex:
             self.lexical.add(ids, [p.text for p in paragraphs])
             self._unsaved += len(dead) + len(ids)
 
-    def add(self, docs: Sequence[Document], progress: bool = False, replace: bool = True) -> None:
-        """Insert (or, with ``replace``, replace) documents in one embedding pass. Without
-        ``replace``, an existing id raises DocumentExistsError and nothing is written."""
-        self._check_writable()
+    def write(
+        self,
+        docs: Sequence[Document],
+        split: Sequence[list[Paragraph]],
+        vectors: np.ndarray,
+        replace: bool = True,
+    ) -> None:
         if not docs:
             return
-        split = [split_paragraphs(d.text) for d in docs]
-        flat = [p.text for paragraphs in split for p in paragraphs]
-        vecs = self.encoder.encode(flat, progress=progress and len(flat) > 0)
         with self._lock:
             if not replace:  # checked under the lock, so two concurrent adds cannot both win
                 for doc in docs:
@@ -309,7 +297,7 @@ class CorpusIndex:
                         raise DocumentExistsError(doc.doc_id)
             lo = 0
             for doc, paragraphs in zip(docs, split, strict=True):
-                self._put(doc, paragraphs, vecs[lo : lo + len(paragraphs)])
+                self._put(doc, paragraphs, vectors[lo : lo + len(paragraphs)])
                 lo += len(paragraphs)
             if self.vectors.index_type == "flat" and self._index_type(len(self.vectors)) == "hnsw":
                 log.info("%d passages: moving dense search to HNSW", len(self.vectors))
@@ -331,39 +319,6 @@ class CorpusIndex:
             self._maybe_snapshot()
         return True
 
-    def sync_corpus(
-        self, directory: Path, progress: bool = False, skipped: list[tuple[Path, str]] | None = None
-    ) -> tuple[int, int]:
-        """Make the store hold exactly the folder's files. Only documents that came from this
-        folder are changed or removed: documents added through the API or indexed from
-        another folder stay. Returns (documents added or changed, documents removed). With a
-        ``skipped`` list, files that cannot be documents are left out and listed there."""
-        self._check_writable()
-        files = read_corpus(directory, skipped)
-        source = corpus_source(directory)
-        digest = corpus_sha256(files)
-        state_key = f"corpus_sha256:{source}"
-        if self.store.get_state(state_key) == digest:
-            return 0, 0
-        known = {d[0]: (d[3], d[4]) for d in self.store.list_documents()}
-        mine = {d for d, (src, _) in known.items() if src in (source, LEGACY_CORPUS_SOURCE)}
-        changed = [f for f in files if known.get(f.doc_id) != (source, f.sha256)]
-        present = {f.doc_id for f in files}
-        gone = sorted(mine - present)
-        with self._lock:
-            if changed:
-                log.info("indexing %d documents from %s", len(changed), directory)
-            self.add([document_from_file(f, source) for f in changed], progress=progress)
-            for doc_id in gone:
-                self.delete(doc_id)
-            self.store.set_state(state_key, digest)
-            self._maybe_snapshot()
-        return len(changed), len(gone)
-
-    def sources(self) -> set[str]:
-        """Where the stored documents came from: ``api`` or ``corpus:<folder>``."""
-        return {d[3] for d in self.store.list_documents()}
-
     # --- reads -------------------------------------------------------------------------
     def dense(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
         with self._lock:
@@ -383,9 +338,7 @@ class CorpusIndex:
     def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
         return self.store.passages(ids)
 
-    def allowed_ids(
-        self, doc_ids: Sequence[str] | None, metadata: dict[str, Any] | None
-    ) -> np.ndarray | None:
+    def allowed(self, doc_ids: Sequence[str] | None, metadata: dict[str, Any] | None) -> np.ndarray | None:
         """Passage ids a filter admits, or None for no filter."""
         if not doc_ids and not metadata:
             return None
@@ -394,6 +347,36 @@ class CorpusIndex:
             matching = set(self.store.doc_ids_with_metadata(metadata))
             selected = matching if selected is None else selected & matching
         return self.store.passage_ids(sorted(selected or []))
+
+    def vectors_at(self, keys: Sequence[tuple[str, int]]) -> list[np.ndarray | None]:
+        return self.store.vectors_at(keys)
+
+    def get_document(self, doc_id: str) -> Document | None:
+        return self.store.get_document(doc_id)
+
+    def list_documents(self, limit: int | None = None, after: str | None = None) -> list[DocumentRow]:
+        return self.store.list_documents(limit, after)
+
+    def known_documents(self, doc_ids: Sequence[str]) -> set[str]:
+        return self.store.known_documents(doc_ids)
+
+    def passage_count(self, doc_id: str) -> int:
+        return len(self.store.passage_ids([doc_id]))
+
+    def counts(self) -> tuple[int, int]:
+        return self.store.counts()
+
+    def get_state(self, key: str) -> str | None:
+        return self.store.get_state(key)
+
+    def set_state(self, key: str, value: str) -> None:
+        self.store.set_state(key, value)
+
+    def iter_passages(self, batch: int = 1000) -> Iterator[list[StoredPassage]]:
+        ids = self.store.passage_ids().tolist()
+        for lo in range(0, len(ids), batch):
+            found = self.store.passages(ids[lo : lo + batch])
+            yield [found[i] for i in ids[lo : lo + batch] if i in found]
 
     def close(self) -> None:
         if hasattr(self, "store"):
@@ -404,12 +387,3 @@ class CorpusIndex:
         if self._dir_lock is not None:
             self._dir_lock.release()
             self._dir_lock = None
-
-
-def corpus_source(directory: Path) -> str:
-    """The ``source`` recorded for documents indexed from a corpus folder."""
-    return f"corpus:{directory.resolve()}"
-
-
-def document_from_file(f: SourceFile, source: str) -> Document:
-    return Document(f.doc_id, document_title(f.text), f.text, {}, source, f.sha256)

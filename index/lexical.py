@@ -110,6 +110,23 @@ def _tokenize(texts: list[str]) -> bm25s.tokenization.Tokenized:
 K1, B = 1.5, 0.75  # bm25s' defaults, used for the pending passages too
 
 
+def term_counts(texts: list[str]) -> list[tuple[Counter[str], int]]:
+    """Each text's BM25 terms (stemmed, without stop words) with their counts, and its
+    length in terms: what every BM25 index here (bm25s, the pending list, Qdrant's sparse
+    vectors) is computed from."""
+    if not texts:
+        return []
+    tokens = _tokenize(list(texts))
+    words = {v: k for k, v in tokens.vocab.items()}
+    return [(Counter(words[t] for t in doc), len(doc)) for doc in tokens.ids]
+
+
+def query_terms(query: str) -> list[str]:
+    """A query's BM25 terms, in order (repeats kept)."""
+    tokens = _tokenize([query])
+    return _words(tokens) if tokens.ids and tokens.ids[0] else []
+
+
 class LexicalIndex:
     def __init__(self) -> None:
         self._bm25: bm25s.BM25 | None = None
@@ -163,12 +180,9 @@ class LexicalIndex:
         """Index passages without rebuilding: they are scored at query time (see above)."""
         if not len(texts):
             return
-        tokens = _tokenize(list(texts))
-        words = {v: k for k, v in tokens.vocab.items()}
-        for i, text, doc in zip(ids, texts, tokens.ids, strict=True):
+        for i, text, (tf, length) in zip(ids, texts, term_counts(list(texts)), strict=True):
             self.remove(np.array([i]))
-            tf = Counter(words[t] for t in doc)
-            self._pending[int(i)] = (tf, len(doc))
+            self._pending[int(i)] = (tf, length)
             self._pending_df.update(tf.keys())
             self._prefix_df.update(set(prefix_terms(text)))
 
@@ -186,10 +200,9 @@ class LexicalIndex:
         empty = np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
         if k <= 0:
             return empty
-        tokens = _tokenize([query])
-        if not tokens.ids or not tokens.ids[0]:
+        words = query_terms(query)
+        if not words:
             return empty
-        words = _words(tokens)
         scores, ids = empty
         if self._bm25 is not None:
             mask = self._alive

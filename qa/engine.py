@@ -10,8 +10,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from index.backend import (
+    Backend,
+    BackendUnavailable,
+    DocumentExistsError,
+    Embed,
+    ReadOnlyStore,
+    UnsupportedFilter,
+)
 from index.corpus import CorpusError, decode_text, text_sha256, valid_doc_id
-from index.corpus_index import CorpusIndex, DocumentExistsError
+from index.corpus_index import CorpusIndex
 from index.datadir import DataDirUnavailable, ReadOnlyDataDir
 from index.embedder import Embedder
 from index.hardware import ComputeGate, set_threads
@@ -70,14 +78,8 @@ class Engine:
         )
         self.embedder.gate = self.compute_gate
         try:
-            self.index = CorpusIndex(
-                settings.data_dir,
-                self.embedder,
-                settings.index_type,
-                hnsw_threshold=settings.hnsw_threshold,
-                ef_search=settings.hnsw_ef_search,
-            )
-        except DataDirUnavailable as exc:
+            self.index = open_backend(settings, self.embedder)
+        except (DataDirUnavailable, BackendUnavailable) as exc:
             raise DataDirError(str(exc)) from None
         self.retriever = HybridRetriever(self.index, self.embedder, settings)
         self.reader: Reader | None = None
@@ -116,15 +118,20 @@ class Engine:
 
     # --- corpus ------------------------------------------------------------------------
     def sync(
-        self, corpus: str | Path, progress: bool = True, skipped: list[tuple[Path, str]] | None = None
+        self,
+        corpus: str | Path,
+        progress: bool = True,
+        skipped: list[tuple[Path, str]] | None = None,
+        embed: Embed | None = None,
     ) -> tuple[int, int]:
         """Index new or changed files of a folder and drop removed ones; with a ``skipped``
-        list, files that cannot be documents are listed there instead of stopping the sync."""
+        list, files that cannot be documents are listed there instead of stopping the sync.
+        ``embed`` replaces the local model for passage vectors (``index.ray_ingest``)."""
         try:
-            return self.index.sync_corpus(Path(corpus), progress=progress, skipped=skipped)
+            return self.index.sync_corpus(Path(corpus), progress=progress, skipped=skipped, embed=embed)
         except CorpusError as exc:
             raise InvalidDocument(str(exc)) from None
-        except ReadOnlyDataDir as exc:
+        except (ReadOnlyDataDir, ReadOnlyStore) as exc:
             raise ReadOnly(str(exc)) from None
 
     def add(
@@ -160,13 +167,13 @@ class Engine:
         doc = Document(doc_id, title, body, metadata, "api", text_sha256(body))
         try:
             self.index.add([doc], replace=replace)
-        except ReadOnlyDataDir as exc:
+        except (ReadOnlyDataDir, ReadOnlyStore) as exc:
             raise ReadOnly(str(exc)) from None
         except DocumentExistsError:
             raise DocumentExists(
                 f"document {doc_id!r} already exists (PUT /documents/{doc_id} replaces it)"
             ) from None
-        passages = len(self.index.store.passage_ids([doc_id]))
+        passages = self.index.passage_count(doc_id)
         if not passages:
             log.warning("document %s has no prose paragraph: stored, but it cannot be searched", doc_id)
         return passages
@@ -174,13 +181,13 @@ class Engine:
     def delete(self, doc_id: str) -> None:
         try:
             deleted = self.index.delete(doc_id)
-        except ReadOnlyDataDir as exc:
+        except (ReadOnlyDataDir, ReadOnlyStore) as exc:
             raise ReadOnly(str(exc)) from None
         if not deleted:
             raise DocumentNotFound(f"no document {doc_id!r}")
 
     def document(self, doc_id: str) -> DocumentOut:
-        doc = self.index.store.get_document(doc_id)
+        doc = self.index.get_document(doc_id)
         if doc is None:
             raise DocumentNotFound(f"no document {doc_id!r}")
         return DocumentOut(doc_id=doc.doc_id, title=doc.title, text=doc.text, metadata=doc.metadata)
@@ -191,11 +198,11 @@ class Engine:
             raise InvalidRequest("limit must be at least 1")
         return [
             DocumentSummary(doc_id=d, title=t, metadata=m, passages=n)
-            for d, t, m, _, _, n in self.index.store.list_documents(limit, after)
+            for d, t, m, _, _, n in self.index.list_documents(limit, after)
         ]
 
     def health(self) -> Health:
-        docs, passages = self.index.store.counts()
+        docs, passages = self.index.counts()
         return Health(
             status="ok", ready=True, documents=docs, passages=passages, reader=self.reader is not None
         )
@@ -267,11 +274,17 @@ class Engine:
     def _allowed(self, doc_ids: list[str] | None, metadata: dict[str, Any] | None) -> Any:
         """The passage ids a filter admits; a ``doc_id`` the corpus does not hold is an error
         (a typo would otherwise look like "nothing found")."""
-        known = self.index.store.known_documents(doc_ids or [])
+        known = self.index.known_documents(doc_ids or [])
         unknown = [d for d in doc_ids or [] if d not in known]
         if unknown:
             raise DocumentNotFound(f"no document {', '.join(repr(d) for d in unknown[:5])} to filter on")
-        return self.retriever.allowed(doc_ids, metadata)
+        return self._filter(doc_ids, metadata)
+
+    def _filter(self, doc_ids: list[str] | None, metadata: dict[str, Any] | None) -> Any:
+        try:
+            return self.retriever.allowed(doc_ids, metadata)
+        except UnsupportedFilter as exc:
+            raise InvalidRequest(str(exc)) from None
 
     def retrieve(
         self,
@@ -282,10 +295,31 @@ class Engine:
         mode: str = "hybrid",
     ) -> list[Passage]:
         """Ranked passages; ``mode`` is ``hybrid``, ``dense`` or ``lexical`` (for evaluation)."""
-        return self.retriever.retrieve(query, k, self.retriever.allowed(doc_ids, metadata), mode)
+        return self.retriever.retrieve(query, k, self._filter(doc_ids, metadata), mode)
 
     def clear_cache(self) -> None:
         self.retriever.clear_cache()
+
+
+def open_backend(settings: Settings, embedder: Embedder) -> Backend:
+    """The storage back end the settings name (``QA_BACKEND``)."""
+    if settings.backend == "qdrant":
+        from index.qdrant import QdrantBackend  # qdrant-client is an optional extra
+
+        return QdrantBackend.open(
+            embedder,
+            url=settings.qdrant_url,
+            api_key=settings.qdrant_api_key,
+            path=settings.qdrant_path,
+            prefix=settings.qdrant_collection,
+        )
+    return CorpusIndex(
+        settings.data_dir,
+        embedder,
+        settings.index_type,
+        hnsw_threshold=settings.hnsw_threshold,
+        ef_search=settings.hnsw_ef_search,
+    )
 
 
 def check_k(name: str, k: int) -> None:

@@ -21,6 +21,21 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("data"), description="built indexes live here")
     corpus: Path | None = Field(default=None, description="folder of .txt documents to index")
     embedding_model: str = "all-MiniLM-L6-v2"
+    backend: str = Field(
+        default="local",
+        pattern="^(local|qdrant)$",
+        description="where passages live: local (FAISS + BM25 + SQLite in data_dir) or qdrant",
+    )
+    qdrant_url: str | None = Field(default=None, description="backend=qdrant: a server or cluster URL")
+    qdrant_api_key: str | None = Field(default=None, description="backend=qdrant: the cluster's API key")
+    qdrant_path: Path | None = Field(
+        default=None, description="backend=qdrant without a URL: a local-mode folder (no server)"
+    )
+    qdrant_collection: str = Field(
+        default="qa",
+        pattern="^[A-Za-z0-9_-]{1,48}$",
+        description="prefix of the Qdrant collections (several services can share a cluster)",
+    )
     index_type: str = Field(default="auto", pattern="^(auto|flat|hnsw)$")
     reader_path: Path = DEFAULT_READER
     reader: bool = Field(default=True, description="load the extractive reader")

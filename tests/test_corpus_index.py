@@ -95,7 +95,7 @@ def test_add_replace_delete_keep_faiss_bm25_and_store_in_step(tmp_path: Path) ->
 def test_filters_restrict_both_retrievers(tmp_path: Path) -> None:
     index = CorpusIndex(tmp_path, HashEncoder())
     index.sync_corpus(SEEDS)
-    allowed = index.allowed_ids(["004_0b86c02cdc35424d"], None)
+    allowed = index.allowed(["004_0b86c02cdc35424d"], None)
     assert allowed is not None and len(allowed) > 0
     docs = {
         p.doc_id
@@ -104,7 +104,7 @@ def test_filters_restrict_both_retrievers(tmp_path: Path) -> None:
     assert docs == {"004_0b86c02cdc35424d"}
     dense = index.dense(index.encoder.encode(["Tajikistan"])[0], 50, allowed)
     assert {p.doc_id for p in index.passages([h.id for h in dense]).values()} == {"004_0b86c02cdc35424d"}
-    assert len(index.allowed_ids(None, {"lang": "xx"})) == 0
+    assert len(index.allowed(None, {"lang": "xx"})) == 0
 
 
 def test_crash_between_store_commit_and_index_save_is_repaired(tmp_path: Path) -> None:
@@ -230,7 +230,7 @@ def test_writes_do_not_rewrite_the_snapshot_and_a_crash_loses_nothing(tmp_path: 
     _consistent(reopened)
     hits = reopened.sparse("ferry island resumed service", 1)
     assert reopened.passages([hits[0].id])[hits[0].id].doc_id == "late"
-    assert not reopened.allowed_ids(["004_0b86c02cdc35424d"], None).size
+    assert not reopened.allowed(["004_0b86c02cdc35424d"], None).size
     assert all(
         reopened.passages([h.id])[h.id].doc_id != "004_0b86c02cdc35424d"
         for h in reopened.dense(HashEncoder().encode(["Taliban border"])[0], 200)

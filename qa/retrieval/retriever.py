@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from index.corpus_index import CorpusIndex
+from index.backend import Backend
 from index.store import StoredPassage
 from qa.retrieval.fusion import fuse
 from qa.retrieval.proximity import proximity_score, query_pairs
@@ -30,26 +30,24 @@ class QueryEncoder(Protocol):
 class HybridRetriever:
     """Ranked passages for a query from one ``CorpusIndex``."""
 
-    def __init__(self, index: CorpusIndex, encoder: QueryEncoder, settings: Settings) -> None:
+    def __init__(self, index: Backend, encoder: QueryEncoder, settings: Settings) -> None:
         self.index = index
         self.encoder = encoder
         self.settings = settings
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
 
-    def allowed(self, doc_ids: Sequence[str] | None, metadata: dict[str, Any] | None) -> np.ndarray | None:
-        """Passage ids a filter admits, or None for no filter."""
-        return self.index.allowed_ids(doc_ids, metadata)
+    def allowed(self, doc_ids: Sequence[str] | None, metadata: dict[str, Any] | None) -> Any:
+        """The back end's filter for those documents, or None for no filter."""
+        return self.index.allowed(doc_ids, metadata)
 
-    def retrieve(
-        self, query: str, k: int, allowed: np.ndarray | None = None, mode: str = "hybrid"
-    ) -> list[Passage]:
+    def retrieve(self, query: str, k: int, allowed: Any = None, mode: str = "hybrid") -> list[Passage]:
         """The ``k`` best passages; ``mode`` is ``hybrid``, ``dense`` or ``lexical``."""
         lists = self.candidates(query, max(self.settings.candidates, k), allowed, mode)
         return self.rank(query, lists, k, mode)
 
     def candidates(
-        self, query: str, n: int, allowed: np.ndarray | None = None, mode: str = "hybrid"
+        self, query: str, n: int, allowed: Any = None, mode: str = "hybrid"
     ) -> list[list[tuple[int, float]]]:
         """Up to ``n`` (passage id, score) hits from each retriever the mode uses."""
         if mode not in MODES:
@@ -99,9 +97,7 @@ class HybridRetriever:
         scored.sort(key=lambda ps: -ps[1])
         return [as_passage(p, score) for p, score in scored[:k]]
 
-    def verbatim(
-        self, text: str, limit: int, allowed: np.ndarray | None, exclude: set[tuple[str, int]]
-    ) -> list[Passage]:
+    def verbatim(self, text: str, limit: int, allowed: Any, exclude: set[tuple[str, int]]) -> list[Passage]:
         """Up to ``limit`` passages (not in ``exclude``, by doc_id and paragraph) that contain
         ``text`` word for word, best BM25 match first; their retrieval score is 0."""
         needle = text.lower()
@@ -121,7 +117,7 @@ class HybridRetriever:
         """Cosine between the query and each passage (their MiniLM vectors): how close in
         meaning, on the same scale for every query (fused scores are relative to the query)."""
         vector = self.embed_query(query)
-        stored = self.index.store.vectors_at([(p.doc_id, p.paragraph) for p in passages])
+        stored = self.index.vectors_at([(p.doc_id, p.paragraph) for p in passages])
         return [float(vector @ v) if v is not None else 0.0 for v in stored]
 
     def embed_query(self, query: str) -> np.ndarray:

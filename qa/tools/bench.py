@@ -198,8 +198,8 @@ def machine() -> str:
 
 # --- one corpus size -------------------------------------------------------------------
 def seed_documents(corpus: Path) -> list:
+    from index.backend import corpus_source, document_from_file
     from index.corpus import read_corpus
-    from index.corpus_index import corpus_source, document_from_file
 
     return [document_from_file(f, corpus_source(corpus)) for f in read_corpus(corpus)]
 
@@ -213,7 +213,7 @@ def build_index(data_dir: Path, encoder: object, documents: list) -> float:
     index = CorpusIndex(data_dir, encoder)  # type: ignore[arg-type]
     index.add(documents)
     elapsed = time.perf_counter() - t0
-    n = index.store.counts()[1]
+    n = index.counts()[1]
     index.close()
     return n / elapsed
 
@@ -266,8 +266,8 @@ def measure(args: argparse.Namespace, label: str, work: Path, embedder: object, 
 
     settings = Settings(data_dir=data_dir, query_cache_size=0)
     engine = Engine(settings, embedder=embedder)  # type: ignore[arg-type]
-    row.passages = engine.index.store.counts()[1]
-    row.index_type = engine.index.vectors.index_type
+    row.passages = engine.index.counts()[1]
+    row.index_type = engine.index.vectors.index_type  # type: ignore[attr-defined]
     n_q = min(len(questions), args.queries)
     for run in range(args.runs):
         qs = _rotate(questions, run * n_q, n_q)

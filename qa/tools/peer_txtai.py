@@ -76,11 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     book = load_open_book(args.file, seed=args.seed)
     episodes = book.sample(args.limit, seed=args.seed)
     engine = open_engine(book, args.work)
-    ids = engine.index.store.passage_ids()
-    stored = engine.index.passages([int(i) for i in ids])
     passages = [
         Passage(doc_id=p.doc_id, paragraph=p.paragraph, start=p.start, end=p.end, text=p.text, score=0.0)
-        for p in stored.values()
+        for batch in engine.index.iter_passages()
+        for p in batch
     ]
     peer = TxtaiPeer(passages, args.context)
     rows: dict[str, dict[str, Any]] = {"ours": {}, "txtai": {}}

@@ -1,0 +1,224 @@
+"""The storage back end ``Engine`` talks to, whatever holds the passages.
+
+Two implement it: ``CorpusIndex`` (one data directory: SQLite + FAISS + BM25, the default)
+and ``QdrantBackend`` (a Qdrant cluster, server or local-mode folder). The retriever and the
+answer pipeline see only this interface, so the answer contract cannot depend on where the
+passages live. What the two share (splitting documents, embedding, keeping a store in step
+with a corpus folder) is written once here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from index.corpus import SourceFile, corpus_sha256, read_corpus
+from index.paragraphs import Paragraph, document_title, split_paragraphs
+from index.store import Document, StoredPassage
+
+# Documents indexed by versions that recorded no folder; the next sync of a folder claims them.
+LEGACY_CORPUS_SOURCE = "corpus"
+# Documents a sync hands to one ``add`` (one embedding pass): bounds memory on large folders.
+SYNC_CHUNK = 2000
+
+# (doc_id, title, metadata, source, sha256, passages)
+DocumentRow = tuple[str, str, dict[str, Any], str, str, int]
+# Passage vectors for texts: the local model, or Ray workers (``index.ray_ingest``).
+Embed = Callable[[list[str], bool], np.ndarray]
+
+
+class DocumentExistsError(KeyError):
+    """A document with this id is already stored."""
+
+
+class ReadOnlyStore(PermissionError):
+    """A write to a store this process may only read."""
+
+
+class BackendUnavailable(RuntimeError):
+    """The store cannot be opened or reached (a message fit for a user)."""
+
+
+class UnsupportedFilter(ValueError):
+    """A filter this back end cannot express with the meaning the API gives it."""
+
+
+class TextEncoder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: int
+    score: float
+
+
+class Backend(ABC):
+    """Documents, their passages (offsets, text, vector) and the two candidate searches.
+
+    A passage id is an integer the back end chooses; it stays valid until the passage is
+    replaced or deleted. ``allowed`` is whatever ``allowed`` returned: an opaque filter.
+    """
+
+    encoder: TextEncoder
+    read_only: bool = False
+
+    # --- writes ------------------------------------------------------------------------
+    @abstractmethod
+    def write(
+        self,
+        docs: Sequence[Document],
+        split: Sequence[list[Paragraph]],
+        vectors: np.ndarray,
+        replace: bool = True,
+    ) -> None:
+        """Store documents with their paragraphs and one vector per paragraph (in order).
+        Without ``replace``, an existing doc_id raises DocumentExistsError before anything
+        is written."""
+
+    @abstractmethod
+    def delete(self, doc_id: str) -> bool:
+        """Remove a document and its passages; False when there was none."""
+
+    @abstractmethod
+    def get_state(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    def set_state(self, key: str, value: str) -> None: ...
+
+    # --- reads -------------------------------------------------------------------------
+    @abstractmethod
+    def dense(self, vector: np.ndarray, k: int, allowed: Any = None) -> list[Hit]:
+        """The ``k`` passages nearest to a query vector (inner product, best first)."""
+
+    @abstractmethod
+    def sparse(self, query: str, k: int, allowed: Any = None) -> list[Hit]:
+        """The ``k`` best BM25 matches for a query with a positive score, best first."""
+
+    @abstractmethod
+    def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]: ...
+
+    @abstractmethod
+    def vectors_at(self, keys: Sequence[tuple[str, int]]) -> list[np.ndarray | None]:
+        """The vector of each (doc_id, paragraph), None where there is no such passage."""
+
+    @abstractmethod
+    def allowed(self, doc_ids: Sequence[str] | None, metadata: dict[str, Any] | None) -> Any:
+        """A filter for ``dense`` and ``sparse`` admitting the passages of those documents
+        (and of documents whose metadata has every given key with the given value), or None
+        for no filter."""
+
+    @abstractmethod
+    def prefix_idf(self, terms: set[str]) -> dict[str, float]:
+        """IDF over the passages of ``index.lexical.prefix_terms``."""
+
+    @abstractmethod
+    def get_document(self, doc_id: str) -> Document | None: ...
+
+    @abstractmethod
+    def list_documents(self, limit: int | None = None, after: str | None = None) -> list[DocumentRow]:
+        """Documents by doc_id; a page of ``limit`` after the doc_id ``after``."""
+
+    @abstractmethod
+    def known_documents(self, doc_ids: Sequence[str]) -> set[str]:
+        """Which of ``doc_ids`` are stored."""
+
+    @abstractmethod
+    def passage_count(self, doc_id: str) -> int: ...
+
+    @abstractmethod
+    def counts(self) -> tuple[int, int]:
+        """(documents, passages)."""
+
+    @abstractmethod
+    def iter_passages(self, batch: int = 1000) -> Iterator[list[StoredPassage]]:
+        """Every passage, in batches (for exports and side-by-side benchmarks)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # --- shared ------------------------------------------------------------------------
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyStore("this store is open read-only: documents cannot be added or deleted")
+
+    def add(
+        self,
+        docs: Sequence[Document],
+        progress: bool = False,
+        replace: bool = True,
+        embed: Embed | None = None,
+    ) -> None:
+        """Split, embed (with ``embed``, or the back end's encoder) and ``write`` documents."""
+        self._check_writable()
+        if not docs:
+            return
+        split = [split_paragraphs(d.text) for d in docs]
+        texts = [p.text for paragraphs in split for p in paragraphs]
+        if embed is None:
+            vectors = self.encoder.encode(texts, progress=progress and bool(texts))
+        else:
+            vectors = embed(texts, progress)
+        self.write(docs, split, vectors, replace)
+
+    def document_sources(self) -> dict[str, tuple[str, str]]:
+        """doc_id -> (source, sha256) of every stored document."""
+        return {d[0]: (d[3], d[4]) for d in self.list_documents()}
+
+    def sync_corpus(
+        self,
+        directory: Path,
+        progress: bool = False,
+        skipped: list[tuple[Path, str]] | None = None,
+        embed: Embed | None = None,
+    ) -> tuple[int, int]:
+        """Make the store hold exactly the folder's files. Only documents that came from this
+        folder are changed or removed: documents added through the API or indexed from
+        another folder stay. Returns (documents added or changed, documents removed). With a
+        ``skipped`` list, files that cannot be documents are left out and listed there."""
+        self._check_writable()
+        files = read_corpus(directory, skipped)
+        source = corpus_source(directory)
+        digest = corpus_sha256(files)
+        state_key = f"corpus_sha256:{source}"
+        if self.get_state(state_key) == digest:
+            return 0, 0
+        known = self.document_sources()
+        mine = {d for d, (src, _) in known.items() if src in (source, LEGACY_CORPUS_SOURCE)}
+        changed = [f for f in files if known.get(f.doc_id) != (source, f.sha256)]
+        gone = sorted(mine - {f.doc_id for f in files})
+        for lo in range(0, len(changed), SYNC_CHUNK):
+            chunk = changed[lo : lo + SYNC_CHUNK]
+            self.add([document_from_file(f, source) for f in chunk], progress=progress, embed=embed)
+        for doc_id in gone:
+            self.delete(doc_id)
+        self.set_state(state_key, digest)
+        return len(changed), len(gone)
+
+    def sources(self) -> set[str]:
+        """Where the stored documents came from: ``api`` or ``corpus:<folder>``."""
+        return {src for src, _ in self.document_sources().values()}
+
+
+def corpus_source(directory: Path) -> str:
+    """The ``source`` recorded for documents indexed from a corpus folder."""
+    return f"corpus:{directory.resolve()}"
+
+
+def document_from_file(f: SourceFile, source: str) -> Document:
+    return Document(f.doc_id, document_title(f.text), f.text, {}, source, f.sha256)
+
+
+def stable_id(*parts: str | int) -> int:
+    """A 63-bit integer for a key (the same on every machine and run): Qdrant point ids."""
+    key = "\0".join(str(p) for p in parts).encode("utf-8")
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") & (2**63 - 1)

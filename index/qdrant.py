@@ -1,0 +1,546 @@
+"""The Qdrant back end: the same store on a Qdrant cluster, a server, or a local-mode folder.
+
+Three collections, all named from one prefix (``QA_QDRANT_COLLECTION``, default ``qa``)::
+
+    {prefix}_passages_{model}_{dim}   one point per passage: a dense vector (the passage
+                                      embedding, dot product), a sparse vector of BM25 term
+                                      weights and the payload doc_id, paragraph, start, end,
+                                      text, metadata, prefixes
+    {prefix}_documents                one point per document: doc_id, title, text, metadata,
+                                      source, sha256, passages (no vector)
+    {prefix}_state                    key -> value (corpus hashes, BM25 length statistics)
+
+The passages collection is named by the embedding model and dimension: after a model change
+the service finds no collection for the new model, creates it and re-embeds every document
+from the documents collection, so vectors of two models are never mixed.
+
+Lexical search is Qdrant's: each passage's sparse vector holds, for every BM25 term of our
+own tokenizer (the one the local BM25 uses), its saturated term frequency
+``tf / (tf + k1 (1 - b + b len / avglen))``, and the collection multiplies by Qdrant's IDF
+(``modifier=IDF``) at query time; a query is a vector of 1s over its terms. That is BM25
+with ``avglen`` fixed when the collection is first written, rather than recomputed as the
+corpus grows. Fusion and the proximity re-rank stay in our code, so both back ends rank the
+same candidates the same way.
+
+Point ids are stable hashes of (doc_id, paragraph) and of doc_id, so a replace overwrites in
+place and a passage's vector can be fetched by key. Qdrant has no transactions across
+points: a document is written passages first and its document record last (which carries
+the sha256 that ``sync_corpus`` compares), so a crash mid-write leaves a document that the
+next sync writes again. Every write waits for Qdrant's acknowledgement (``wait=True``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from index.backend import (
+    Backend,
+    BackendUnavailable,
+    DocumentExistsError,
+    DocumentRow,
+    Hit,
+    TextEncoder,
+    UnsupportedFilter,
+    stable_id,
+)
+from index.lexical import K1, B, prefix_terms, query_terms, term_counts
+from index.paragraphs import Paragraph
+from index.store import Document, StoredPassage
+
+try:
+    from qdrant_client import QdrantClient
+    from qdrant_client import models as qm
+except ImportError:  # pragma: no cover - the optional extra is missing
+    QdrantClient = None  # type: ignore[assignment,misc]
+
+log = logging.getLogger(__name__)
+WRITE_BATCH = 256  # points per upsert
+PAGE = 1000  # points per scroll page
+IDF_TTL_S = 300.0  # prefix document frequencies are counted again after this long
+_FIELD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _reachable(method: F) -> F:
+    """Qdrant's transport and server errors become BackendUnavailable (HTTP 503)."""
+
+    @functools.wraps(method)
+    def wrapper(self: QdrantBackend, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (BackendUnavailable, DocumentExistsError, UnsupportedFilter):
+            raise
+        except Exception as exc:
+            if _is_transport_error(exc):
+                raise BackendUnavailable(
+                    f"Qdrant at {self.where} failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _is_transport_error(exc: Exception) -> bool:
+    from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+    if isinstance(exc, (ResponseHandlingException, UnexpectedResponse, ConnectionError, TimeoutError)):
+        return True
+    module = type(exc).__module__
+    return module.startswith(("httpx", "httpcore", "grpc"))
+
+
+def model_slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64] or "model"
+
+
+def term_index(term: str) -> int:
+    """A term's dimension in the sparse vectors (CRC-32: stable across processes)."""
+    return zlib.crc32(term.encode("utf-8"))
+
+
+def sparse_weights(counts: Any, length: int, mean_length: float) -> dict[int, float]:
+    """BM25's saturated term frequency of each term (Qdrant multiplies in the IDF)."""
+    norm = K1 * (1 - B + B * length / mean_length)
+    weights: dict[int, float] = {}
+    for term, tf in counts.items():
+        index = term_index(term)
+        weights[index] = weights.get(index, 0.0) + tf / (norm + tf)
+    return weights
+
+
+class QdrantBackend(Backend):
+    def __init__(self, client: Any, encoder: TextEncoder, prefix: str = "qa", where: str = "") -> None:
+        self.client = client
+        self.encoder = encoder
+        self.where = where or "local mode"
+        self.local = where.startswith("path ")
+        self.prefix = prefix
+        self.passages_name = f"{prefix}_passages_{model_slug(encoder.name)}_{encoder.dim}"
+        self.documents_name = f"{prefix}_documents"
+        self.state_name = f"{prefix}_state"
+        self._write_lock = threading.Lock()
+        self._idf: dict[str, tuple[float, int]] = {}  # prefix term -> (counted at, passages)
+        self._indexed_fields: set[str] = set()
+        self._mean_length: float | None = None
+        self._prepare()
+
+    @classmethod
+    def open(
+        cls,
+        encoder: TextEncoder,
+        url: str | None = None,
+        api_key: str | None = None,
+        path: Path | None = None,
+        prefix: str = "qa",
+        timeout: int = 30,
+    ) -> QdrantBackend:
+        """Connect to a server or cluster (``url``) or open a local-mode folder (``path``)."""
+        if QdrantClient is None:
+            raise BackendUnavailable(
+                "QA_BACKEND=qdrant needs qdrant-client: pip install 'newsqa[scale]' (or qdrant-client)"
+            )
+        if not url and path is None:
+            raise BackendUnavailable(
+                "QA_BACKEND=qdrant needs QA_QDRANT_URL (a server or cluster) or QA_QDRANT_PATH "
+                "(a folder for local mode, no server)"
+            )
+        try:
+            if url:
+                client = QdrantClient(url=url, api_key=api_key, timeout=timeout)
+                where = url
+            else:
+                assert path is not None
+                path.mkdir(parents=True, exist_ok=True)
+                client = QdrantClient(path=str(path))
+                where = f"path {path}"
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise BackendUnavailable(f"cannot open Qdrant ({url or path}): {exc}") from None
+        try:
+            return cls(client, encoder, prefix, where)
+        except BackendUnavailable:
+            client.close()
+            raise
+        except Exception as exc:
+            client.close()
+            if _is_transport_error(exc):
+                raise BackendUnavailable(f"cannot reach Qdrant at {url or path}: {exc}") from None
+            raise
+
+    # --- collections -------------------------------------------------------------------
+    def _prepare(self) -> None:
+        existing = {c.name for c in self.client.get_collections().collections}
+        if self.state_name not in existing:
+            self.client.create_collection(self.state_name, vectors_config={})
+        if self.documents_name not in existing:
+            self.client.create_collection(self.documents_name, vectors_config={})
+        model_changed = False
+        if self.passages_name not in existing:
+            self.client.create_collection(
+                self.passages_name,
+                vectors_config={"dense": qm.VectorParams(size=self.encoder.dim, distance=qm.Distance.DOT)},
+                sparse_vectors_config={"bm25": qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+            )
+            model_changed = self.client.count(self.documents_name, exact=True).count > 0
+        self._payload_index("doc_id", qm.PayloadSchemaType.KEYWORD)
+        self._payload_index("prefixes", qm.PayloadSchemaType.KEYWORD)
+        value = self.get_state(f"bm25_mean_length:{self.passages_name}")
+        self._mean_length = float(value) if value else None
+        if model_changed:
+            others = sorted(n for n in existing if n.startswith(f"{self.prefix}_passages_"))
+            log.info(
+                "no passages collection for %s (%s): re-embedding every document into it; "
+                "those of other models (%s) can be dropped",
+                self.encoder.name,
+                self.passages_name,
+                ", ".join(others) or "none",
+            )
+            self._reembed_all()
+
+    def _payload_index(self, field: str, schema: Any) -> None:
+        """Payload indexes make filters fast on a server; local mode has none (and warns)."""
+        if self.local or field in self._indexed_fields:
+            return
+        self.client.create_payload_index(self.passages_name, field, field_schema=schema, wait=True)
+        self._indexed_fields.add(field)
+
+    def _reembed_all(self) -> None:
+        offset = None
+        while True:
+            points, offset = self.client.scroll(
+                self.documents_name, limit=256, offset=offset, with_payload=True
+            )
+            self.add([_document(p.payload) for p in points], progress=True)
+            if offset is None:
+                return
+
+    # --- writes ------------------------------------------------------------------------
+    @_reachable
+    def write(
+        self,
+        docs: Sequence[Document],
+        split: Sequence[list[Paragraph]],
+        vectors: np.ndarray,
+        replace: bool = True,
+    ) -> None:
+        if not docs:
+            return
+        with self._write_lock:
+            if not replace:
+                existing = self.known_documents([d.doc_id for d in docs])
+                if existing:
+                    raise DocumentExistsError(sorted(existing)[0])
+            texts = [p.text for paragraphs in split for p in paragraphs]
+            counts = term_counts(texts)
+            mean_length = self._bm25_mean_length([length for _, length in counts])
+            points, row = [], 0
+            for doc, paragraphs in zip(docs, split, strict=True):
+                for number, p in enumerate(paragraphs):
+                    tf, length = counts[row]
+                    weights = sparse_weights(tf, length, mean_length)
+                    points.append(
+                        qm.PointStruct(
+                            id=stable_id("passage", doc.doc_id, number),
+                            vector={
+                                "dense": np.asarray(vectors[row], dtype=np.float32).tolist(),
+                                "bm25": qm.SparseVector(indices=list(weights), values=list(weights.values())),
+                            },
+                            payload={
+                                "doc_id": doc.doc_id,
+                                "paragraph": number,
+                                "start": p.start,
+                                "end": p.end,
+                                "text": p.text,
+                                "metadata": doc.metadata,
+                                "prefixes": sorted(set(prefix_terms(p.text))),
+                            },
+                        )
+                    )
+                    row += 1
+            for lo in range(0, len(points), WRITE_BATCH):
+                self.client.upsert(self.passages_name, points[lo : lo + WRITE_BATCH], wait=True)
+            for doc, paragraphs in zip(docs, split, strict=True):
+                # The previous version's passages beyond the new count.
+                self._delete_passages(doc.doc_id, from_paragraph=len(paragraphs))
+            records = [
+                qm.PointStruct(
+                    id=stable_id("document", doc.doc_id),
+                    vector={},
+                    payload={
+                        "doc_id": doc.doc_id,
+                        "title": doc.title,
+                        "text": doc.text,
+                        "metadata": doc.metadata,
+                        "source": doc.source,
+                        "sha256": doc.sha256,
+                        "passages": len(paragraphs),
+                    },
+                )
+                for doc, paragraphs in zip(docs, split, strict=True)
+            ]
+            for lo in range(0, len(records), WRITE_BATCH):
+                self.client.upsert(self.documents_name, records[lo : lo + WRITE_BATCH], wait=True)
+            self._idf.clear()
+
+    def _bm25_mean_length(self, lengths: list[int]) -> float:
+        """The ``avglen`` of the sparse vectors: the first batch's mean, kept from then on."""
+        if self._mean_length is None:
+            self._mean_length = max(1.0, float(np.mean(lengths))) if lengths else 1.0
+            self.set_state(f"bm25_mean_length:{self.passages_name}", repr(self._mean_length))
+        return self._mean_length
+
+    def _delete_passages(self, doc_id: str, from_paragraph: int = 0) -> None:
+        must: list[Any] = [qm.FieldCondition(key="doc_id", match=qm.MatchValue(value=doc_id))]
+        if from_paragraph:
+            must.append(qm.FieldCondition(key="paragraph", range=qm.Range(gte=from_paragraph)))
+        self.client.delete(self.passages_name, qm.FilterSelector(filter=qm.Filter(must=must)), wait=True)
+
+    @_reachable
+    def delete(self, doc_id: str) -> bool:
+        with self._write_lock:
+            if not self.known_documents([doc_id]):
+                return False
+            # The document record last: until it goes, a sync still sees the document.
+            self._delete_passages(doc_id)
+            self.client.delete(
+                self.documents_name, qm.PointIdsList(points=[stable_id("document", doc_id)]), wait=True
+            )
+            self._idf.clear()
+        return True
+
+    @_reachable
+    def get_state(self, key: str) -> str | None:
+        found = self.client.retrieve(self.state_name, [stable_id("state", key)], with_payload=True)
+        return str(found[0].payload["value"]) if found and found[0].payload else None
+
+    @_reachable
+    def set_state(self, key: str, value: str) -> None:
+        point = qm.PointStruct(id=stable_id("state", key), vector={}, payload={"key": key, "value": value})
+        self.client.upsert(self.state_name, [point], wait=True)
+
+    # --- reads -------------------------------------------------------------------------
+    @_reachable
+    def dense(self, vector: np.ndarray, k: int, allowed: Any = None) -> list[Hit]:
+        found = self.client.query_points(
+            self.passages_name,
+            query=np.asarray(vector, dtype=np.float32).tolist(),
+            using="dense",
+            limit=k,
+            query_filter=allowed,
+            with_payload=False,
+        )
+        return [Hit(int(p.id), float(p.score)) for p in found.points]
+
+    @_reachable
+    def sparse(self, query: str, k: int, allowed: Any = None) -> list[Hit]:
+        indices = sorted({term_index(t) for t in query_terms(query)})
+        if not indices or k <= 0:
+            return []
+        found = self.client.query_points(
+            self.passages_name,
+            query=qm.SparseVector(indices=indices, values=[1.0] * len(indices)),
+            using="bm25",
+            limit=k,
+            query_filter=allowed,
+            with_payload=False,
+        )
+        return [Hit(int(p.id), float(p.score)) for p in found.points if p.score > 0]
+
+    @_reachable
+    def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
+        if not ids:
+            return {}
+        found = self.client.retrieve(
+            self.passages_name,
+            [int(i) for i in ids],
+            with_payload=["doc_id", "paragraph", "start", "end", "text"],
+        )
+        return {int(p.id): _passage(int(p.id), p.payload) for p in found if p.payload}
+
+    @_reachable
+    def vectors_at(self, keys: Sequence[tuple[str, int]]) -> list[np.ndarray | None]:
+        if not keys:
+            return []
+        ids = [stable_id("passage", d, n) for d, n in keys]
+        found = self.client.retrieve(self.passages_name, ids, with_payload=False, with_vectors=["dense"])
+        vectors: dict[int, np.ndarray] = {}
+        for p in found:
+            dense = p.vector.get("dense") if isinstance(p.vector, dict) else None
+            if dense is not None:
+                vectors[int(p.id)] = np.asarray(dense, dtype=np.float32)
+        return [vectors.get(i) for i in ids]
+
+    def allowed(self, doc_ids: Sequence[str] | None, metadata: dict[str, Any] | None) -> Any:
+        if not doc_ids and not metadata:
+            return None
+        must: list[Any] = []
+        if doc_ids:
+            must.append(qm.FieldCondition(key="doc_id", match=qm.MatchAny(any=list(doc_ids))))
+        for key, value in (metadata or {}).items():
+            must.append(self._metadata_condition(key, value))
+        return qm.Filter(must=must)
+
+    def _metadata_condition(self, key: str, value: Any) -> Any:
+        if not _FIELD.fullmatch(key):
+            raise UnsupportedFilter(
+                f"metadata filter key {key!r}: on Qdrant, keys are 1-64 letters, digits, '_' or '-'"
+            )
+        field = f"metadata.{key}"
+        if value is None:
+            return qm.IsNullCondition(is_null=qm.PayloadField(key=field))
+        if isinstance(value, bool):
+            self._payload_index(field, qm.PayloadSchemaType.BOOL)
+            return qm.FieldCondition(key=field, match=qm.MatchValue(value=value))
+        if isinstance(value, int):
+            self._payload_index(field, qm.PayloadSchemaType.INTEGER)
+            return qm.FieldCondition(key=field, match=qm.MatchValue(value=value))
+        if isinstance(value, float):
+            self._payload_index(field, qm.PayloadSchemaType.FLOAT)
+            return qm.FieldCondition(key=field, range=qm.Range(gte=value, lte=value))
+        if isinstance(value, str):
+            self._payload_index(field, qm.PayloadSchemaType.KEYWORD)
+            return qm.FieldCondition(key=field, match=qm.MatchValue(value=value))
+        raise UnsupportedFilter(
+            f"metadata filter {key!r}: on Qdrant a filter value is a string, number, boolean or null"
+        )
+
+    @_reachable
+    def prefix_idf(self, terms: set[str]) -> dict[str, float]:
+        """As the local index's, from Qdrant's counts of passages holding each prefix term
+        (cached for ``IDF_TTL_S``: an IDF moves little between two writes)."""
+        now = time.monotonic()
+        n = self._df("", now)
+        return {t: float(np.log((n + 1) / (self._df(t, now) + 0.5))) for t in terms}
+
+    def _df(self, term: str, now: float) -> int:
+        cached = self._idf.get(term)
+        if cached is not None and now - cached[0] < IDF_TTL_S:
+            return cached[1]
+        condition = (
+            qm.Filter(must=[qm.FieldCondition(key="prefixes", match=qm.MatchValue(value=term))])
+            if term
+            else None
+        )
+        count = self.client.count(self.passages_name, count_filter=condition, exact=self.local).count
+        if len(self._idf) > 100_000:
+            self._idf.clear()
+        self._idf[term] = (now, int(count))
+        return int(count)
+
+    @_reachable
+    def get_document(self, doc_id: str) -> Document | None:
+        found = self.client.retrieve(self.documents_name, [stable_id("document", doc_id)], with_payload=True)
+        return _document(found[0].payload) if found and found[0].payload else None
+
+    def _document_payloads(self, fields: list[str]) -> Iterator[dict[str, Any]]:
+        offset = None
+        while True:
+            points, offset = self.client.scroll(
+                self.documents_name, limit=PAGE, offset=offset, with_payload=fields
+            )
+            for p in points:
+                if p.payload:
+                    yield p.payload
+            if offset is None:
+                return
+
+    @_reachable
+    def list_documents(self, limit: int | None = None, after: str | None = None) -> list[DocumentRow]:
+        """Qdrant orders by point id, not by a keyword: the doc_ids are scrolled (their ids
+        only, no text) and sorted here, then the page's records fetched."""
+        doc_ids = sorted(
+            d for d in (p["doc_id"] for p in self._document_payloads(["doc_id"])) if d > (after or "")
+        )
+        page = doc_ids if limit is None else doc_ids[:limit]
+        rows: dict[str, DocumentRow] = {}
+        fields = ["doc_id", "title", "metadata", "source", "sha256", "passages"]
+        for lo in range(0, len(page), PAGE):
+            ids = [stable_id("document", d) for d in page[lo : lo + PAGE]]
+            for p in self.client.retrieve(self.documents_name, ids, with_payload=fields):
+                q = p.payload or {}
+                rows[q["doc_id"]] = (
+                    q["doc_id"],
+                    q["title"],
+                    q.get("metadata") or {},
+                    q["source"],
+                    q["sha256"],
+                    int(q.get("passages", 0)),
+                )
+        return [rows[d] for d in page if d in rows]
+
+    @_reachable
+    def document_sources(self) -> dict[str, tuple[str, str]]:
+        return {
+            p["doc_id"]: (p["source"], p["sha256"])
+            for p in self._document_payloads(["doc_id", "source", "sha256"])
+        }
+
+    @_reachable
+    def known_documents(self, doc_ids: Sequence[str]) -> set[str]:
+        if not doc_ids:
+            return set()
+        ids = [stable_id("document", d) for d in doc_ids]
+        found = self.client.retrieve(self.documents_name, ids, with_payload=["doc_id"])
+        return {p.payload["doc_id"] for p in found if p.payload} & set(doc_ids)
+
+    @_reachable
+    def passage_count(self, doc_id: str) -> int:
+        found = self.client.retrieve(
+            self.documents_name, [stable_id("document", doc_id)], with_payload=["passages"]
+        )
+        return int(found[0].payload.get("passages", 0)) if found and found[0].payload else 0
+
+    @_reachable
+    def counts(self) -> tuple[int, int]:
+        docs = self.client.count(self.documents_name, exact=True).count
+        passages = self.client.count(self.passages_name, exact=True).count
+        return int(docs), int(passages)
+
+    @_reachable
+    def iter_passages(self, batch: int = 1000) -> Iterator[list[StoredPassage]]:
+        offset = None
+        while True:
+            points, offset = self.client.scroll(
+                self.passages_name,
+                limit=batch,
+                offset=offset,
+                with_payload=["doc_id", "paragraph", "start", "end", "text"],
+            )
+            yield [_passage(int(p.id), p.payload) for p in points if p.payload]
+            if offset is None:
+                return
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _passage(point_id: int, payload: dict[str, Any]) -> StoredPassage:
+    return StoredPassage(
+        point_id,
+        payload["doc_id"],
+        int(payload["paragraph"]),
+        int(payload["start"]),
+        int(payload["end"]),
+        payload["text"],
+    )
+
+
+def _document(payload: dict[str, Any] | None) -> Document:
+    p = payload or {}
+    return Document(
+        p["doc_id"],
+        p["title"],
+        p["text"],
+        p.get("metadata") or {},
+        p.get("source", "api"),
+        p.get("sha256", ""),
+    )
