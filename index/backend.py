@@ -180,11 +180,13 @@ class Backend(ABC):
         progress: bool = False,
         skipped: list[tuple[Path, str]] | None = None,
         embed: Embed | None = None,
+        chunk: int = SYNC_CHUNK,
     ) -> tuple[int, int]:
         """Make the store hold exactly the folder's files. Only documents that came from this
         folder are changed or removed: documents added through the API or indexed from
         another folder stay. Returns (documents added or changed, documents removed). With a
-        ``skipped`` list, files that cannot be documents are left out and listed there."""
+        ``skipped`` list, files that cannot be documents are left out and listed there.
+        Documents are embedded and written ``chunk`` at a time."""
         self._check_writable()
         files = read_corpus(directory, skipped)
         source = corpus_source(directory)
@@ -196,9 +198,9 @@ class Backend(ABC):
         mine = {d for d, (src, _) in known.items() if src in (source, LEGACY_CORPUS_SOURCE)}
         changed = [f for f in files if known.get(f.doc_id) != (source, f.sha256)]
         gone = sorted(mine - {f.doc_id for f in files})
-        for lo in range(0, len(changed), SYNC_CHUNK):
-            chunk = changed[lo : lo + SYNC_CHUNK]
-            self.add([document_from_file(f, source) for f in chunk], progress=progress, embed=embed)
+        for lo in range(0, len(changed), chunk):
+            part = changed[lo : lo + chunk]
+            self.add([document_from_file(f, source) for f in part], progress=progress, embed=embed)
         for doc_id in gone:
             self.delete(doc_id)
         self.set_state(state_key, digest)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from index.backend import (
+    SYNC_CHUNK,
     Backend,
     BackendUnavailable,
     DocumentExistsError,
@@ -123,12 +124,16 @@ class Engine:
         progress: bool = True,
         skipped: list[tuple[Path, str]] | None = None,
         embed: Embed | None = None,
+        chunk: int = SYNC_CHUNK,
     ) -> tuple[int, int]:
         """Index new or changed files of a folder and drop removed ones; with a ``skipped``
         list, files that cannot be documents are listed there instead of stopping the sync.
-        ``embed`` replaces the local model for passage vectors (``index.ray_ingest``)."""
+        ``embed`` replaces the local model for passage vectors (``index.ray_ingest``), and
+        documents are embedded and written ``chunk`` at a time."""
         try:
-            return self.index.sync_corpus(Path(corpus), progress=progress, skipped=skipped, embed=embed)
+            return self.index.sync_corpus(
+                Path(corpus), progress=progress, skipped=skipped, embed=embed, chunk=chunk
+            )
         except CorpusError as exc:
             raise InvalidDocument(str(exc)) from None
         except (ReadOnlyDataDir, ReadOnlyStore) as exc:

@@ -20,6 +20,8 @@ from qa.errors import QAError
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 SEEDS = Path("seeds")
+# Documents per Ray job: each job starts its actors (and loads the model) once.
+RAY_CHUNK = 50_000
 
 
 def _settings(args: argparse.Namespace, **extra: object):
@@ -176,7 +178,19 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     skipped: list[tuple[Path, str]] | None = [] if args.skip_invalid else None
     with Engine(_settings(args, reader=False)) as engine:
-        added, removed = engine.sync(args.directory, skipped=skipped)
+        if args.ray:
+            from index.ray_ingest import RayEmbed, RayUnavailable
+
+            try:
+                embed = RayEmbed(
+                    engine.embedder.name, engine.embedder.dim, args.ray, args.ray_workers, args.ray_threads
+                )
+            except RayUnavailable as exc:
+                raise QAError(str(exc)) from None
+            with embed:
+                added, removed = engine.sync(args.directory, skipped=skipped, embed=embed, chunk=RAY_CHUNK)
+        else:
+            added, removed = engine.sync(args.directory, skipped=skipped)
         health = engine.health()
     for path, reason in skipped or []:
         print(f"skipped {path}: {reason}", file=sys.stderr)
@@ -291,6 +305,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave out files that cannot be documents (not UTF-8, binary, bad names) and list them",
     )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="embed passages on Ray workers: a cluster's address (ray://host:10001 or host:6379), "
+        "or none for a local Ray on 127.0.0.1 (pip install 'newsqa[scale]')",
+    )
+    p.add_argument("--ray-workers", type=int, help="embedding actors (default: the cluster's CPUs / threads)")
+    p.add_argument("--ray-threads", type=int, default=1, help="CPU threads per embedding actor")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("add", help="add .txt documents to a running service")

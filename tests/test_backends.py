@@ -1,0 +1,258 @@
+"""The store's behaviour, the same on every back end: local (FAISS + BM25 + SQLite) and
+Qdrant (local mode in a temporary folder, the same client calls a cluster gets).
+
+Each test runs once per back end through ``Engine``, the interface every user (HTTP, CLI,
+library) goes through.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from index.embedder import Embedder
+from index.paragraphs import split_paragraphs
+from qa.engine import Engine
+from qa.errors import DocumentExists, DocumentNotFound, InvalidRequest
+from qa.settings import Settings
+from tests.conftest import SEEDS, SHARED
+
+BACKENDS = ["local", "qdrant"]
+SENTENCE = "Tajikistan called up 20,000 reservists along the Afghan border on Thursday morning."
+MakeEngine = Callable[..., Engine]
+
+
+def backend_settings(backend: str, root: Path, **overrides: Any) -> Settings:
+    if backend == "qdrant":
+        pytest.importorskip("qdrant_client", reason="the Qdrant back end needs pip install '.[scale]'")
+        overrides = {"backend": "qdrant", "qdrant_path": root / "qdrant", **overrides}
+    return Settings(data_dir=root / "data", **overrides)
+
+
+@pytest.fixture(params=BACKENDS)
+def make(request: pytest.FixtureRequest, tmp_path: Path, embedder: Embedder) -> MakeEngine:
+    """Engines on one back end over one private store; closing and calling again reopens it."""
+    opened: list[Engine] = []
+
+    def open_engine(encoder: Any = None, **overrides: Any) -> Engine:
+        overrides.setdefault("reader", False)
+        engine = Engine(backend_settings(request.param, tmp_path, **overrides), embedder=encoder or embedder)
+        opened.append(engine)
+        return engine
+
+    yield open_engine
+    for engine in opened:
+        engine.close()
+
+
+def seed_paragraphs() -> dict[str, list[str]]:
+    return {
+        f.stem: [p.text for p in split_paragraphs(f.read_text(encoding="utf-8"))]
+        for f in sorted(SEEDS.glob("*.txt"))
+    }
+
+
+def test_sync_indexes_every_paragraph_with_exact_offsets(make: MakeEngine) -> None:
+    engine = make()
+    assert engine.sync(SEEDS, progress=False) == (5, 0)
+    expected = seed_paragraphs()
+    health = engine.health()
+    assert (health.documents, health.passages) == (5, sum(len(p) for p in expected.values()))
+    assert [d.doc_id for d in engine.documents()] == sorted(expected)
+    assert [d.passages for d in engine.documents()] == [len(expected[d]) for d in sorted(expected)]
+    texts = {d: engine.document(d).text for d in expected}
+    for passage in engine.search("Afghan troops fled into Tajikistan", k=10).passages:
+        assert texts[passage.doc_id][passage.start : passage.end] == passage.text
+    assert engine.sync(SEEDS, progress=False) == (0, 0)
+
+
+def test_each_paragraph_is_found_by_its_own_words(make: MakeEngine) -> None:
+    """Search quality on the seeds: a paragraph's first sentence finds that paragraph (or
+    one of the seeds' near-copies of it, which other articles quote word for word) first."""
+    engine = make()
+    engine.sync(SEEDS, progress=False)
+    tried = found = 0
+    for paragraphs in seed_paragraphs().values():
+        for text in paragraphs:
+            sentence = text.split(". ")[0][:300]
+            if len(sentence.split()) < 8:
+                continue
+            tried += 1
+            found += sentence in engine.search(sentence, k=1).passages[0].text
+    assert tried > 40 and found / tried >= 0.95, (found, tried)
+
+
+def test_add_replace_and_delete(make: MakeEngine) -> None:
+    engine = make()
+    first = "The harbour of Velmora reopened on Monday after the storm. " * 2
+    second = "Velmora's mayor, Ilse Brandt, said the repairs cost 4 million euros this spring."
+    assert engine.add("port", first + "\n\n" + second, metadata={"desk": "europe"}) == 2
+    with pytest.raises(DocumentExists):
+        engine.add("port", "Another text entirely, long enough to be a paragraph here.")
+    hit = engine.search("How much did the repairs in Velmora cost?", k=1).passages[0]
+    assert (hit.doc_id, hit.paragraph, hit.text) == ("port", 1, second)
+    assert engine.document("port").metadata == {"desk": "europe"}
+
+    replaced = "The airport of Velmora closed on Tuesday because of the fog over the coast."
+    assert engine.add("port", replaced, replace=True) == 1
+    assert engine.document("port").text == replaced
+    assert [d.passages for d in engine.documents()] == [1]
+    hits = engine.search("repairs cost 4 million euros", k=5).passages
+    assert [(h.doc_id, h.paragraph, h.text) for h in hits] == [("port", 0, replaced)]
+
+    engine.delete("port")
+    assert engine.health().documents == engine.health().passages == 0
+    assert engine.search("Velmora airport fog", k=5).passages == []
+    with pytest.raises(DocumentNotFound):
+        engine.document("port")
+    with pytest.raises(DocumentNotFound):
+        engine.delete("port")
+
+
+def test_filters_by_doc_id_and_metadata(make: MakeEngine) -> None:
+    engine = make()
+    engine.sync(SEEDS, progress=False)
+    engine.add(
+        "asia-1",
+        "Tajikistan mobilized reservists along the Afghan border this week.",
+        metadata={"desk": "asia"},
+    )
+    engine.add(
+        "asia-2",
+        "Tajik troops held drills near the Afghan border on Thursday morning.",
+        metadata={"desk": "asia", "year": 2021},
+    )
+    query = "Tajikistan troops at the Afghan border"
+    only = engine.search(query, k=10, doc_ids=["004_0b86c02cdc35424d"]).passages
+    assert only and {p.doc_id for p in only} == {"004_0b86c02cdc35424d"}
+    asia = engine.search(query, k=10, metadata={"desk": "asia"}).passages
+    assert {p.doc_id for p in asia} == {"asia-1", "asia-2"}
+    assert {p.doc_id for p in engine.search(query, k=10, metadata={"year": 2021}).passages} == {"asia-2"}
+    assert engine.search(query, k=10, metadata={"desk": "sports"}).passages == []
+    both = engine.search(query, k=10, doc_ids=["asia-1", "000_a764001855818956"], metadata={"desk": "asia"})
+    assert {p.doc_id for p in both.passages} == {"asia-1"}
+    with pytest.raises(DocumentNotFound):
+        engine.search(query, doc_ids=["no-such-document"])
+
+
+def test_documents_are_paged_by_doc_id(make: MakeEngine) -> None:
+    engine = make()
+    engine.sync(SEEDS, progress=False)
+    everything = [d.doc_id for d in engine.documents()]
+    pages: list[str] = []
+    after = None
+    while page := engine.documents(limit=2, after=after):
+        pages += [d.doc_id for d in page]
+        after = page[-1].doc_id
+    assert pages == everything == sorted(everything)
+    with pytest.raises(InvalidRequest):
+        engine.documents(limit=0)
+
+
+def test_everything_survives_a_reopen(make: MakeEngine) -> None:
+    engine = make()
+    engine.sync(SEEDS, progress=False)
+    engine.add(
+        "note", "A short note about the Velmora harbour, written for this test only.", metadata={"k": "v"}
+    )
+    question = "Who leads the Taliban delegation?"
+    before = [(p.doc_id, p.paragraph, p.score) for p in engine.search(question, k=5).passages]
+    counts = engine.health()
+    engine.close()
+
+    reopened = make()
+    assert reopened.health() == counts
+    assert [(p.doc_id, p.paragraph, p.score) for p in reopened.search(question, k=5).passages] == before
+    assert reopened.document("note").metadata == {"k": "v"}
+    assert reopened.sync(SEEDS, progress=False) == (0, 0)  # nothing re-embedded
+
+
+class Renamed:
+    """The same model under another name: what a changed embedding model looks like."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self._inner = inner
+        self.name = inner.name + "-renamed"
+        self.dim = inner.dim
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_a_new_embedding_model_reembeds_every_document(make: MakeEngine, embedder: Embedder) -> None:
+    engine = make()
+    engine.sync(SEEDS, progress=False)
+    engine.add("note", "A short note about the Velmora harbour, written for this test only.")
+    counts = engine.health()
+    engine.close()
+    renamed = Renamed(embedder)
+    reopened = make(encoder=renamed)
+    assert reopened.health() == counts
+    assert reopened.search("Velmora harbour note", k=1).passages[0].doc_id == "note"
+
+
+def test_the_http_contract_is_the_same(make: MakeEngine) -> None:
+    engine = make()
+    engine.sync(SEEDS, progress=False)
+    client = TestClient(create_app(engine))
+    reply = client.get("/search", params={"q": "Afghan troops fled into Tajikistan", "k": 3})
+    assert reply.status_code == 200 and len(reply.json()["passages"]) == 3
+    assert client.post("/documents", json={"doc_id": "x", "text": "Too short."}).status_code in (200, 201)
+    assert client.get("/documents/x").json()["text"] == "Too short."
+    assert client.delete("/documents/x").status_code in (200, 204)
+    assert client.get("/documents/x").status_code == 404
+    client.post("/documents", json={"doc_id": "y", "text": SENTENCE, "metadata": {"desk": "asia"}})
+    found = client.get("/search", params={"q": "Tajik reservists", "meta": "desk=asia"}).json()
+    assert [p["doc_id"] for p in found["passages"]] == ["y"]
+    # A filter one back end cannot express is a 400 there, never a 500.
+    odd = client.get("/search", params={"q": "Tajik reservists", "meta": "a.b[0]=x"})
+    assert odd.status_code in (200, 400), odd.text
+
+
+@pytest.fixture(scope="module")
+def answering(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> dict[str, Engine]:
+    """One engine with the reader per back end, over the seeds."""
+    engines = {}
+    for backend in BACKENDS:
+        settings = backend_settings(backend, tmp_path_factory.mktemp(backend), corpus=SEEDS)
+        engines[backend] = Engine(settings, embedder=embedder)
+    yield engines
+    for engine in engines.values():
+        engine.close()
+
+
+def answers(engine: Engine, question: str) -> list[tuple[str, str, int, int]]:
+    return [
+        (a.text, c.doc_id, c.start, c.end)
+        for a in engine.ask(question, top_k=5).answers
+        for c in a.citations[:1]
+    ]
+
+
+def test_both_back_ends_give_the_same_answers(answering: dict[str, Engine]) -> None:
+    """Questions written for this test (not the evaluation set) over the seeds."""
+    questions = [
+        "How many troops did Tajikistan mobilize?",
+        "Who is the president of Afghanistan?",
+        "Which base did American troops leave?",
+        "What did the Taliban say about the border?",
+    ]
+    for question in questions:
+        local, qdrant = (answers(answering[b], question) for b in BACKENDS)
+        assert local and local[0] == qdrant[0], question
+
+
+@pytest.mark.skipif(not (SHARED / "eval" / "dev_qa.jsonl").exists(), reason="needs ../shared/eval")
+def test_both_back_ends_answer_the_smoke_questions_alike(answering: dict[str, Engine]) -> None:
+    lines = (SHARED / "eval" / "dev_qa.jsonl").read_text().splitlines()
+    questions = [json.loads(line)["question"] for line in lines if line.strip()]
+    differ = [
+        q for q in questions if answers(answering["local"], q)[:1] != answers(answering["qdrant"], q)[:1]
+    ]
+    assert not differ, differ
