@@ -38,6 +38,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,6 +52,7 @@ from index.backend import (
     Hit,
     TextEncoder,
     UnsupportedFilter,
+    corpus_source,
     stable_id,
 )
 from index.lexical import K1, B, prefix_terms, query_terms, term_counts
@@ -118,9 +120,45 @@ def sparse_weights(counts: Any, length: int, mean_length: float) -> dict[int, fl
     return weights
 
 
+@dataclass(frozen=True)
+class CollectionLayout:
+    """How a new passages collection is laid out on a cluster (an existing one is kept as
+    it is; Qdrant changes shard counts only by re-creating a collection)."""
+
+    shards: int = 1
+    replicas: int = 1
+    quantization: str = "none"  # none | int8 | binary
+    on_disk: bool = False  # original vectors and payload memory-mapped from disk
+    oversampling: float = 3.0  # quantized candidates per wanted hit, re-scored with the originals
+
+    def quantization_config(self) -> Any:
+        if self.quantization == "int8":
+            return qm.ScalarQuantization(
+                scalar=qm.ScalarQuantizationConfig(type=qm.ScalarType.INT8, quantile=0.99, always_ram=True)
+            )
+        if self.quantization == "binary":
+            return qm.BinaryQuantization(binary=qm.BinaryQuantizationConfig(always_ram=True))
+        return None
+
+    def search_params(self) -> Any:
+        if self.quantization == "none":
+            return None
+        return qm.SearchParams(
+            quantization=qm.QuantizationSearchParams(rescore=True, oversampling=self.oversampling)
+        )
+
+
 class QdrantBackend(Backend):
-    def __init__(self, client: Any, encoder: TextEncoder, prefix: str = "qa", where: str = "") -> None:
+    def __init__(
+        self,
+        client: Any,
+        encoder: TextEncoder,
+        prefix: str = "qa",
+        where: str = "",
+        layout: CollectionLayout | None = None,
+    ) -> None:
         self.client = client
+        self.layout = layout or CollectionLayout()
         self.encoder = encoder
         self.where = where or "local mode"
         self.local = where.startswith("path ")
@@ -143,6 +181,7 @@ class QdrantBackend(Backend):
         path: Path | None = None,
         prefix: str = "qa",
         timeout: int = 30,
+        layout: CollectionLayout | None = None,
     ) -> QdrantBackend:
         """Connect to a server or cluster (``url``) or open a local-mode folder (``path``)."""
         if QdrantClient is None:
@@ -166,7 +205,7 @@ class QdrantBackend(Backend):
         except (RuntimeError, OSError, ValueError) as exc:
             raise BackendUnavailable(f"cannot open Qdrant ({url or path}): {exc}") from None
         try:
-            return cls(client, encoder, prefix, where)
+            return cls(client, encoder, prefix, where, layout)
         except BackendUnavailable:
             client.close()
             raise
@@ -179,18 +218,31 @@ class QdrantBackend(Backend):
     # --- collections -------------------------------------------------------------------
     def _prepare(self) -> None:
         existing = {c.name for c in self.client.get_collections().collections}
+        layout = self.layout
+        cluster = {} if self.local else {"shard_number": layout.shards, "replication_factor": layout.replicas}
         if self.state_name not in existing:
-            self.client.create_collection(self.state_name, vectors_config={})
+            self._create(self.state_name, vectors_config={}, **cluster)
         if self.documents_name not in existing:
-            self.client.create_collection(self.documents_name, vectors_config={})
+            self._create(self.documents_name, vectors_config={}, on_disk_payload=True, **cluster)
         model_changed = False
         if self.passages_name not in existing:
-            self.client.create_collection(
+            created = self._create(
                 self.passages_name,
-                vectors_config={"dense": qm.VectorParams(size=self.encoder.dim, distance=qm.Distance.DOT)},
-                sparse_vectors_config={"bm25": qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+                vectors_config={
+                    "dense": qm.VectorParams(
+                        size=self.encoder.dim, distance=qm.Distance.DOT, on_disk=layout.on_disk or None
+                    )
+                },
+                sparse_vectors_config={
+                    "bm25": qm.SparseVectorParams(
+                        modifier=qm.Modifier.IDF, index=qm.SparseIndexParams(on_disk=layout.on_disk or None)
+                    )
+                },
+                quantization_config=layout.quantization_config(),
+                on_disk_payload=layout.on_disk or None,
+                **cluster,
             )
-            model_changed = self.client.count(self.documents_name, exact=True).count > 0
+            model_changed = created and self.client.count(self.documents_name, exact=True).count > 0
         self._payload_index("doc_id", qm.PayloadSchemaType.KEYWORD)
         self._payload_index("prefixes", qm.PayloadSchemaType.KEYWORD)
         value = self.get_state(f"bm25_mean_length:{self.passages_name}")
@@ -205,6 +257,16 @@ class QdrantBackend(Backend):
                 ", ".join(others) or "none",
             )
             self._reembed_all()
+
+    def _create(self, name: str, **config: Any) -> bool:
+        """Create a collection; False when another replica created it first."""
+        try:
+            self.client.create_collection(name, **config)
+            return True
+        except Exception:
+            if self.client.collection_exists(name):
+                return False
+            raise
 
     def _payload_index(self, field: str, schema: Any) -> None:
         """Payload indexes make filters fast on a server; local mode has none (and warns)."""
@@ -336,6 +398,7 @@ class QdrantBackend(Backend):
             using="dense",
             limit=k,
             query_filter=allowed,
+            search_params=self.layout.search_params(),
             with_payload=False,
         )
         return [Hit(int(p.id), float(p.score)) for p in found.points]
@@ -544,3 +607,36 @@ def _document(payload: dict[str, Any] | None) -> Document:
         p.get("source", "api"),
         p.get("sha256", ""),
     )
+
+
+def synced_from(
+    folder: Path,
+    url: str | None = None,
+    api_key: str | None = None,
+    path: Path | None = None,
+    prefix: str = "qa",
+) -> bool | None:
+    """None when the store holds no documents yet; otherwise whether ``folder`` was synced
+    into it (``qa serve`` keeps such a store in step with the folder). Loads no model."""
+    if QdrantClient is None:
+        raise BackendUnavailable("QA_BACKEND=qdrant needs qdrant-client: pip install 'newsqa[scale]'")
+    if not url and (path is None or not path.exists()):
+        return None
+    try:
+        client = QdrantClient(url=url, api_key=api_key) if url else QdrantClient(path=str(path))
+    except (RuntimeError, OSError, ValueError) as exc:
+        raise BackendUnavailable(f"cannot open Qdrant ({url or path}): {exc}") from None
+    try:
+        documents, state = f"{prefix}_documents", f"{prefix}_state"
+        if not client.collection_exists(documents) or not client.count(documents, exact=True).count:
+            return None
+        if not client.collection_exists(state):
+            return False
+        key = f"corpus_sha256:{corpus_source(folder)}"
+        return bool(client.retrieve(state, [stable_id("state", key)]))
+    except Exception as exc:
+        if _is_transport_error(exc):
+            raise BackendUnavailable(f"cannot reach Qdrant at {url or path}: {exc}") from None
+        raise
+    finally:
+        client.close()

@@ -309,14 +309,21 @@ class Engine:
 def open_backend(settings: Settings, embedder: Embedder) -> Backend:
     """The storage back end the settings name (``QA_BACKEND``)."""
     if settings.backend == "qdrant":
-        from index.qdrant import QdrantBackend  # qdrant-client is an optional extra
+        from index.qdrant import CollectionLayout, QdrantBackend  # an optional extra
 
+        layout = CollectionLayout(
+            shards=settings.qdrant_shards,
+            replicas=settings.qdrant_replicas,
+            quantization=settings.qdrant_quantization,
+            on_disk=settings.qdrant_on_disk,
+        )
         return QdrantBackend.open(
             embedder,
             url=settings.qdrant_url,
             api_key=settings.qdrant_api_key,
             path=settings.qdrant_path,
             prefix=settings.qdrant_collection,
+            layout=layout,
         )
     return CorpusIndex(
         settings.data_dir,

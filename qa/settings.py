@@ -31,6 +31,17 @@ class Settings(BaseSettings):
     qdrant_path: Path | None = Field(
         default=None, description="backend=qdrant without a URL: a local-mode folder (no server)"
     )
+    qdrant_shards: int = Field(default=1, ge=1, description="backend=qdrant: shards of a new collection")
+    qdrant_replicas: int = Field(default=1, ge=1, description="backend=qdrant: copies of each shard")
+    qdrant_quantization: str = Field(
+        default="none",
+        pattern="^(none|int8|binary)$",
+        description="backend=qdrant: dense vectors kept in RAM quantized (originals on disk, "
+        "candidates re-scored with them)",
+    )
+    qdrant_on_disk: bool = Field(
+        default=False, description="backend=qdrant: original vectors and payload on disk (memory-mapped)"
+    )
     qdrant_collection: str = Field(
         default="qa",
         pattern="^[A-Za-z0-9_-]{1,48}$",

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -21,7 +22,7 @@ from index.paragraphs import split_paragraphs
 from qa.engine import Engine
 from qa.errors import DocumentExists, DocumentNotFound, InvalidRequest
 from qa.settings import Settings
-from tests.conftest import SEEDS, SHARED
+from tests.conftest import SEEDS, SHARED, running_server
 
 BACKENDS = ["local", "qdrant"]
 SENTENCE = "Tajikistan called up 20,000 reservists along the Afghan border on Thursday morning."
@@ -256,3 +257,33 @@ def test_both_back_ends_answer_the_smoke_questions_alike(answering: dict[str, En
         q for q in questions if answers(answering["local"], q)[:1] != answers(answering["qdrant"], q)[:1]
     ]
     assert not differ, differ
+
+
+@pytest.mark.slow
+def test_qa_serve_on_qdrant_answers_like_the_local_back_end(tmp_path: Path, seed_engine: Engine) -> None:
+    pytest.importorskip("qdrant_client", reason="the Qdrant back end needs pip install '.[scale]'")
+    question = {"question": "How many troops did Tajikistan mobilize?", "top_k": 5}
+    local = seed_engine.ask(question["question"], top_k=5).model_dump()
+    env = {"QA_BACKEND": "qdrant", "QA_QDRANT_PATH": str(tmp_path / "qdrant")}
+    with running_server(tmp_path / "data", SEEDS, **env) as url:
+        reply = httpx.post(url + "/ask", json=question, timeout=60).json()
+        health = httpx.get(url + "/health").json()
+    assert (health["documents"], health["passages"]) == (5, seed_engine.health().passages)
+    assert reply["answers"] and reply["answers"][0]["text"] == local["answers"][0]["text"]
+    assert reply["answers"][0]["citations"] == local["answers"][0]["citations"]
+    assert not (tmp_path / "data" / "store.sqlite3").exists()  # nothing went to the local store
+
+
+def test_a_qdrant_store_remembers_which_folder_it_was_synced_from(
+    tmp_path: Path, small_corpus: Path, embedder: Embedder
+) -> None:
+    pytest.importorskip("qdrant_client", reason="the Qdrant back end needs pip install '.[scale]'")
+    from index.qdrant import synced_from
+
+    path = tmp_path / "qdrant"
+    assert synced_from(SEEDS, path=path) is None  # nothing yet: `qa serve` indexes seeds/
+    settings = backend_settings("qdrant", tmp_path, reader=False)
+    with Engine(settings, embedder=embedder) as engine:
+        engine.sync(small_corpus, progress=False)
+    assert synced_from(SEEDS, path=path) is False  # another folder's store is served as it is
+    assert synced_from(small_corpus, path=path) is True

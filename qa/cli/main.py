@@ -13,10 +13,14 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa.cli import render
 from qa.cli.client import Client, ServiceError, ServiceUnreachable
 from qa.errors import QAError
+
+if TYPE_CHECKING:
+    from qa.settings import Settings
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 SEEDS = Path("seeds")
@@ -33,10 +37,27 @@ def _settings(args: argparse.Namespace, **extra: object):
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def default_corpus(data_dir: Path) -> Path | None:
+def default_corpus(data_dir: Path, settings: Settings | None = None) -> Path | None:
     """Without --corpus or QA_CORPUS: seeds/ for a new data directory or one built from
-    seeds/; a directory built from another folder (``qa index DIR``) is served as it is."""
+    seeds/; a directory built from another folder (``qa index DIR``) is served as it is.
+    The same for a Qdrant store (``QA_BACKEND=qdrant``)."""
     import sqlite3
+
+    if settings is not None and settings.backend == "qdrant":
+        from index.backend import BackendUnavailable
+        from index.qdrant import synced_from
+
+        try:
+            synced = synced_from(
+                SEEDS,
+                url=settings.qdrant_url,
+                api_key=settings.qdrant_api_key,
+                path=settings.qdrant_path,
+                prefix=settings.qdrant_collection,
+            )
+        except BackendUnavailable as exc:
+            raise QAError(str(exc)) from None
+        return SEEDS if synced is not False else None
 
     store = data_dir / "store.sqlite3"
     if not store.exists():
@@ -72,7 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args, corpus=Path(args.corpus) if args.corpus else None)
     if settings.corpus is None:
-        settings.corpus = default_corpus(settings.data_dir)
+        settings.corpus = default_corpus(settings.data_dir, settings)
     if settings.corpus is not None and not settings.corpus.is_dir():
         raise QAError(f"corpus folder {settings.corpus} does not exist (use --corpus DIR)")
     preflight(settings.data_dir, args.host, args.port)
@@ -110,7 +131,7 @@ def _local_engine(args: argparse.Namespace, reader: bool):  # type: ignore[no-un
 
     settings = _settings(args, corpus=Path(args.corpus) if args.corpus else None, reader=reader)
     if settings.corpus is None:
-        settings.corpus = default_corpus(settings.data_dir)
+        settings.corpus = default_corpus(settings.data_dir, settings)
     return Engine(settings)
 
 
