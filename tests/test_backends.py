@@ -7,7 +7,9 @@ library) goes through.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,11 +31,36 @@ SENTENCE = "Tajikistan called up 20,000 reservists along the Afghan border on Th
 MakeEngine = Callable[..., Engine]
 
 
+# A real cluster to run the suite against instead of local mode (docs/scaling.md).
+CLUSTER = os.environ.get("QA_TEST_QDRANT_URL")
+
+
 def backend_settings(backend: str, root: Path, **overrides: Any) -> Settings:
+    """Settings of a fresh store on ``backend``, private to ``root`` (a test's folder)."""
     if backend == "qdrant":
         pytest.importorskip("qdrant_client", reason="the Qdrant back end needs pip install '.[scale]'")
-        overrides = {"backend": "qdrant", "qdrant_path": root / "qdrant", **overrides}
+        if CLUSTER:
+            where = {
+                "qdrant_url": CLUSTER,
+                "qdrant_api_key": os.environ.get("QA_TEST_QDRANT_API_KEY"),
+                "qdrant_collection": "test" + hashlib.sha1(str(root).encode()).hexdigest()[:12],
+            }
+        else:
+            where = {"qdrant_path": root / "qdrant"}
+        overrides = {"backend": "qdrant", **where, **overrides}
     return Settings(data_dir=root / "data", **overrides)
+
+
+def drop_test_collections(settings: Settings) -> None:
+    if not CLUSTER or settings.backend != "qdrant":
+        return
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(url=CLUSTER, api_key=settings.qdrant_api_key)
+    for collection in client.get_collections().collections:
+        if collection.name.startswith(settings.qdrant_collection + "_"):
+            client.delete_collection(collection.name)
+    client.close()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -50,6 +77,8 @@ def make(request: pytest.FixtureRequest, tmp_path: Path, embedder: Embedder) -> 
     yield open_engine
     for engine in opened:
         engine.close()
+    if opened:
+        drop_test_collections(opened[0].settings)
 
 
 def seed_paragraphs() -> dict[str, list[str]]:
@@ -226,6 +255,7 @@ def answering(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> d
     yield engines
     for engine in engines.values():
         engine.close()
+        drop_test_collections(engine.settings)
 
 
 def answers(engine: Engine, question: str) -> list[tuple[str, str, int, int]]:
@@ -282,7 +312,7 @@ def test_a_qdrant_store_remembers_which_folder_it_was_synced_from(
 
     path = tmp_path / "qdrant"
     assert synced_from(SEEDS, path=path) is None  # nothing yet: `qa serve` indexes seeds/
-    settings = backend_settings("qdrant", tmp_path, reader=False)
+    settings = Settings(data_dir=tmp_path / "data", backend="qdrant", qdrant_path=path, reader=False)
     with Engine(settings, embedder=embedder) as engine:
         engine.sync(small_corpus, progress=False)
     assert synced_from(SEEDS, path=path) is False  # another folder's store is served as it is
