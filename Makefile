@@ -57,6 +57,7 @@ peer: $(STAMP)
 # Smaller: make bench BENCH_ARGS="--sizes seeds,10k --runs 3"
 BENCH_ARGS ?=
 bench: $(STAMP)
+	$(BIN)/pip install -q -e ".[peer]"
 	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.tools.bench --out data/bench/table.md $(BENCH_ARGS)
 
 load: $(STAMP)

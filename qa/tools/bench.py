@@ -93,6 +93,13 @@ class StoredVectors:
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         return self._vectors[[self._row[t] for t in texts]]
 
+    def row(self, text: str) -> int | None:
+        return self._row.get(text)
+
+    @property
+    def vectors(self) -> np.ndarray:
+        return self._vectors
+
 
 # --- measuring -------------------------------------------------------------------------
 def percentiles(ms: Sequence[float]) -> tuple[float, float]:
@@ -273,6 +280,14 @@ def measure(args: argparse.Namespace, label: str, work: Path, embedder: object, 
         qs = _rotate(questions, run * n_q, n_q)
         row.latency.setdefault("search in-process", []).append(timed_calls(lambda q: engine.search(q, 5), qs))
         row.latency.setdefault("ask in-process", []).append(timed_calls(lambda q: engine.ask(q, 5), qs))
+    if args.peer:
+        peer = TxtaiSearch(engine, stored)
+        for run in range(args.runs):
+            qs = _rotate(questions, run * n_q, n_q)
+            ours, theirs = interleaved(lambda q: engine.search(q, 5), lambda q: peer.search(q, 5), qs)
+            row.latency.setdefault("search in-process, with txtai", []).append(ours)
+            row.latency.setdefault("txtai search", []).append(theirs)
+        peer.close()
     if row.index_type == "hnsw":
         recalls = ann_recall(engine, questions[:200], row.passages, row.vectors)
     engine.close()
@@ -298,6 +313,56 @@ def measure(args: argparse.Namespace, label: str, work: Path, embedder: object, 
         proc.wait(timeout=60)
     log.info("%s: %s", label, row)
     return row, recalls
+
+
+class TxtaiSearch:
+    """The peer: txtai 9 hybrid search (its dense index and its BM25 scoring, fused by txtai)
+    over the same passages with the same MiniLM, as a txtai user builds it. Passage vectors
+    are the ones our index stored (the same model; it saves embedding the corpus twice);
+    queries are embedded by txtai's own path, sentence-transformers on torch."""
+
+    def __init__(self, engine: object, stored: StoredVectors) -> None:
+        from sentence_transformers import SentenceTransformer
+        from txtai import Embeddings
+
+        from index.embedder import bundled_model_dir, offline
+
+        offline()
+        model = SentenceTransformer(str(bundled_model_dir()), device="cpu")
+
+        def transform(texts: list[str]) -> np.ndarray:
+            rows = [stored.row(t) for t in texts]
+            known = [r for r in rows if r is not None]
+            if len(known) == len(rows):
+                return stored.vectors[known]
+            return np.asarray(model.encode(list(texts), normalize_embeddings=True), dtype=np.float32)
+
+        passages = [p for batch in engine.index.iter_passages() for p in batch]  # type: ignore[attr-defined]
+        self.embeddings = Embeddings(method="external", transform=transform, content=True, hybrid=True)
+        t0 = time.perf_counter()
+        self.embeddings.index((f"{p.doc_id}#{p.paragraph}", p.text, None) for p in passages)
+        log.info("txtai: indexed %d passages in %.0f s", len(passages), time.perf_counter() - t0)
+
+    def search(self, query: str, k: int) -> list:
+        return list(self.embeddings.search(query, k))
+
+    def close(self) -> None:
+        self.embeddings.close()
+
+
+def interleaved(
+    ours: Callable[[str], object], theirs: Callable[[str], object], questions: Sequence[str]
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(p50, p99) of each, timed question by question in turn (ours first on even questions,
+    theirs first on odd ones), so that both see the same machine state."""
+    ms: tuple[list[float], list[float]] = ([], [])
+    for i, q in enumerate(questions):
+        order = ((0, ours), (1, theirs)) if i % 2 == 0 else ((1, theirs), (0, ours))
+        for side, fn in order:
+            t0 = time.perf_counter()
+            fn(q)
+            ms[side].append((time.perf_counter() - t0) * 1000)
+    return percentiles(ms[0]), percentiles(ms[1])
 
 
 def _vectors_of(data_dir: Path) -> tuple[list[str], np.ndarray]:
@@ -394,6 +459,20 @@ def report(rows: list[Row], recalls: list[Recall], header: str, embed_sample: in
             f"{_lat(r.latency.get('search HTTP', []))} | {_lat(r.latency.get('ask in-process', []))} | "
             f"{_lat(r.latency.get('ask HTTP', []))} | {rates['search']} | {rates['ask']} | {_med(r.rss_mb)} |"
         )
+    peers = [r for r in rows if r.latency.get("txtai search")]
+    if peers:
+        lines += [
+            "",
+            "Side by side, one thread each, interleaved question by question in one process: our "
+            "`Engine.search` (k=5) and txtai's hybrid `Embeddings.search` (k=5) over the same passages.",
+            "",
+            "| corpus | passages | ours p50/p99 (ms) | txtai p50/p99 (ms) | ours / txtai at p50 |",
+            "|---|---|---|---|---|",
+        ]
+        for r in peers:
+            ours, theirs = r.latency["search in-process, with txtai"], r.latency["txtai search"]
+            ratio = statistics.median(p for p, _ in ours) / statistics.median(p for p, _ in theirs)
+            lines.append(f"| {r.corpus} | {r.passages:,} | {_lat(ours)} | {_lat(theirs)} | {ratio:.2f} |")
     if recalls:
         lines += [
             "",
@@ -421,7 +500,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, default=Path("data/bench"), help="embedded vectors, kept")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
+    parser.add_argument(
+        "--peer",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="time txtai 9 hybrid search beside ours (default: when txtai is installed: "
+        "pip install '.[peer]')",
+    )
     args = parser.parse_args(argv)
+    if args.peer is None:
+        import importlib.util
+
+        args.peer = importlib.util.find_spec("txtai") is not None
+        if not args.peer:
+            log.warning("txtai is not installed (pip install '.[peer]'): no peer column")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
