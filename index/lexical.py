@@ -103,6 +103,16 @@ def prefix_terms(text: str) -> list[str]:
     return [stem[:PREFIX] for stem in _STEMMER.stemWords(words)]
 
 
+def term_positions(text: str) -> dict[str, list[int]]:
+    """Where each ``prefix_terms`` term stands in a text (word positions among its content
+    words): what the proximity re-rank and the answer scorer's coverage read. Stored with
+    each passage at index time, so a query does not stem its candidates again."""
+    positions: dict[str, list[int]] = {}
+    for i, term in enumerate(prefix_terms(text)):
+        positions.setdefault(term, []).append(i)
+    return positions
+
+
 def _tokenize(texts: list[str]) -> bm25s.tokenization.Tokenized:
     return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, show_progress=False)
 

@@ -32,6 +32,7 @@ next sync writes again. Every write waits for Qdrant's acknowledgement (``wait=T
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 import threading
@@ -55,7 +56,7 @@ from index.backend import (
     corpus_source,
     stable_id,
 )
-from index.lexical import K1, B, prefix_terms, query_terms, term_counts
+from index.lexical import K1, B, query_terms, term_counts, term_positions
 from index.paragraphs import Paragraph
 from index.store import Document, StoredPassage
 
@@ -303,6 +304,7 @@ class QdrantBackend(Backend):
                     raise DocumentExistsError(sorted(existing)[0])
             texts = [p.text for paragraphs in split for p in paragraphs]
             counts = term_counts(texts)
+            positions = [term_positions(t) for t in texts]
             mean_length = self._bm25_mean_length([length for _, length in counts])
             points, row = [], 0
             for doc, paragraphs in zip(docs, split, strict=True):
@@ -323,7 +325,8 @@ class QdrantBackend(Backend):
                                 "end": p.end,
                                 "text": p.text,
                                 "metadata": doc.metadata,
-                                "prefixes": sorted(set(prefix_terms(p.text))),
+                                "prefixes": sorted(positions[row]),
+                                "terms": json.dumps(positions[row], separators=(",", ":")),
                             },
                         )
                     )
@@ -425,7 +428,7 @@ class QdrantBackend(Backend):
         found = self.client.retrieve(
             self.passages_name,
             [int(i) for i in ids],
-            with_payload=["doc_id", "paragraph", "start", "end", "text"],
+            with_payload=["doc_id", "paragraph", "start", "end", "text", "terms"],
         )
         return {int(p.id): _passage(int(p.id), p.payload) for p in found if p.payload}
 
@@ -594,6 +597,7 @@ def _passage(point_id: int, payload: dict[str, Any]) -> StoredPassage:
         int(payload["start"]),
         int(payload["end"]),
         payload["text"],
+        payload.get("terms"),
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from index.lexical import term_positions
 from index.paragraphs import Paragraph
 
 _SCHEMA = """
@@ -37,7 +38,8 @@ CREATE TABLE IF NOT EXISTS passages (
     start INTEGER NOT NULL,
     end INTEGER NOT NULL,
     text TEXT NOT NULL,
-    vector BLOB NOT NULL
+    vector BLOB NOT NULL,
+    terms TEXT  -- JSON: where each proximity term stands (index.lexical.term_positions)
 );
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -62,6 +64,7 @@ class StoredPassage:
     start: int
     end: int
     text: str
+    terms: str | None = None  # JSON of term_positions(text), stored at index time
 
 
 class CorruptStore(RuntimeError):
@@ -86,13 +89,21 @@ class PassageStore:
         except sqlite3.DatabaseError as exc:
             raise CorruptStore(f"{path} is not a readable SQLite store ({exc})") from None
         if problems != ["ok"]:
-            raise CorruptStore(f"{path} is damaged ({problems[0]})")
-        if read_only:
-            return
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
+            first = " ".join(str(problems[0]).split())[:200]  # SQLite's report spans lines
+            raise CorruptStore(f"{path} is damaged ({first})")
+        if not read_only:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+            if not self._has_terms():  # a store written before term positions were kept
+                self._db.execute("ALTER TABLE passages ADD COLUMN terms TEXT")
+        # Passages of older stores have no stored terms; readers compute them from the text.
+        self._terms = "terms" if self._has_terms() else "NULL"
+
+    def _has_terms(self) -> bool:
+        columns = self._db.execute("PRAGMA table_info(passages)").fetchall()
+        return any(c[1] == "terms" for c in columns)
 
     def close(self) -> None:
         with self._lock:
@@ -150,10 +161,11 @@ class PassageStore:
             )
             ids = []
             for i, (p, v) in enumerate(zip(paragraphs, vectors, strict=True)):
+                terms = json.dumps(term_positions(p.text), separators=(",", ":"))
                 cur = db.execute(
-                    "INSERT INTO passages (doc_id, paragraph, start, end, text, vector) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (doc.doc_id, i, p.start, p.end, p.text, v.tobytes()),
+                    "INSERT INTO passages (doc_id, paragraph, start, end, text, vector, terms) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (doc.doc_id, i, p.start, p.end, p.text, v.tobytes(), terms),
                 )
                 ids.append(int(cur.lastrowid or 0))
         return ids
@@ -211,7 +223,8 @@ class PassageStore:
             chunk = ids[lo : lo + 500]
             marks = ",".join("?" * len(chunk))
             for r in self._query(
-                f"SELECT id, doc_id, paragraph, start, end, text FROM passages WHERE id IN ({marks})",
+                f"SELECT id, doc_id, paragraph, start, end, text, {self._terms} FROM passages "
+                f"WHERE id IN ({marks})",
                 chunk,
             ):
                 out[r[0]] = StoredPassage(*r)

@@ -10,12 +10,17 @@ demonyms to place names (Afghan/Afghanistan, Tajik/Tajikistan).
 
 from __future__ import annotations
 
-import functools
 import itertools
+import json
+import threading
+from collections import OrderedDict
 
 from index.lexical import prefix_terms as content_terms
+from index.lexical import term_positions as compute_positions
 
 WINDOW = 3
+CACHE_SIZE = 65_536  # passages' term positions kept in memory
+Positions = dict[str, tuple[int, ...]]
 
 
 def query_pairs(question: str) -> set[tuple[str, str]]:
@@ -23,14 +28,52 @@ def query_pairs(question: str) -> set[tuple[str, str]]:
     return {(a, b) for a, b in itertools.pairwise(terms) if a != b}
 
 
-@functools.lru_cache(maxsize=65_536)
-def term_positions(passage: str) -> dict[str, tuple[int, ...]]:
-    """Where each content term stands in a passage. Cached: the same passages come back
-    for query after query, and stemming them is most of a re-rank's cost."""
-    positions: dict[str, list[int]] = {}
-    for i, term in enumerate(content_terms(passage)):
-        positions.setdefault(term, []).append(i)
-    return {term: tuple(at) for term, at in positions.items()}
+class _PositionCache:
+    """Term positions by passage text, least recently used dropped first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, Positions] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> Positions | None:
+        with self._lock:
+            found = self._items.get(text)
+            if found is not None:
+                self._items.move_to_end(text)
+            return found
+
+    def put(self, text: str, positions: Positions) -> None:
+        with self._lock:
+            self._items[text] = positions
+            self._items.move_to_end(text)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+_cache = _PositionCache(CACHE_SIZE)
+
+
+def term_positions(passage: str) -> Positions:
+    """Where each content term stands in a passage: from the cache, which ``remember``
+    fills with the positions stored at index time, or computed (stemming a passage is most
+    of a re-rank's cost when it is not stored)."""
+    found = _cache.get(passage)
+    if found is None:
+        found = {term: tuple(at) for term, at in compute_positions(passage).items()}
+        _cache.put(passage, found)
+    return found
+
+
+def remember(passage: str, stored: str | None) -> None:
+    """Cache a passage's term positions as stored with it (JSON), when it has them."""
+    if stored is None or _cache.get(passage) is not None:
+        return
+    try:
+        decoded = json.loads(stored)
+    except ValueError:
+        return  # computed from the text when asked for
+    _cache.put(passage, {term: tuple(at) for term, at in decoded.items()})
 
 
 def proximity_score(pairs: set[tuple[str, str]], passage: str, window: int = WINDOW) -> float:

@@ -16,7 +16,7 @@ import numpy as np
 from index.backend import Backend
 from index.store import StoredPassage
 from qa.retrieval.fusion import fuse
-from qa.retrieval.proximity import proximity_score, query_pairs
+from qa.retrieval.proximity import proximity_score, query_pairs, remember
 from qa.schemas import Passage
 from qa.settings import Settings
 
@@ -83,6 +83,8 @@ class HybridRetriever:
         alpha = settings.proximity_weight if mode == "hybrid" else 0.0
         head = fused[: max(k, 2 * settings.candidates) if alpha else k]
         stored = self.index.passages([i for i, _ in head])
+        for passage in stored.values():
+            remember(passage.text, passage.terms)
         if proximity is None:
             pairs = query_pairs(query) if alpha else set()
 
@@ -103,6 +105,8 @@ class HybridRetriever:
         needle = text.lower()
         hits = self.index.sparse(text, 4 * limit, allowed)
         stored = self.index.passages([h.id for h in hits])
+        for passage in stored.values():
+            remember(passage.text, passage.terms)
         found: list[Passage] = []
         for hit in hits:
             p = stored.get(hit.id)

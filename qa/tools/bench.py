@@ -335,7 +335,8 @@ class TxtaiSearch:
             known = [r for r in rows if r is not None]
             if len(known) == len(rows):
                 return stored.vectors[known]
-            return np.asarray(model.encode(list(texts), normalize_embeddings=True), dtype=np.float32)
+            vectors = model.encode(list(texts), normalize_embeddings=True, show_progress_bar=False)
+            return np.asarray(vectors, dtype=np.float32)
 
         passages = [p for batch in engine.index.iter_passages() for p in batch]  # type: ignore[attr-defined]
         self.embeddings = Embeddings(method="external", transform=transform, content=True, hybrid=True)
