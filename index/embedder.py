@@ -79,7 +79,7 @@ class Embedder:
         self.precision = ("bf16" if bf16_pays_off() else "fp32") if precision == "auto" else precision
         # Held around each model call; the engine shares one gate between the embedder and
         # the reader so that concurrent requests queue for the cores instead of thrashing.
-        self.gate = ComputeGate()
+        self.gate = ComputeGate(threads)
         self._onnx: OnnxQueryEncoder | None = None
         if onnx_dir is not None:
             try:
