@@ -31,6 +31,7 @@ next sync writes again. Every write waits for Qdrant's acknowledgement (``wait=T
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -75,12 +76,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _reachable(method: F) -> F:
-    """Qdrant's transport and server errors become BackendUnavailable (HTTP 503)."""
+    """Qdrant's transport and server errors become BackendUnavailable (HTTP 503). In local
+    mode, calls are also made one at a time: the in-process engine is not thread-safe, and
+    the API serves requests from a thread pool."""
 
     @functools.wraps(method)
     def wrapper(self: QdrantBackend, *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(self, *args, **kwargs)
+            with self._serial:
+                return method(self, *args, **kwargs)
         except (BackendUnavailable, DocumentExistsError, UnsupportedFilter):
             raise
         except Exception as exc:
@@ -163,6 +167,7 @@ class QdrantBackend(Backend):
         self.encoder = encoder
         self.where = where or "local mode"
         self.local = where.startswith("path ")
+        self._serial: Any = threading.RLock() if self.local else contextlib.nullcontext()
         self.prefix = prefix
         self.passages_name = f"{prefix}_passages_{model_slug(encoder.name)}_{encoder.dim}"
         self.documents_name = f"{prefix}_documents"
@@ -567,23 +572,28 @@ class QdrantBackend(Backend):
 
     @_reachable
     def counts(self) -> tuple[int, int]:
-        docs = self.client.count(self.documents_name, exact=True).count
-        passages = self.client.count(self.passages_name, exact=True).count
+        """Exact in local mode; on a server, Qdrant's estimate (an exact count of hundreds of
+        millions of points is a scan, and /health asks for it)."""
+        docs = self.client.count(self.documents_name, exact=self.local).count
+        passages = self.client.count(self.passages_name, exact=self.local).count
         return int(docs), int(passages)
 
-    @_reachable
     def iter_passages(self, batch: int = 1000) -> Iterator[list[StoredPassage]]:
         offset = None
         while True:
-            points, offset = self.client.scroll(
-                self.passages_name,
-                limit=batch,
-                offset=offset,
-                with_payload=["doc_id", "paragraph", "start", "end", "text"],
-            )
+            points, offset = self._scroll_passages(batch, offset)
             yield [_passage(int(p.id), p.payload) for p in points if p.payload]
             if offset is None:
                 return
+
+    @_reachable
+    def _scroll_passages(self, batch: int, offset: Any) -> tuple[list[Any], Any]:
+        return self.client.scroll(  # type: ignore[no-any-return]
+            self.passages_name,
+            limit=batch,
+            offset=offset,
+            with_payload=["doc_id", "paragraph", "start", "end", "text", "terms"],
+        )
 
     def close(self) -> None:
         self.client.close()

@@ -95,6 +95,7 @@ class Engine:
                     AnswerScorer.load(settings.answer_scorer),
                     settings.answer_threshold,
                     settings.corroborate,
+                    settings.corroborate_context,
                 )
             except (ReaderUnavailable, OSError, ValueError, KeyError) as exc:
                 log.warning("answers are off: %s", exc)

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     corroborate: int = Field(
         default=3, ge=0, le=20, description="extra passages read per answer that state it verbatim (0: off)"
     )
+    corroborate_context: str = Field(
+        default="sentence",
+        pattern="^(sentence|passage)$",
+        description="of a corroborating passage, the reader reads the sentence stating the answer, "
+        "or the whole passage",
+    )
     answer_threshold: float | None = Field(
         default=None,
         ge=0,

@@ -130,3 +130,14 @@ def test_context_window_never_splits_words() -> None:
     start = text.index("delta")
     lo, hi = context_window(text, start, start + 5, chars=8)
     assert text[lo:hi] == "gamma delta epsilon"
+
+
+def test_corroboration_reads_the_sentence_that_states_the_answer() -> None:
+    from qa.reading.pipeline import sentence_around
+
+    text = 'Talks resumed on Monday. Tajikistan called up 20,000 reservists. "We are ready," he said.'
+    start, end = sentence_around(text, "20,000")
+    assert text[start:end].strip() == "Tajikistan called up 20,000 reservists."
+    start, end = sentence_around(text, "WE ARE READY")  # compared without case
+    assert text[start:end] == '"We are ready," he said.'
+    assert sentence_around(text, "absent") == (0, len(text))

@@ -9,6 +9,7 @@ a kept answer word for word are read too, so that every source of it is cited an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -56,14 +57,21 @@ class AnswerPipeline:
         scorer: AnswerScorer,
         threshold: float | None = None,
         corroborate: int = 3,
+        corroborate_context: str = "sentence",
     ) -> None:
         """``threshold``: abstain under this probability (default: the scorer's, fitted with
-        it); ``corroborate``: passages read per kept answer that state it verbatim (0: off)."""
+        it); ``corroborate``: passages read per kept answer that state it verbatim (0: off);
+        ``corroborate_context``: of each such passage, the reader reads the ``sentence``
+        that states the answer (its neighbours' words only cost time) or the whole
+        ``passage``."""
+        if corroborate_context not in ("sentence", "passage"):
+            raise ValueError("corroborate_context must be sentence or passage")
         self.reader = reader
         self.weights = weights
         self.scorer = scorer
         self.threshold = scorer.threshold if threshold is None else threshold
         self.corroborate = corroborate
+        self.corroborate_context = corroborate_context
 
     def answer(
         self,
@@ -100,24 +108,31 @@ class AnswerPipeline:
         first = self.reader.read_many([(a.question, [p.text for p in a.passages]) for a in asked])
         found = [candidates(sp, a.passages, r) for sp, a, r in zip(first, asked, ranked, strict=True)]
         extras: list[list[Passage]] = []
+        windows: list[list[tuple[int, int]]] = []  # the part of each extra passage read
         for a, context, cands in zip(asked, contexts, found, strict=True):
             extra: list[Passage] = []
+            window: list[tuple[int, int]] = []
             if a.more and self.corroborate and cands:
                 seen = {(p.doc_id, p.paragraph) for p in a.passages}
                 for kept in self.score(context, cands, threshold, max_answers):
                     stating = a.more(kept.text, seen)[: self.corroborate]
                     seen.update((p.doc_id, p.paragraph) for p in stating)
                     extra += stating
+                    window += [self._window(p.text, kept.text) for p in stating]
             extras.append(extra)
+            windows.append(window)
         second = self.reader.read_many(
-            [(a.question, [p.text for p in extra]) for a, extra in zip(asked, extras, strict=True)]
+            [
+                (a.question, [p.text[lo:hi] for p, (lo, hi) in zip(extra, window, strict=True)])
+                for a, extra, window in zip(asked, extras, windows, strict=True)
+            ]
         )
         out = []
         for i, a in enumerate(asked):
             if not extras[i]:
                 out.append((found[i], contexts[i]))
                 continue
-            spans = first[i] + [shifted(sp, len(a.passages)) for sp in second[i]]
+            spans = first[i] + [shifted(sp, len(a.passages), windows[i][sp.passage][0]) for sp in second[i]]
             passages = a.passages + extras[i]
             out.append((candidates(spans, passages, ranked[i] + signals[i](extras[i], None)), contexts[i]))
         return out
@@ -144,6 +159,31 @@ class AnswerPipeline:
 
         return signal
 
+    def _window(self, text: str, answer: str) -> tuple[int, int]:
+        """Character range of ``text`` the reader reads to corroborate ``answer``."""
+        if self.corroborate_context == "passage":
+            return 0, len(text)
+        return sentence_around(text, answer)
 
-def shifted(span: Span, offset: int) -> Span:
-    return replace(span, passage=span.passage + offset)
+
+_SENTENCE_END = re.compile(r"[.?!][\"'\u201d\u2019)\]]*\s+")
+
+
+def sentence_around(text: str, needle: str) -> tuple[int, int]:
+    """The sentence of ``text`` holding the first occurrence of ``needle`` (compared
+    without case), as a character range; the whole text when it does not occur."""
+    at = text.lower().find(needle.lower())
+    if at < 0:
+        return 0, len(text)
+    end = at + len(needle)
+    start = 0
+    for m in _SENTENCE_END.finditer(text, 0, at):
+        start = m.end()
+    found = _SENTENCE_END.search(text, end)
+    return start, found.end() if found else len(text)
+
+
+def shifted(span: Span, offset: int, chars: int = 0) -> Span:
+    """A span read from a slice of a passage (starting at character ``chars``), as a span of
+    the whole passage, numbered after the first ``offset`` passages."""
+    return replace(span, passage=span.passage + offset, start=span.start + chars, end=span.end + chars)
