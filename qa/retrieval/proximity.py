@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
-from collections import OrderedDict
 
 from index.lexical import prefix_terms as content_terms
 from index.lexical import term_positions as compute_positions
+from qa.retrieval.lru import LRU
 
 WINDOW = 3
 CACHE_SIZE = 65_536  # passages' term positions kept in memory
@@ -28,30 +27,7 @@ def query_pairs(question: str) -> set[tuple[str, str]]:
     return {(a, b) for a, b in itertools.pairwise(terms) if a != b}
 
 
-class _PositionCache:
-    """Term positions by passage text, least recently used dropped first."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[str, Positions] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, text: str) -> Positions | None:
-        with self._lock:
-            found = self._items.get(text)
-            if found is not None:
-                self._items.move_to_end(text)
-            return found
-
-    def put(self, text: str, positions: Positions) -> None:
-        with self._lock:
-            self._items[text] = positions
-            self._items.move_to_end(text)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-
-_cache = _PositionCache(CACHE_SIZE)
+_cache: LRU[Positions] = LRU(CACHE_SIZE)
 
 
 def term_positions(passage: str) -> Positions:

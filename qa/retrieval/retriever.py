@@ -6,8 +6,6 @@ answer word for word; everything about how candidates are found and ordered live
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -16,6 +14,7 @@ import numpy as np
 from index.backend import Backend
 from index.store import StoredPassage
 from qa.retrieval.fusion import fuse
+from qa.retrieval.lru import LRU
 from qa.retrieval.proximity import proximity_score, query_pairs, remember
 from qa.schemas import Passage
 from qa.settings import Settings
@@ -34,8 +33,7 @@ class HybridRetriever:
         self.index = index
         self.encoder = encoder
         self.settings = settings
-        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self._query_cache: LRU[np.ndarray] = LRU(settings.query_cache_size)
 
     def allowed(self, doc_ids: Sequence[str] | None, metadata: dict[str, Any] | None) -> Any:
         """The back end's filter for those documents, or None for no filter."""
@@ -82,9 +80,7 @@ class HybridRetriever:
             fused = fuse("rrf", lists, [1.0], settings.rrf_k)
         alpha = settings.proximity_weight if mode == "hybrid" else 0.0
         head = fused[: max(k, 2 * settings.candidates) if alpha else k]
-        stored = self.index.passages([i for i, _ in head])
-        for passage in stored.values():
-            remember(passage.text, passage.terms)
+        stored = self._passages([i for i, _ in head])
         if proximity is None:
             pairs = query_pairs(query) if alpha else set()
 
@@ -104,9 +100,7 @@ class HybridRetriever:
         ``text`` word for word, best BM25 match first; their retrieval score is 0."""
         needle = text.lower()
         hits = self.index.sparse(text, 4 * limit, allowed)
-        stored = self.index.passages([h.id for h in hits])
-        for passage in stored.values():
-            remember(passage.text, passage.terms)
+        stored = self._passages([h.id for h in hits])
         found: list[Passage] = []
         for hit in hits:
             p = stored.get(hit.id)
@@ -126,21 +120,21 @@ class HybridRetriever:
 
     def embed_query(self, query: str) -> np.ndarray:
         """Query embedding, cached for repeated questions (LRU)."""
-        with self._cache_lock:
-            vector = self._query_cache.get(query)
-            if vector is not None:
-                self._query_cache.move_to_end(query)
-                return vector
-        vector = self.encoder.encode_query(query)
-        with self._cache_lock:
-            self._query_cache[query] = vector
-            while len(self._query_cache) > self.settings.query_cache_size:
-                self._query_cache.popitem(last=False)
+        vector = self._query_cache.get(query)
+        if vector is None:
+            vector = self.encoder.encode_query(query)
+            self._query_cache.put(query, vector)
         return vector
 
     def clear_cache(self) -> None:
-        with self._cache_lock:
-            self._query_cache.clear()
+        self._query_cache.clear()
+
+    def _passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
+        """Passages by id; the term positions stored with them go to the proximity cache."""
+        stored = self.index.passages(ids)
+        for passage in stored.values():
+            remember(passage.text, passage.terms)
+        return stored
 
 
 def as_passage(stored: StoredPassage, score: float) -> Passage:
