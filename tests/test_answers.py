@@ -109,6 +109,30 @@ def test_features_count_documents_not_passages_and_see_competition() -> None:
     assert per_citation[0].shape == (2, len(FEATURES))
 
 
+def test_shared_features_compare_an_answer_with_the_best_of_other_passages() -> None:
+    """The per-window confidences tie; the shared probabilities say which passage holds it."""
+    spans = [
+        Span(0, 39, 45, "20,000", 0.9, null=0.01, shared=0.6),
+        Span(2, 19, 24, "1,030", 0.9, null=0.01, shared=0.02),
+    ]
+    rows, _ = feature_rows(CONTEXT, candidates(spans, _passages(), SIGNALS))
+    assert _feature(rows[0], "margin") == _feature(rows[1], "margin") == 0.0
+    assert _feature(rows[0], "log_shared") == pytest.approx(np.log(0.6))
+    assert _feature(rows[0], "shared_gap") == pytest.approx(np.log(0.6 / 0.02))
+    assert _feature(rows[1], "shared_gap") == pytest.approx(np.log(0.02 / 0.6))
+
+
+def test_answer_kind_features_follow_the_question() -> None:
+    spans = [_span(0, "20,000", 0.5), _span(0, "reserve officers", 0.4)]
+    rows, _ = feature_rows(CONTEXT, candidates(spans, _passages(), SIGNALS))
+    number = {r: _feature(row, "number_fit") for r, row in zip(("20,000", "officers"), rows, strict=True)}
+    assert number == {"20,000": 1.0, "officers": -1.0}
+    assert _feature(rows[1], "typed_words") == pytest.approx(np.log1p(2))
+    who = question_context("Who ordered the reservists to the border?", SIGNALS)
+    rows, _ = feature_rows(who, candidates(spans, _passages(), SIGNALS))
+    assert _feature(rows[0], "number_fit") == 0.0 and _feature(rows[0], "typed_words") == 0.0
+
+
 def test_corroborating_passages_have_no_rank_and_answers_in_the_question_are_flagged() -> None:
     signals = [PassageSignals(rank=None, retrieval=0.0, coverage=1.0, proximity=0.0, dense=0.2)] * 3
     context = question_context("Who leads Tajikistan?", SIGNALS)

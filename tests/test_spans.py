@@ -6,7 +6,7 @@ import numpy as np
 from transformers import AutoTokenizer
 
 from index.embedder import bundled_model_dir
-from qa.reading.spans import Window, answer_token_span, best_spans, encode_windows
+from qa.reading.spans import Window, answer_token_span, best_spans, encode_windows, shared_log_z
 
 TOKENIZER = AutoTokenizer.from_pretrained(bundled_model_dir())
 QUESTION = "Which agency reported it?"
@@ -72,3 +72,29 @@ def test_a_question_of_any_allowed_length_leaves_room_for_the_passage() -> None:
     assert windows and all(len(w.input_ids) <= 192 for w in windows)
     covered = {o for w in windows for o in w.offsets if o is not None}
     assert TEXT[min(s for s, _ in covered) : max(e for _, e in covered)] == TEXT.rstrip(".") + "."
+
+
+def test_shared_normalization_compares_spans_across_windows() -> None:
+    """A span peaked in its own window but weak in raw logits must not outrank the strong span
+    of another window once both are normalized together (the per-window softmax ties them)."""
+    texts = [TEXT, "Officials said 20,000 reservists were mobilized on the border."]
+    windows = encode_windows(TOKENIZER, [QUESTION, QUESTION], texts, 64, 16)
+    weak_s, weak_e = _logits_peaking_at(windows[0], TEXT.index("Khovar"), TEXT.index("Khovar") + 6)
+    at = texts[1].index("20,000")
+    strong_s, strong_e = _logits_peaking_at(windows[1], at, at + 6)
+    width = max(len(w.input_ids) for w in windows)
+    starts = np.full((2, width), -1e4, dtype=np.float32)
+    ends = starts.copy()
+    starts[0, : weak_s.shape[1]], ends[0, : weak_e.shape[1]] = weak_s[0] - 6, weak_e[0] - 6
+    starts[1, : strong_s.shape[1]], ends[1, : strong_e.shape[1]] = strong_s[0], strong_e[0]
+    found = best_spans(windows, starts, ends, texts, per_window=1)
+    assert abs(found[0].probability - found[1].probability) < 1e-3  # per window: a tie
+    log_z = shared_log_z(windows, starts, ends)
+    shared = [float(np.exp(c.logit - log_z)) for c in found]
+    assert shared[1] > 0.99 and shared[0] < 0.01
+    # Brute force: the product of the two softmaxes over every passage token of both windows.
+    valid = [np.array([o is not None for o in w.offsets]) for w in windows]
+    all_s = np.concatenate([starts[i, : len(v)][v] for i, v in enumerate(valid)]).astype(np.float64)
+    all_e = np.concatenate([ends[i, : len(v)][v] for i, v in enumerate(valid)]).astype(np.float64)
+    expected = np.exp(found[1].logit) / np.exp(all_s).sum() / np.exp(all_e).sum()
+    assert abs(shared[1] - expected) < 1e-6

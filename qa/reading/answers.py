@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from qa.reading.kinds import question_kinds
 from qa.reading.reader import Span
 from qa.reading.scorer import Evidence, QuestionContext, features
 from qa.reading.squad import normalize_answer
@@ -109,6 +110,8 @@ def candidates(
                 coverage=signal.coverage,
                 proximity=signal.proximity,
                 dense=signal.dense,
+                shared=span.shared,
+                passage=(passage.doc_id, passage.paragraph),
             )
         )
     return list(groups.values())
@@ -120,6 +123,7 @@ def question_context(question: str, signals: Sequence[PassageSignals]) -> Questi
         question=question,
         top_dense=max((s.dense for s in ranked), default=0.0),
         top_coverage=max((s.coverage for s in ranked), default=0.0),
+        asks=question_kinds(question),
     )
 
 
@@ -131,12 +135,25 @@ def feature_rows(context: QuestionContext, found: Sequence[Candidate]) -> tuple[
         own = c.probability
         # The leader competes with the runner-up (itself on a tie), the others with the leader.
         competitor = best[0] if own < best[0] else best[1] if len(best) > 1 else 0.0
-        rows.append(features(c.evidence, c.text, context, competitor))
+        rival = rival_shared(c, found)
+        rows.append(features(c.evidence, c.text, context, competitor, rival))
         per_citation.append(
-            np.array([features([e], c.text, context, competitor) for e in c.evidence], dtype=np.float64)
+            np.array(
+                [features([e], c.text, context, competitor, rival) for e in c.evidence], dtype=np.float64
+            )
         )
     width = len(rows[0]) if rows else 0
     return np.array(rows, dtype=np.float64).reshape(len(rows), width), per_citation
+
+
+def rival_shared(candidate: Candidate, found: Sequence[Candidate]) -> float:
+    """The best shared probability of another answer read in a passage that does not state
+    ``candidate``: how the right span of one passage compares with the best of the others."""
+    own = {e.passage for e in candidate.evidence}
+    return max(
+        (e.shared for c in found if c is not candidate for e in c.evidence if e.passage not in own),
+        default=0.0,
+    )
 
 
 def answers_from(

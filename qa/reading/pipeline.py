@@ -106,7 +106,7 @@ class AnswerPipeline:
         ranked = [signal(a.passages, 0) for signal, a in zip(signals, asked, strict=True)]
         contexts = [question_context(a.question, r) for a, r in zip(asked, ranked, strict=True)]
         first = self.reader.read_many([(a.question, [p.text for p in a.passages]) for a in asked])
-        found = [candidates(sp, a.passages, r) for sp, a, r in zip(first, asked, ranked, strict=True)]
+        found = [candidates(rd.spans, a.passages, r) for rd, a, r in zip(first, asked, ranked, strict=True)]
         extras: list[list[Passage]] = []
         windows: list[list[tuple[int, int]]] = []  # the part of each extra passage read
         for a, context, cands in zip(asked, contexts, found, strict=True):
@@ -125,14 +125,17 @@ class AnswerPipeline:
             [
                 (a.question, [p.text[lo:hi] for p, (lo, hi) in zip(extra, window, strict=True)])
                 for a, extra, window in zip(asked, extras, windows, strict=True)
-            ]
+            ],
+            log_z=[rd.log_z for rd in first],
         )
         out = []
         for i, a in enumerate(asked):
             if not extras[i]:
                 out.append((found[i], contexts[i]))
                 continue
-            spans = first[i] + [shifted(sp, len(a.passages), windows[i][sp.passage][0]) for sp in second[i]]
+            spans = first[i].spans + [
+                shifted(sp, len(a.passages), windows[i][sp.passage][0]) for sp in second[i].spans
+            ]
             passages = a.passages + extras[i]
             out.append((candidates(spans, passages, ranked[i] + signals[i](extras[i], None)), contexts[i]))
         return out

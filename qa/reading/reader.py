@@ -19,7 +19,7 @@ import numpy as np
 
 from index.embedder import offline
 from index.hardware import ComputeGate, bf16_pays_off, file_sha256
-from qa.reading.spans import best_spans, encode_windows, pad_batch
+from qa.reading.spans import best_spans, encode_windows, pad_batch, shared_log_z
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,17 @@ class Span:
     text: str
     confidence: float  # the span's probability in its window
     null: float = 0.0  # the window's "no answer" ([CLS]) probability
+    # The span's probability among every span of every passage read for the question
+    # (shared normalization): comparable across passages, unlike ``confidence``.
+    shared: float = 0.0
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The spans read for one question, best first, and the log normalizer they share."""
+
+    spans: list[Span]
+    log_z: float
 
 
 def verify_weights(directory: Path) -> dict:
@@ -153,24 +164,43 @@ class Reader:
 
     def read(self, question: str, passages: Sequence[str], per_passage: int = 3) -> list[Span]:
         """Candidate answer spans over all passages, best first."""
-        return self.read_many([(question, passages)], per_passage)[0]
+        return self.read_many([(question, passages)], per_passage)[0].spans
 
-    def read_many(self, items: Sequence[tuple[str, Sequence[str]]], per_passage: int = 3) -> list[list[Span]]:
+    def read_many(
+        self,
+        items: Sequence[tuple[str, Sequence[str]]],
+        per_passage: int = 3,
+        log_z: Sequence[float | None] | None = None,
+    ) -> list[Reading]:
         """``read`` for several questions (each with its passages) in shared batches: the
-        windows of every pair are sorted by length so that a batch pads little."""
+        windows of every pair are sorted by length so that a batch pads little. Each span's
+        ``shared`` probability is normalized over every window of its question, or against
+        ``log_z[q]`` where given (to place passages read later on the first pass's scale)."""
         pairs = [(q, i, text) for q, (question, texts) in enumerate(items) for i, text in enumerate(texts)]
-        out: list[list[Span]] = [[] for _ in items]
+        spans: list[list[Span]] = [[] for _ in items]
         if not pairs:
-            return out
+            return [Reading([], 0.0) for _ in items]
         questions = [items[q][0] for q, _, _ in pairs]
         texts = [text for _, _, text in pairs]
         windows = encode_windows(self.tokenizer, questions, texts, self.max_length, self.stride)
         ordered = sorted(windows, key=lambda w: len(w.input_ids))
         starts, ends = self.logits(ordered)
+        rows: list[list[int]] = [[] for _ in items]
+        for row, w in enumerate(ordered):
+            rows[pairs[w.passage][0]].append(row)
+        z = [
+            given
+            if given is not None
+            else shared_log_z([ordered[r] for r in rows[q]], starts[rows[q]], ends[rows[q]])
+            for q, given in enumerate(log_z or [None] * len(items))
+        ]
         for c in best_spans(ordered, starts, ends, texts, per_window=per_passage):
             q, passage, text = pairs[ordered[c.window].passage]
             span = text[c.char_start : c.char_end]
-            out[q].append(Span(passage, c.char_start, c.char_end, span, c.probability, c.null_probability))
-        for spans in out:
-            spans.sort(key=lambda s: -s.confidence)
-        return out
+            shared = float(np.exp(min(0.0, c.logit - z[q])))
+            spans[q].append(
+                Span(passage, c.char_start, c.char_end, span, c.probability, c.null_probability, shared)
+            )
+        for found in spans:
+            found.sort(key=lambda s: -s.confidence)
+        return [Reading(found, z[q]) for q, found in enumerate(spans)]

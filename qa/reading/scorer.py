@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.reading.kinds import kind_fit
 from qa.reading.squad import normalize_answer
 
 # The order of the feature vector; a scorer file names the features it was fitted on.
@@ -37,6 +38,16 @@ FEATURES = (
     "dense",  # best cosine between the question and the citations' passages (MiniLM)
     "top_dense",  # best cosine between the question and any passage retrieval ranked
     "top_coverage",  # best coverage of the question by any passage retrieval ranked
+    # Shared normalization over every passage read for the question (comparable across them):
+    "log_shared",  # log of the best citation's span probability among all spans of all passages
+    "log_shared_mass",  # log of the summed shared probability over every citation
+    "shared_gap",  # log_shared minus the log of the best other answer's in another passage
+    # The answer's kind against what the question asks (qa.reading.kinds): +1 fits, -1 not, 0 not asked
+    "number_fit",
+    "date_fit",
+    "name_fit",
+    "place_fit",
+    "typed_words",  # log(1 + words) when the question asks a number or a date: the minimal span
 )
 
 
@@ -44,7 +55,17 @@ FEATURES = (
 # reader's confidence means more from the top-ranked passage than from the fifth, and a
 # margin over the runner-up more when the question is on topic. On the SQuAD-train episodes
 # they lifted held-out overall score by 1.5 points (2-fold, one book against the other).
-INTERACTING = ("log_span", "rank", "margin", "log_mass", "top_dense", "coverage", "null")
+INTERACTING = (
+    "log_span",
+    "rank",
+    "margin",
+    "log_mass",
+    "top_dense",
+    "coverage",
+    "null",
+    "log_shared",
+    "shared_gap",
+)
 INTERACTIONS = tuple((a, b) for i, a in enumerate(INTERACTING) for b in INTERACTING[i:])
 
 
@@ -70,6 +91,8 @@ class Evidence:
     coverage: float
     proximity: float
     dense: float  # cosine between the question and the passage
+    shared: float = 0.0  # the span's probability under the question's shared normalization
+    passage: tuple[str, int] = ("", 0)  # (doc_id, paragraph) of the passage read
 
 
 @dataclass(frozen=True)
@@ -79,14 +102,22 @@ class QuestionContext:
     question: str
     top_dense: float
     top_coverage: float
+    asks: frozenset[str] = frozenset()  # the kinds of answer it asks for (qa.reading.kinds)
 
 
 def features(
-    evidence: Sequence[Evidence], answer: str, context: QuestionContext, competitor: float
+    evidence: Sequence[Evidence],
+    answer: str,
+    context: QuestionContext,
+    competitor: float,
+    rival_shared: float = 0.0,
 ) -> np.ndarray:
     """The feature vector (``FEATURES`` order) of an answer stated by ``evidence``;
-    ``competitor`` is the best span probability of any other answer to the question."""
+    ``competitor`` is the best span probability of any other answer to the question,
+    ``rival_shared`` the best shared probability of another answer in another passage."""
     best = max(evidence, key=lambda e: e.probability)
+    log_shared = math.log(max(max(e.shared for e in evidence), 1e-6))
+    typed = "number" in context.asks or "date" in context.asks
     ranks = [e.rank for e in evidence if e.rank is not None]
     words = normalize_answer(answer).split()
     asked = set(normalize_answer(context.question).split())
@@ -107,6 +138,11 @@ def features(
             max(e.dense for e in evidence),
             context.top_dense,
             context.top_coverage,
+            log_shared,
+            math.log(max(sum(e.shared for e in evidence), 1e-6)),
+            log_shared - math.log(max(rival_shared, 1e-6)),
+            *kind_fit(context.asks, answer),
+            math.log1p(len(words)) if typed else 0.0,
         ],
         dtype=np.float64,
     )
@@ -149,13 +185,21 @@ class AnswerScorer:
     def load(cls, path: Path) -> AnswerScorer:
         data = json.loads(Path(path).read_text())
         names = tuple(data["features"])
-        if names != FEATURES:
+        if names != FEATURES[: len(names)]:
             raise ValueError(f"{path} was fitted on features {names}, this code computes {FEATURES}")
+        # A scorer fitted before features were appended gives them no weight until refitted.
+        extra = len(FEATURES) - len(names)
+        n_base = len(data["coef"]) - len(data.get("interactions", []))
+
+        def widen(values: list, fill: float) -> np.ndarray:
+            v = np.array(values, dtype=np.float64)
+            return np.concatenate([v[:n_base], np.full(extra, fill), v[n_base:]])
+
         return cls(
-            names=names,
-            mean=np.array(data["mean"], dtype=np.float64),
-            scale=np.array(data["scale"], dtype=np.float64),
-            coef=np.array(data["coef"], dtype=np.float64),
+            names=FEATURES,
+            mean=widen(data["mean"], 0.0),
+            scale=widen(data["scale"], 1.0),
+            coef=widen(data["coef"], 0.0),
             intercept=float(data["intercept"]),
             threshold=float(data["threshold"]),
             slope=float(data.get("slope", 1.0)),

@@ -112,6 +112,7 @@ class SpanCandidate:
     char_end: int
     probability: float  # P(start) * P(end), softmax over the window's [CLS] and passage tokens
     null_probability: float  # P(start=[CLS]) * P(end=[CLS]): "no answer in this window"
+    logit: float = 0.0  # raw start + end logit: comparable across windows (see shared_log_z)
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
@@ -166,8 +167,30 @@ def best_spans(
                 first, last = window.offsets[s], window.offsets[e]
                 assert first is not None and last is not None
                 if _word_bounded(text, first[0], last[1]):
-                    found.append((float(log_start[s] + log_end[e]), s, e, first[0], last[1]))
+                    raw = float(start_logits[w_index][s]) + float(end_logits[w_index][e])
+                    found.append((float(log_start[s] + log_end[e]), s, e, first[0], last[1], raw))
         found.sort(reverse=True)
-        for log_p, s, e, char_start, char_end in found[:per_window]:
-            out.append(SpanCandidate(w_index, s, e, char_start, char_end, float(np.exp(log_p)), null))
+        for log_p, s, e, char_start, char_end, raw in found[:per_window]:
+            out.append(SpanCandidate(w_index, s, e, char_start, char_end, float(np.exp(log_p)), null, raw))
     return out
+
+
+def shared_log_z(windows: Sequence[Window], start_logits: np.ndarray, end_logits: np.ndarray) -> float:
+    """log Z of the shared normalization over ``windows`` (all read for one question): the
+    log-sum-exp of the start logits plus that of the end logits over every passage token of
+    every window, [CLS] excluded. ``exp(span.logit - shared_log_z)`` is then the span's
+    probability among all spans of all the question's passages (Clark & Gardner 2018)."""
+    starts, ends = [], []
+    for i, window in enumerate(windows):
+        valid = np.array([o is not None for o in window.offsets])
+        n = len(valid)
+        starts.append(np.asarray(start_logits[i][:n], dtype=np.float64)[valid])
+        ends.append(np.asarray(end_logits[i][:n], dtype=np.float64)[valid])
+    if not starts or not sum(len(x) for x in starts):
+        return 0.0
+    return _log_sum_exp(np.concatenate(starts)) + _log_sum_exp(np.concatenate(ends))
+
+
+def _log_sum_exp(x: np.ndarray) -> float:
+    top = float(x.max())
+    return top + float(np.log(np.exp(x - top).sum()))

@@ -19,6 +19,7 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -112,6 +113,62 @@ def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Rand
     return batches
 
 
+def make_optimizer(model, lr: float, weight_decay: float, warmup: int, total: int) -> tuple:
+    """AdamW (no decay on biases and LayerNorm) with linear warm-up, then linear decay to 0."""
+    decay = [p for n, p in model.named_parameters() if not any(k in n for k in ("bias", "LayerNorm"))]
+    no_decay = [p for n, p in model.named_parameters() if any(k in n for k in ("bias", "LayerNorm"))]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=lr,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: min((step + 1) / max(warmup, 1), max(0.0, (total - step) / max(total - warmup, 1))),
+    )
+    return optimizer, scheduler
+
+
+def resume(ckpt: Path, recipe: dict, model, optimizer, scheduler) -> int:
+    """Load a checkpoint written for the same recipe; the step to continue from (0: none)."""
+    if not ckpt.exists():
+        return 0
+    state = torch.load(ckpt, weights_only=False)
+    if state["recipe"] != recipe:
+        log.warning("%s is for another recipe: starting over", ckpt)
+        return 0
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    log.info("resumed at step %d", state["step"])
+    return int(state["step"])
+
+
+def save_checkpoint(
+    ckpt: Path, model, optimizer, scheduler, step: int, recipe: dict, questions: int, windows: int
+) -> None:
+    """Write the checkpoint whole or not at all (a temporary file renamed over it)."""
+    tmp = ckpt.with_suffix(".tmp")
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "step": step,
+        "recipe": recipe,
+        "questions": questions,
+        "windows": windows,
+    }
+    torch.save(state, tmp)
+    tmp.replace(ckpt)
+
+
+def progress(
+    step: int, total: int, start_step: int, t0: float, loss: float, lr: float, per_step: int
+) -> None:
+    rate = (step - start_step) * per_step / max(time.time() - t0, 1e-9)
+    eta = (total - step) * per_step / max(rate, 1e-9) / 60
+    log.info("step %d/%d loss %.3f lr %.2e %.1f win/s eta %.0f min", step, total, loss, lr, rate, eta)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train", required=True, type=Path, help="SQuAD v1.1 train JSON")
@@ -176,27 +233,9 @@ def main(argv: list[str] | None = None) -> None:
     warmup = int(total * recipe.warmup)
 
     model = AutoModelForQuestionAnswering.from_pretrained(base, dtype=torch.float32)
-    decay = [p for n, p in model.named_parameters() if not any(k in n for k in ("bias", "LayerNorm"))]
-    no_decay = [p for n, p in model.named_parameters() if any(k in n for k in ("bias", "LayerNorm"))]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=recipe.lr,
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: min((step + 1) / max(warmup, 1), max(0.0, (total - step) / max(total - warmup, 1))),
-    )
-
+    optimizer, scheduler = make_optimizer(model, recipe.lr, recipe.weight_decay, warmup, total)
     args.work_dir.mkdir(parents=True, exist_ok=True)
-    step = 0
-    if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        if state["recipe"] == asdict(recipe):
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            step = state["step"]
-            log.info("resumed at step %d", step)
+    step = resume(ckpt, asdict(recipe), model, optimizer, scheduler)
 
     model.train()
     t0, running = time.time(), 0.0
@@ -217,32 +256,12 @@ def main(argv: list[str] | None = None) -> None:
         step += 1
         running = 0.98 * running + 0.02 * out.loss.item() if step > start_step + 1 else out.loss.item()
         if step % 50 == 0 or step == total:
-            rate = (step - start_step) * recipe.batch_size / (time.time() - t0)
-            eta = (total - step) * recipe.batch_size / rate / 60
-            log.info(
-                "step %d/%d loss %.3f lr %.2e %.1f win/s eta %.0f min",
-                step,
-                total,
-                running,
-                scheduler.get_last_lr()[0],
-                rate,
-                eta,
-            )
+            lr = scheduler.get_last_lr()[0]
+            progress(step, total, start_step, t0, running, lr, recipe.batch_size)
         if step % args.save_every == 0 or step == total:
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "step": step,
-                    "recipe": asdict(recipe),
-                    "questions": len(examples),
-                    "windows": len(features),
-                },
-                tmp,
+            save_checkpoint(
+                ckpt, model, optimizer, scheduler, step, asdict(recipe), len(examples), len(features)
             )
-            tmp.replace(ckpt)
 
     export(model, tokenizer, base, args.out, recipe, args.train, len(examples), len(features), total)
 
@@ -252,13 +271,13 @@ def export(
     tokenizer,
     base: Path,
     out: Path,
-    recipe: Recipe,
+    recipe: Any,
     train: Path,
     n_questions: int,
     n_windows: int,
     steps: int,
 ) -> None:
-    """Write fp16 safetensors, config, tokenizer, and the recipe with a weights checksum
+    """Write fp16 safetensors, config, tokenizer, and the recipe (a dataclass) with a weights checksum
     (and, when training continued a reader export, that export's own record)."""
     out.mkdir(parents=True, exist_ok=True)
     model.half().save_pretrained(out, safe_serialization=True)
