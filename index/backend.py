@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from index.corpus import SourceFile, corpus_sha256, read_corpus
+from index.corpus import SourceFile, corpus_sha256, scan_corpus
 from index.paragraphs import Paragraph, document_title, split_paragraphs
 from index.store import Document, StoredPassage
 
@@ -185,25 +185,31 @@ class Backend(ABC):
         """Make the store hold exactly the folder's files. Only documents that came from this
         folder are changed or removed: documents added through the API or indexed from
         another folder stay. Returns (documents added or changed, documents removed). With a
-        ``skipped`` list, files that cannot be documents are left out and listed there.
+        ``skipped`` list, files that cannot be documents and folders that cannot be listed
+        are left out and listed there, and the stored documents they may hold are kept.
         Documents are embedded and written ``chunk`` at a time."""
         self._check_writable()
-        files = read_corpus(directory, skipped)
+        scan = scan_corpus(directory, skipped)
+        files = scan.files
         source = corpus_source(directory)
         digest = corpus_sha256(files)
         state_key = f"corpus_sha256:{source}"
-        if self.get_state(state_key) == digest:
+        complete = not scan.unchecked and not scan.unreadable
+        if complete and self.get_state(state_key) == digest:
             return 0, 0
         known = self.document_sources()
         mine = {d for d, (src, _) in known.items() if src in (source, LEGACY_CORPUS_SOURCE)}
         changed = [f for f in files if known.get(f.doc_id) != (source, f.sha256)]
-        gone = sorted(mine - {f.doc_id for f in files})
+        # What could not be checked is kept: a file that could not be read is not a file that
+        # was removed, and nothing is known of the files in a folder that could not be listed.
+        gone = [] if scan.unreadable else sorted(mine - {f.doc_id for f in files} - scan.unchecked)
         for lo in range(0, len(changed), chunk):
             part = changed[lo : lo + chunk]
             self.add([document_from_file(f, source) for f in part], progress=progress, embed=embed)
         for doc_id in gone:
             self.delete(doc_id)
-        self.set_state(state_key, digest)
+        if complete:  # a partial read must be redone next time, not remembered as done
+            self.set_state(state_key, digest)
         return len(changed), len(gone)
 
     def sources(self) -> set[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import stat
 from dataclasses import dataclass
@@ -45,17 +46,55 @@ def decode_text(raw: bytes, name: str) -> str:
     return text
 
 
+@dataclass
+class CorpusScan:
+    """What a read of a corpus folder found, and what it could not check."""
+
+    files: list[SourceFile]
+    # doc_ids whose file is there but could not be taken (unreadable, not UTF-8, ...):
+    # their stored documents must be kept, not removed as gone.
+    unchecked: set[str]
+    # Folders that could not be listed: nothing is known of the documents under them.
+    unreadable: list[Path]
+
+
 def read_corpus(directory: Path, skipped: list[tuple[Path, str]] | None = None) -> list[SourceFile]:
+    """The documents of ``scan_corpus``."""
+    return scan_corpus(directory, skipped).files
+
+
+def scan_corpus(directory: Path, skipped: list[tuple[Path, str]] | None = None) -> CorpusScan:
     """Every ``*.txt`` file under ``directory`` (recursively), sorted by doc_id. Only regular
     files inside the folder count: symbolic links (``x.txt -> /etc/passwd``), and anything
     reached through one, are skipped with a warning. A file that cannot be a document (not
-    UTF-8, binary, a bad name, a duplicate id) stops the read with ``CorpusError``, or, when
-    a ``skipped`` list is given, is left out and recorded there with the reason."""
+    UTF-8, binary, a bad name, a duplicate id, unreadable) or a folder that cannot be listed
+    stops the read with ``CorpusError``, or, when a ``skipped`` list is given, is left out,
+    recorded there with the reason, and reported as unchecked."""
     if not directory.is_dir():
         raise CorpusError(f"corpus folder {directory} does not exist")
     root = directory.resolve()
+    unreadable: list[Path] = []
+    paths: list[Path] = []
+
+    def cannot_list(exc: OSError) -> None:
+        unreadable.append(Path(exc.filename or directory))
+
+    for folder, dirs, names in os.walk(directory, onerror=cannot_list):
+        here = Path(folder)
+        for name in dirs:
+            if (here / name).is_symlink():
+                log.warning("%s: skipped (a link; not followed)", here / name)
+        paths += [here / n for n in names if n.endswith(".txt")]
+    for folder in unreadable:
+        if skipped is None:
+            raise CorpusError(
+                f"{folder}: cannot list this folder; nothing was changed "
+                "(fix its permissions, or skip it with --skip-invalid: its documents are kept)"
+            )
+        skipped.append((folder, "cannot list this folder: the documents under it are kept as they are"))
     files: dict[str, SourceFile] = {}
-    for path in sorted(directory.rglob("*.txt")):
+    unchecked: set[str] = set()
+    for path in sorted(paths):
         if not _regular_file_inside(path, directory, root):
             log.warning("%s: skipped (not a regular file inside %s)", path, directory)
             continue
@@ -65,7 +104,8 @@ def read_corpus(directory: Path, skipped: list[tuple[Path, str]] | None = None) 
             if skipped is None:
                 raise
             skipped.append((path, str(exc).removeprefix(f"{path}: ")))
-    return list(files.values())
+            unchecked.add(path.stem)
+    return CorpusScan(sorted(files.values(), key=lambda f: f.doc_id), unchecked, unreadable)
 
 
 def _read_file(path: Path, seen: dict[str, SourceFile]) -> SourceFile:

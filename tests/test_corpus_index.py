@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from index.corpus import CorpusError
 from index.corpus_index import CorpusIndex
 from index.store import Document
 from qa.tools.add_latency import WORDS
@@ -263,3 +266,60 @@ def test_adding_one_document_to_a_large_index_is_cheap(tmp_path: Path) -> None:
     assert sorted(times)[2] < 0.1, times  # median index work of one add, encoder included
     _consistent(index)
     index.close()
+
+
+def _corpus_of_three(tmp_path: Path) -> Path:
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    (corpus / "top.txt").write_text("The ferry to the island resumed service on Sunday morning.")
+    (corpus / "sub" / "one.txt").write_text("Border guards said 1,030 troops crossed on Monday.")
+    (corpus / "sub" / "two.txt").write_text("Tajikistan mobilized 20,000 reservists on Tuesday.")
+    return corpus
+
+
+def test_an_unreadable_folder_loses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder that cannot be listed (permissions, a flaky mount) is not a folder whose files
+    were deleted: its documents stay, and the user hears about it."""
+    corpus = _corpus_of_three(tmp_path)
+    index = CorpusIndex(tmp_path / "data", HashEncoder())
+    assert index.sync_corpus(corpus) == (3, 0)
+    real_scandir = os.scandir
+
+    def scandir(path: Any = ".") -> Any:
+        if Path(path).name == "sub":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(CorpusError, match="cannot list this folder; nothing was changed"):
+        index.sync_corpus(corpus)
+    skipped: list = []
+    assert index.sync_corpus(corpus, skipped=skipped) == (0, 0)
+    assert [p.name for p, _ in skipped] == ["sub"]
+    assert {d[0] for d in index.store.list_documents()} == {"top", "one", "two"}
+    monkeypatch.undo()
+    (corpus / "sub" / "two.txt").unlink()  # once readable again, a real removal is seen
+    assert index.sync_corpus(corpus) == (0, 1)
+
+
+def test_an_unreadable_file_keeps_its_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = _corpus_of_three(tmp_path)
+    index = CorpusIndex(tmp_path / "data", HashEncoder())
+    index.sync_corpus(corpus)
+    real_read = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == "one.txt":
+            raise PermissionError(13, "Permission denied")
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    (corpus / "top.txt").write_text("The ferry to the island stopped again on Monday evening.")
+    with pytest.raises(CorpusError, match="one.txt: cannot read"):
+        index.sync_corpus(corpus)
+    skipped: list = []
+    assert index.sync_corpus(corpus, skipped=skipped) == (1, 0)  # top changed; one kept
+    assert [p.name for p, _ in skipped] == ["one.txt"]
+    assert {d[0] for d in index.store.list_documents()} == {"top", "one", "two"}
+    monkeypatch.undo()
+    assert index.sync_corpus(corpus) == (0, 0)  # the partial sync was not remembered as whole
