@@ -170,3 +170,23 @@ def test_a_busy_port_is_reported_before_the_models_load(tmp_path: Path) -> None:
         out = _run("serve", "--port", str(port), "--data-dir", str(tmp_path / "d"))
         assert out.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in out.stderr
         assert time.perf_counter() - t0 < 8  # no model was loaded
+
+
+def test_a_restart_on_the_same_port_is_not_refused_by_lingering_connections(tmp_path: Path) -> None:
+    """A server that closed an idle keep-alive connection leaves it in TIME_WAIT on its port;
+    a supervisor restarting ``qa serve`` there at once must not be told the port is busy."""
+    import socket
+
+    from qa.cli.main import preflight
+
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = server.accept()
+        conn.close()  # the server closes first: its side of the connection waits in TIME_WAIT
+        assert client.recv(1) == b""
+        client.close()
+    preflight(tmp_path / "d", "127.0.0.1", port)  # the old server is gone: free to restart

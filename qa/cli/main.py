@@ -82,8 +82,12 @@ def preflight(data_dir: Path, host: str, port: int) -> None:
     except DataDirInUse as exc:
         raise QAError(str(exc)) from None
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # As uvicorn binds: connections of a stopped server that linger in TIME_WAIT must not
+        # stop its restart; a socket still listening on the port does (Linux semantics).
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
+            probe.listen(1)
         except OSError as exc:
             raise QAError(f"cannot listen on {host}:{port}: {exc.strerror} (use --port)") from None
 
