@@ -23,7 +23,7 @@ from index.corpus import CorpusError, decode_text, text_sha256, valid_doc_id
 from index.corpus_index import CorpusIndex
 from index.datadir import DataDirUnavailable, ReadOnlyDataDir
 from index.embedder import Embedder
-from index.hardware import ComputeGate, set_threads
+from index.hardware import ComputeGate, precision_choice, set_threads
 from index.paragraphs import document_title
 from index.store import Document
 from qa.errors import (
@@ -51,6 +51,7 @@ from qa.schemas import (
     DocumentSummary,
     Health,
     Passage,
+    Precision,
     SearchResponse,
 )
 from qa.settings import Settings
@@ -71,11 +72,21 @@ class Engine:
         # One gate for every model call (query and passage embeddings, the reader).
         self.compute_gate = ComputeGate(threads)
         onnx_dir = settings.data_dir / "models" if settings.query_runtime == "onnx" else None
+        # "auto" is decided once per machine and data dir, so every process on it agrees.
+        auto = "auto" in (settings.reader_precision, settings.embedding_precision)
+        self.precision_choice = precision_choice(settings.data_dir) if auto else None
+        if self.precision_choice:
+            log.info(
+                "precision auto = %s (bf16 %.2fx the speed of fp32 here; recorded in %s)",
+                self.precision_choice.precision,
+                self.precision_choice.speedup,
+                self.precision_choice.recorded_in or "no file",
+            )
         self.embedder = embedder or Embedder(
             settings.embedding_model,
             onnx_dir=onnx_dir,
             threads=threads,
-            precision=settings.embedding_precision,
+            precision=self._precision(settings.embedding_precision),
         )
         self.embedder.gate = self.compute_gate
         try:
@@ -87,7 +98,9 @@ class Engine:
         self.answerer: AnswerPipeline | None = None
         if settings.reader:
             try:
-                self.reader = Reader(settings.reader_path, precision=settings.reader_precision)
+                self.reader = Reader(
+                    settings.reader_path, precision=self._precision(settings.reader_precision)
+                )
                 self.reader.gate = self.compute_gate
                 self.answerer = AnswerPipeline(
                     self.reader,
@@ -117,6 +130,9 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _precision(self, setting: str) -> str:
+        return self.precision_choice.precision if setting == "auto" and self.precision_choice else setting
 
     # --- corpus ------------------------------------------------------------------------
     def sync(
@@ -209,8 +225,19 @@ class Engine:
 
     def health(self) -> Health:
         docs, passages = self.index.counts()
+        choice = self.precision_choice
+        precision = Precision(
+            reader=self.reader.precision if self.reader else None,
+            embedding=self.embedder.precision,
+            bf16_speedup=round(choice.speedup, 2) if choice else None,
+        )
         return Health(
-            status="ok", ready=True, documents=docs, passages=passages, reader=self.reader is not None
+            status="ok",
+            ready=True,
+            documents=docs,
+            passages=passages,
+            reader=self.reader is not None,
+            precision=precision,
         )
 
     # --- answers -----------------------------------------------------------------------

@@ -162,9 +162,20 @@ class DocumentWritten(BaseModel):
     warning: str | None = Field(default=None, description="set when the document cannot be searched")
 
 
+class Precision(BaseModel):
+    """How the models compute: chosen once per machine and data directory (``auto``) or set."""
+
+    reader: str | None = Field(default=None, description="fp32, bf16 or int8; null without a reader")
+    embedding: str
+    bf16_speedup: float | None = Field(
+        default=None, description="fp32 time / bf16 time measured on this machine (auto only)"
+    )
+
+
 class Health(BaseModel):
     status: str
     ready: bool
     documents: int
     passages: int
     reader: bool
+    precision: Precision | None = None

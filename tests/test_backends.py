@@ -295,6 +295,10 @@ def test_qa_serve_on_qdrant_answers_like_the_local_back_end(tmp_path: Path, seed
     question = {"question": "How many troops did Tajikistan mobilize?", "top_k": 5}
     local = seed_engine.ask(question["question"], top_k=5).model_dump()
     env = {"QA_BACKEND": "qdrant", "QA_QDRANT_PATH": str(tmp_path / "qdrant")}
+    # The same precisions as the engine compared with, whatever this machine's timing says.
+    assert seed_engine.reader is not None
+    env["QA_READER_PRECISION"] = seed_engine.reader.precision
+    env["QA_EMBEDDING_PRECISION"] = seed_engine.embedder.precision
     with running_server(tmp_path / "data", SEEDS, **env) as url:
         reply = httpx.post(url + "/ask", json=question, timeout=60).json()
         health = httpx.get(url + "/health").json()
