@@ -79,8 +79,8 @@ def scan_corpus(directory: Path, skipped: list[tuple[Path, str]] | None = None) 
     def cannot_list(exc: OSError) -> None:
         unreadable.append(Path(exc.filename or directory))
 
-    for folder, dirs, names in os.walk(directory, onerror=cannot_list):
-        here = Path(folder)
+    for walked, dirs, names in os.walk(directory, onerror=cannot_list):
+        here = Path(walked)
         for name in dirs:
             if (here / name).is_symlink():
                 log.warning("%s: skipped (a link; not followed)", here / name)

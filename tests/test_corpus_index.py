@@ -315,7 +315,7 @@ def test_an_unreadable_file_keeps_its_document(tmp_path: Path, monkeypatch: pyte
 
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
     (corpus / "top.txt").write_text("The ferry to the island stopped again on Monday evening.")
-    with pytest.raises(CorpusError, match="one.txt: cannot read"):
+    with pytest.raises(CorpusError, match=r"one\.txt: cannot read"):
         index.sync_corpus(corpus)
     skipped: list = []
     assert index.sync_corpus(corpus, skipped=skipped) == (1, 0)  # top changed; one kept

@@ -95,7 +95,10 @@ def test_the_precision_choice_is_measured_once_per_machine_and_data_dir(tmp_path
     monkeypatch.setattr(hardware, "_measured", {})  # as in another process
     assert hardware.precision_choice(tmp_path).precision == "bf16"  # read, not measured (1.0)
     # Another process on the same data dir reads the same record.
-    code = "import sys; from index.hardware import precision_choice; print(precision_choice(sys.argv[1]).precision)"
+    code = (
+        "import sys; from index.hardware import precision_choice; "
+        "print(precision_choice(sys.argv[1]).precision)"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True
     )
