@@ -190,3 +190,37 @@ def test_a_restart_on_the_same_port_is_not_refused_by_lingering_connections(tmp_
         assert client.recv(1) == b""
         client.close()
     preflight(tmp_path / "d", "127.0.0.1", port)  # the old server is gone: free to restart
+
+
+def test_add_refuses_what_is_not_a_regular_file_at_once(server: str, tmp_path: Path) -> None:
+    """A FIFO used to block forever and /dev/zero to read until MemoryError."""
+    import os
+
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    for target in (fifo, Path("/dev/zero")):
+        out = _run("add", str(target), "--url", server)
+        assert out.returncode == 1 and "not a regular file" in out.stderr, out.stderr
+
+
+def test_add_of_a_file_over_the_limit_says_so(server: str, tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    big.write_text("word " * 300_000)  # 1.5 MB
+    out = _run("add", str(big), "--url", server, "--max-bytes", "1000000")
+    assert out.returncode == 1 and "larger than 1,000,000 bytes" in out.stderr
+    assert "no QA service" not in out.stderr
+
+
+def test_ask_file_goes_on_past_bad_lines_and_names_them(server: str, tmp_path: Path) -> None:
+    questions = tmp_path / "questions.txt"
+    lines = [
+        "Who is the president of Tajikistan?",
+        "x" * 2500,  # over the question limit
+        "How many troops did Tajikistan mobilize?\u2028(the one about reservists)",
+    ]
+    questions.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = _run("ask", "--file", str(questions), "--url", server, "--json")
+    assert out.returncode == 1
+    assert f"{questions}:2: the question is 2,500 characters" in out.stderr
+    replies = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["question"] for r in replies] == [lines[0], lines[2]]  # U+2028 did not split it

@@ -9,6 +9,9 @@ import urllib.request
 from typing import Any
 
 
+LARGE_BODY = 1_000_000  # a reset while sending more than this is about its size
+
+
 class ServiceUnreachable(Exception):
     """No server answered at the URL."""
 
@@ -41,6 +44,13 @@ class Client:
         except urllib.error.HTTPError as exc:
             raise ServiceError(exc.code, _detail(exc.read())) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            reason = getattr(exc, "reason", exc)
+            if data is not None and len(data) > LARGE_BODY and isinstance(reason, ConnectionError):
+                raise ServiceError(
+                    413,
+                    f"the service closed the connection while receiving {len(data):,} bytes "
+                    "(larger than it accepts?)",
+                ) from None
             raise ServiceUnreachable(f"no QA service at {self.url} ({_reason(exc)})") from None
         return json.loads(raw) if raw else None
 

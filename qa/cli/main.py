@@ -165,37 +165,126 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def _ask_file(args: argparse.Namespace) -> int:
     """One question per line of a file (``-``: standard input), asked in batches of
-    ``MAX_BATCH``; with --json, one JSON reply per line."""
+    ``MAX_BATCH``; with --json, one JSON reply per line. Lines are split at newlines only
+    (a U+2028 inside a question stays in it); a line that cannot be a question is named by
+    its number and skipped, and the exit code says some were."""
     from qa.schemas import MAX_BATCH
 
-    source = sys.stdin if args.file == "-" else None
+    name = "<stdin>" if args.file == "-" else args.file
     try:
-        lines = (source.read() if source else Path(args.file).read_text(encoding="utf-8")).splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise QAError(f"{args.file}: cannot read the questions ({exc})") from None
-    questions = [line.strip() for line in lines if line.strip()]
+        raw = (
+            sys.stdin.buffer.read(MAX_QUESTIONS_FILE + 1)
+            if args.file == "-"
+            else _read_regular(Path(args.file), MAX_QUESTIONS_FILE)
+        )
+        if len(raw) > MAX_QUESTIONS_FILE:
+            raise QAError(f"{name}: more than {MAX_QUESTIONS_FILE:,} bytes of questions; split the file")
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise QAError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    questions, bad = question_lines(text)
+    for line, reason in bad:
+        print(f"qa: {name}:{line}: {reason}; skipped", file=sys.stderr)
     if not questions:
-        raise QAError(f"{args.file}: no questions in it")
+        raise QAError(f"{name}: no questions in it")
     engine = _local_engine(args, reader=True) if args.local else None
     client = None if engine else Client(args.url)
+    failed = len(bad)
     try:
         for lo in range(0, len(questions), MAX_BATCH):
             part = questions[lo : lo + MAX_BATCH]
+            texts = [q for _, q in part]
             if engine is not None:
-                replies = [r.model_dump() for r in engine.ask_batch(part, args.top_k, args.max_answers)]
+                replies = [r.model_dump() for r in engine.ask_batch(texts, args.top_k, args.max_answers)]
             else:
                 assert client is not None
-                replies = client.ask_batch(part, args.top_k, args.max_answers)
+                replies = _ask_part(client, name, part, args)
             for reply in replies:
-                if args.json:
-                    print(json.dumps(reply, ensure_ascii=False))
+                if reply is None:
+                    failed += 1
+                elif args.json:
+                    print(json_line(reply))
                 else:
                     print(f"Q: {reply['question']}")
                     _print(reply, False, render.answers)
     finally:
         if engine is not None:
             engine.close()
-    return 0
+    if failed:
+        print(f"qa: {failed} line(s) of {name} were not asked", file=sys.stderr)
+    return 1 if failed else 0
+
+
+MAX_QUESTIONS_FILE = 10_000_000
+
+
+def json_line(reply: dict) -> str:
+    """One JSON Lines record: U+2028 and U+2029 escaped, since many line readers (Python's
+    ``str.splitlines`` among them) end a line there."""
+    return json.dumps(reply, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def question_lines(text: str) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """(line number, question) for each question line, and (line number, reason) for each
+    line that cannot be one. Blank lines are neither."""
+    from qa.schemas import MAX_QUESTION_CHARS
+
+    good, bad = [], []
+    for number, line in enumerate(text.split("\n"), start=1):
+        question = line.strip()
+        if not question:
+            continue
+        if len(question) > MAX_QUESTION_CHARS:
+            bad.append(
+                (number, f"the question is {len(question):,} characters; the limit is {MAX_QUESTION_CHARS:,}")
+            )
+        else:
+            good.append((number, question))
+    return good, bad
+
+
+def _ask_part(client: Client, name: str, part: list[tuple[int, str]], args: argparse.Namespace) -> list:
+    """Replies to a batch; when the service refuses it, each question alone, so that the
+    one it refuses is named by its line and the others are still answered."""
+    try:
+        return client.ask_batch([q for _, q in part], args.top_k, args.max_answers)
+    except ServiceError as exc:
+        if exc.status >= 500 or exc.status == 429:  # the service's trouble, not a line's
+            raise
+    replies: list = []
+    for line, question in part:
+        try:
+            replies.append(client.ask(question, args.top_k, args.max_answers))
+        except ServiceError as exc:
+            if exc.status >= 500 or exc.status == 429:
+                raise
+            print(f"qa: {name}:{line}: {exc.detail}; skipped", file=sys.stderr)
+            replies.append(None)
+    return replies
+
+
+def _read_regular(path: Path, limit: int) -> bytes:
+    """At most ``limit`` + 1 bytes of a regular file: a FIFO, a device (``/dev/zero``) or a
+    folder is refused before anything is read, so nothing blocks or fills memory."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise QAError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise QAError(f"{path}: cannot read ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise QAError(
+            f"{path} is a folder: add its files (`qa add {path}/*.txt`) or index it (`qa index {path}`)"
+        )
+    if not stat.S_ISREG(mode):
+        raise QAError(f"{path}: not a regular file (a pipe, device or socket); give a file")
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(limit + 1)
+    except OSError as exc:
+        raise QAError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -231,16 +320,14 @@ def cmd_add(args: argparse.Namespace) -> int:
     client = Client(args.url)
     for name in args.files:
         path = Path(name)
-        if not path.exists():
-            raise QAError(f"{path}: no such file")
-        if path.is_dir():
+        raw = _read_regular(path, args.max_bytes)
+        if len(raw) > args.max_bytes:
             raise QAError(
-                f"{path} is a folder: add its files (`qa add {path}/*.txt`) or index it (`qa index {path}`)"
+                f"{path}: larger than {args.max_bytes:,} bytes, the service's document limit "
+                "(QA_MAX_DOCUMENT_BYTES; --max-bytes if the server allows more)"
             )
         try:
-            text = path.read_bytes().decode("utf-8")
-        except OSError as exc:
-            raise QAError(f"{path}: cannot read ({exc.strerror})") from None
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise QAError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         try:
@@ -345,6 +432,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("add", help="add .txt documents to a running service")
     p.add_argument("files", nargs="+")
     p.add_argument("--replace", action="store_true", help="overwrite documents with the same id")
+    p.add_argument(
+        "--max-bytes",
+        type=int,
+        default=int(os.environ.get("QA_MAX_DOCUMENT_BYTES", "5000000")),
+        help="refuse larger files before sending them (default: the service's default limit, "
+        "or QA_MAX_DOCUMENT_BYTES)",
+    )
     p.add_argument("--url", default=default_url, help=url_help)
     p.set_defaults(func=cmd_add)
 
