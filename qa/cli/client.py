@@ -8,7 +8,6 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-
 LARGE_BODY = 1_000_000  # a reset while sending more than this is about its size
 
 
