@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Sequence
 from functools import partial
@@ -44,6 +45,7 @@ from qa.reading.scorer import AnswerScorer
 from qa.retrieval import HybridRetriever
 from qa.schemas import (
     MAX_BATCH,
+    MAX_DOC_IDS,
     MAX_K,
     MAX_QUESTION_CHARS,
     AskResponse,
@@ -178,10 +180,17 @@ class Engine:
             raise DocumentTooLarge(
                 f"document is {len(raw)} bytes; the limit is {self.settings.max_document_bytes}"
             )
-        try:
-            body = decode_text(raw, doc_id)
-        except CorpusError as exc:
-            raise InvalidDocument(str(exc)) from None
+        # Bytes are decoded (a UTF-8 byte-order mark is an encoding mark, dropped); a string is
+        # stored exactly as given, a leading U+FEFF included, so offsets index what was sent.
+        if isinstance(text, str):
+            if "\x00" in text:
+                raise InvalidDocument(f"{doc_id}: binary data, not a text document")
+            body = text
+        else:
+            try:
+                body = decode_text(raw, doc_id)
+            except CorpusError as exc:
+                raise InvalidDocument(str(exc)) from None
         if not body.strip():
             raise InvalidDocument("document text is empty")
         metadata = dict(metadata or {})
@@ -307,10 +316,15 @@ class Engine:
     def _allowed(self, doc_ids: list[str] | None, metadata: dict[str, Any] | None) -> Any:
         """The passage ids a filter admits; a ``doc_id`` the corpus does not hold is an error
         (a typo would otherwise look like "nothing found")."""
+        if doc_ids is not None and len(doc_ids) > MAX_DOC_IDS:
+            raise InvalidRequest(f"{len(doc_ids):,} doc_ids; at most {MAX_DOC_IDS:,} in one filter")
+        check_filter_values(metadata)
         known = self.index.known_documents(doc_ids or [])
         unknown = [d for d in doc_ids or [] if d not in known]
         if unknown:
-            raise DocumentNotFound(f"no document {', '.join(repr(d) for d in unknown[:5])} to filter on")
+            named = ", ".join(repr(d[:64] + ("..." if len(d) > 64 else "")) for d in unknown[:5])
+            more = f" and {len(unknown) - 5:,} more" if len(unknown) > 5 else ""
+            raise DocumentNotFound(f"no document {named}{more} to filter on")
         return self._filter(doc_ids, metadata)
 
     def _filter(self, doc_ids: list[str] | None, metadata: dict[str, Any] | None) -> Any:
@@ -387,6 +401,13 @@ def check_text(value: str, what: str, error: type[QAError] = InvalidRequest) -> 
         )
 
 
+def check_filter_values(metadata: dict[str, Any] | None) -> None:
+    """A metadata filter compares with JSON values: NaN and Infinity are none."""
+    for key, value in (metadata or {}).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidRequest(f"metadata filter {key!r} is {value}: JSON has no NaN or Infinity")
+
+
 def check_metadata(metadata: dict[str, Any]) -> None:
     """Metadata: valid Unicode, nested at most ``MAX_METADATA_DEPTH`` deep, at most
     ``MAX_METADATA_BYTES`` as JSON (it is returned with every document listing)."""
@@ -394,6 +415,8 @@ def check_metadata(metadata: dict[str, Any]) -> None:
     def walk(value: Any, depth: int) -> None:
         if depth > MAX_METADATA_DEPTH:
             raise InvalidDocument(f"metadata is nested deeper than {MAX_METADATA_DEPTH} levels")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidDocument(f"metadata holds {value}: JSON has no NaN or Infinity")
         if isinstance(value, str):
             check_text(value, "metadata", InvalidDocument)
         elif isinstance(value, dict):

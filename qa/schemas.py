@@ -10,6 +10,7 @@ from pydantic.config import JsonDict
 MAX_QUESTION_CHARS = 2000
 MAX_K = 50
 MAX_BATCH = 64  # questions in one POST /ask/batch
+MAX_DOC_IDS = 1000  # documents named in one filter
 # Rules the server enforces with a clear message, stated in the OpenAPI schema for clients.
 # "Not blank" as Python's str.strip() sees it: JSON Schema's \s lacks U+001C-U+001F and
 # U+0085, which Python counts as white space.
@@ -17,6 +18,9 @@ _VISIBLE = r"[^\s\u001c-\u001f\u0085]"
 NOT_BLANK: JsonDict = {"pattern": _VISIBLE}
 # Some text, and no NUL (binary) bytes.
 TEXT_RULE: JsonDict = {"pattern": rf"^[^\u0000]*{_VISIBLE}[^\u0000]*$"}
+
+
+DocId = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class Passage(BaseModel):
@@ -60,9 +64,14 @@ class AskRequest(BaseModel):
     )
 
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, json_schema_extra=NOT_BLANK)
-    top_k: int = Field(default=5, ge=1, le=MAX_K, description="passages to read")
-    max_answers: int = Field(default=3, ge=1, le=20)
-    doc_ids: list[str] | None = Field(default=None, description="only search these documents")
+    # strict: a JSON number, not `true` (which lax parsing takes as 1) nor "5"
+    top_k: int = Field(default=5, ge=1, le=MAX_K, strict=True, description="passages to read")
+    max_answers: int = Field(default=3, ge=1, le=20, strict=True)
+    doc_ids: list[DocId] | None = Field(
+        default=None,
+        max_length=MAX_DOC_IDS,
+        description=f"only search these documents (at most {MAX_DOC_IDS})",
+    )
     metadata: dict[str, Any] | None = Field(default=None, description="only documents whose metadata matches")
 
 
@@ -93,9 +102,13 @@ class AskBatchRequest(BaseModel):
     questions: list[Question] = Field(
         min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH} questions"
     )
-    top_k: int = Field(default=5, ge=1, le=MAX_K, description="passages to read per question")
-    max_answers: int = Field(default=3, ge=1, le=20)
-    doc_ids: list[str] | None = Field(default=None, description="only search these documents")
+    top_k: int = Field(default=5, ge=1, le=MAX_K, strict=True, description="passages to read per question")
+    max_answers: int = Field(default=3, ge=1, le=20, strict=True)
+    doc_ids: list[DocId] | None = Field(
+        default=None,
+        max_length=MAX_DOC_IDS,
+        description=f"only search these documents (at most {MAX_DOC_IDS})",
+    )
     metadata: dict[str, Any] | None = Field(default=None, description="only documents whose metadata matches")
 
 

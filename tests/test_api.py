@@ -251,3 +251,42 @@ def test_openapi_describes_operations_with_examples(client: TestClient) -> None:
     assert "citation" in ask["description"]
     assert spec["components"]["schemas"]["AskRequest"]["examples"][0]["question"]
     assert all(op.get("description") for path in spec["paths"].values() for op in path.values())
+
+
+def test_a_filter_names_a_bounded_number_of_documents(client: TestClient) -> None:
+    """250,001 doc_ids used to hit SQLite's variable limit (a 500); five 1 MB unknown ids
+    were echoed back in a 5 MB 404."""
+    many = client.post("/ask", json={"question": QUESTION, "doc_ids": [f"d{i}" for i in range(1001)]})
+    assert many.status_code == 422
+    huge = client.post("/ask", json={"question": QUESTION, "doc_ids": ["x" * 1_000_000] * 5})
+    assert huge.status_code == 422 and len(huge.content) < 2_000
+    unknown = client.post("/ask", json={"question": QUESTION, "doc_ids": [f"nope-{i}" for i in range(900)]})
+    assert unknown.status_code == 404 and "895 more" in unknown.json()["detail"]
+    assert len(unknown.content) < 1_000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"question": "How many troops?", "top_k": true}',
+        '{"question": "How many troops?", "max_answers": "2"}',
+        '{"question": "How many troops?", "metadata": {"score": NaN}}',
+        '{"question": "How many troops?", "metadata": {"score": Infinity}}',
+    ],
+)
+def test_loose_json_values_are_refused_not_reinterpreted(client: TestClient, body: str) -> None:
+    reply = client.post("/ask", content=body, headers={"content-type": "application/json"})
+    assert reply.status_code in (400, 422), reply.text
+
+
+def test_metadata_with_nan_is_refused_and_a_bom_in_text_is_kept(writable: TestClient) -> None:
+    body = '{"doc_id": "nan-doc", "text": "The ferry resumed on Sunday.", "metadata": {"x": NaN}}'
+    refused = writable.post("/documents", content=body, headers={"content-type": "application/json"})
+    assert refused.status_code == 400 and "NaN" in refused.json()["detail"]
+    assert writable.get("/documents/nan-doc").status_code == 404
+    text = "\ufeffThe harbour authority said the ferry to the island resumed service on Sunday."
+    assert writable.post("/documents", json={"doc_id": "bom", "text": text}).status_code == 201
+    stored = writable.get("/documents/bom").json()["text"]
+    assert stored == text  # kept exactly as sent: offsets index what the client holds
+    hit = writable.get("/search", params={"q": "When did the ferry resume?", "k": 1}).json()["passages"][0]
+    assert hit["doc_id"] == "bom" and stored[hit["start"] : hit["end"]] == hit["text"]
