@@ -140,3 +140,23 @@ def test_add_and_delete_a_document(server: str, browser) -> None:
     assert gone.value.code == 404
     listing = json.loads(urllib.request.urlopen(server + "/documents").read())
     assert "browser-note" not in {d["doc_id"] for d in listing["documents"]}
+
+
+def test_highlights_are_exact_after_characters_beyond_the_basic_plane(server: str, browser) -> None:
+    """Offsets count code points; emoji take two UTF-16 units in JavaScript."""
+    text = "Reporters 🙂🙂 said 😀 the ferry to 𝔸 island resumed service on Sunday morning."
+    body = json.dumps({"doc_id": "emoji-note", "text": text}).encode()
+    request = urllib.request.Request(
+        server + "/documents", data=body, method="POST", headers={"content-type": "application/json"}
+    )
+    urllib.request.urlopen(request)
+    browser.get(server + "/")
+    start = text.index("Sunday")
+    mark = browser.execute_script(
+        "return highlighted(arguments[0], arguments[1], arguments[2]).mark.textContent;", text, start, start + 6
+    )
+    assert mark == "Sunday"
+    browser.execute_script("openDocument('emoji-note', arguments[0], arguments[1]);", start, start + 6)
+    cited = _wait(browser, lambda d: d.find_elements(*_by("#cited")))[0]
+    assert cited.text == "Sunday"
+    urllib.request.urlopen(urllib.request.Request(server + "/documents/emoji-note", method="DELETE"))

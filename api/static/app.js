@@ -79,10 +79,22 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+function utf16Index(text, codePoints) {
+  // The API's offsets count code points (Python's str); a JavaScript string indexes UTF-16
+  // units, two for each character beyond U+FFFF (most emoji).
+  let units = 0;
+  for (let seen = 0; seen < codePoints && units < text.length; seen++) {
+    units += text.codePointAt(units) > 0xffff ? 2 : 1;
+  }
+  return units;
+}
+
 function highlighted(text, start, end) {
   // Three text nodes around one <mark>: the offsets decide, the text is never searched.
-  const mark = el("mark", {}, text.slice(start, end));
-  const span = el("span", {}, text.slice(0, start), mark, text.slice(end));
+  const from = utf16Index(text, start);
+  const to = from + utf16Index(text.slice(from), end - start);
+  const mark = el("mark", {}, text.slice(from, to));
+  const span = el("span", {}, text.slice(0, from), mark, text.slice(to));
   return { span, mark };
 }
 
