@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path as PathLib
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path, Query, Response
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
@@ -16,8 +16,10 @@ from pydantic import StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from api import errors, metrics
-from api.deps import EngineDep
+from api.admission import AskQueue
+from api.deps import AskQueueDep, EngineDep
 from api.security import RequestGate, require_write_key
+from index.hardware import available_cores
 from qa.engine import Engine
 from qa.schemas import (
     MAX_K,
@@ -43,6 +45,7 @@ MetaFilter = Annotated[str, StringConstraints(pattern=r"^[^=]+=")]
 DocId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 WRITE = [Depends(require_write_key)]
 DEFAULT_PAGE, MAX_PAGE = 1000, 10_000
+BATCH_PART = 8  # questions of a batch read together between checks that the client is still there
 STATIC = PathLib(__file__).resolve().parent / "static"
 
 
@@ -73,6 +76,9 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     )
     app.state.settings = settings
     app.state.metrics = metrics.Metrics()
+    # As many asks compute at once as the compute gate has slots (cores / threads per call).
+    computing = max(1, available_cores() // settings.compute_threads())
+    app.state.ask_queue = AskQueue(computing, settings.max_waiting_asks)
     if engine is not None:
         app.state.engine = engine
     # Outermost last: CORS (answers preflights), metrics (counts everything, 500s included),
@@ -139,21 +145,39 @@ def _routes(app: FastAPI) -> None:
         return str(app.state.metrics.render(gauges))
 
     @app.post("/ask", response_model=AskResponse, responses=_errors(400, 404, 503))
-    def ask(engine: EngineDep, request: AskRequest) -> AskResponse:
+    def ask(engine: EngineDep, queue: AskQueueDep, request: AskRequest) -> AskResponse:
         """Answers to a question, best first, each with a calibrated score and every citation
         (document, paragraph, exact character offsets, context); `answers` is empty when the
-        corpus does not hold the answer. The passages read are returned too."""
-        return engine.ask(
-            request.question, request.top_k, request.max_answers, request.doc_ids, request.metadata
-        )
+        corpus does not hold the answer. The passages read are returned too. 503 with
+        Retry-After when the reader's queue is full."""
+        with queue.admit(), queue.compute():
+            return engine.ask(
+                request.question, request.top_k, request.max_answers, request.doc_ids, request.metadata
+            )
 
     @app.post("/ask/batch", response_model=AskBatchResponse, responses=_errors(400, 404, 503))
-    def ask_batch(engine: EngineDep, request: AskBatchRequest) -> AskBatchResponse:
+    async def ask_batch(
+        engine: EngineDep, queue: AskQueueDep, body: AskBatchRequest, request: Request
+    ) -> AskBatchResponse | Response:
         """Several questions in one request (up to 64), read in shared batches: faster than
-        one request each. Each result is what `POST /ask` would return."""
-        results = engine.ask_batch(
-            request.questions, request.top_k, request.max_answers, request.doc_ids, request.metadata
-        )
+        one request each. Each result is what `POST /ask` would return. Read a few questions
+        at a time; when the client has gone, the rest is not computed."""
+
+        def part(questions: list[str]) -> list[AskResponse]:
+            with queue.compute():
+                return engine.ask_batch(questions, body.top_k, body.max_answers, body.doc_ids, body.metadata)
+
+        results: list[AskResponse] = []
+        with queue.admit():
+            for lo in range(0, len(body.questions), BATCH_PART):
+                if await request.is_disconnected():
+                    log.info(
+                        "ask/batch: the client left; stopped after %d of %d questions",
+                        lo,
+                        len(body.questions),
+                    )
+                    return Response(status_code=499)
+                results += await run_in_threadpool(part, body.questions[lo : lo + BATCH_PART])
         return AskBatchResponse(results=results)
 
     @app.get("/search", response_model=SearchResponse, responses=_errors(400, 404))

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.admission import AskQueue
 from qa.engine import Engine
 
 
@@ -15,3 +16,11 @@ def get_engine(request: Request) -> Engine:
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def get_ask_queue(request: Request) -> AskQueue:
+    queue: AskQueue = request.app.state.ask_queue
+    return queue
+
+
+AskQueueDep = Annotated[AskQueue, Depends(get_ask_queue)]

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from api.admission import RETRY_AFTER_S, Busy
 from index.backend import BackendUnavailable
 from qa.errors import (
     DocumentExists,
@@ -52,6 +53,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(QAError)
     async def _qa_error(_: Request, exc: QAError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status_for(exc))
+
+    @app.exception_handler(Busy)
+    async def _busy(_: Request, exc: Busy) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(exc)}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)}
+        )
 
     @app.exception_handler(BackendUnavailable)
     async def _backend(_: Request, exc: BackendUnavailable) -> JSONResponse:

@@ -101,7 +101,10 @@ class Engine:
         if settings.reader:
             try:
                 self.reader = Reader(
-                    settings.reader_path, precision=self._precision(settings.reader_precision)
+                    settings.reader_path,
+                    precision=self._precision(settings.reader_precision),
+                    max_windows=settings.max_windows_per_question,
+                    max_windows_per_call=settings.max_windows_per_request,
                 )
                 self.reader.gate = self.compute_gate
                 self.answerer = AnswerPipeline(

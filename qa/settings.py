@@ -83,6 +83,19 @@ class Settings(BaseSettings):
         "fitted with the answer scorer on SQuAD-train episodes)",
     )
     answer_scorer: Path = Field(default=DEFAULT_SCORER, description="fitted answer scorer (JSON)")
+    # Bounds on one request's reading (README "Bounded work" derives them): top_k=50 passages
+    # of news average under 2.5 windows each; a batch reads at most 8 questions' worth.
+    max_windows_per_question: int = Field(
+        default=128, ge=1, description="reader windows read for one question, best-ranked passages first"
+    )
+    max_windows_per_request: int = Field(
+        default=1024, ge=1, description="reader windows read for one request (a batch shares them)"
+    )
+    max_waiting_asks: int = Field(
+        default=16,
+        ge=0,
+        description="asks that may wait for the reader beside those computing; more get 503 + Retry-After",
+    )
     max_document_bytes: int = Field(default=5_000_000, ge=1)
     body_timeout: float = Field(default=30.0, gt=0, description="seconds a client may take to send a body")
     api_key: str | None = Field(default=None, description="if set, writes need 'Bearer <key>'")

@@ -153,7 +153,10 @@ def test_highlights_are_exact_after_characters_beyond_the_basic_plane(server: st
     browser.get(server + "/")
     start = text.index("Sunday")
     mark = browser.execute_script(
-        "return highlighted(arguments[0], arguments[1], arguments[2]).mark.textContent;", text, start, start + 6
+        "return highlighted(arguments[0], arguments[1], arguments[2]).mark.textContent;",
+        text,
+        start,
+        start + 6,
     )
     assert mark == "Sunday"
     browser.execute_script("openDocument('emoji-note', arguments[0], arguments[1]);", start, start + 6)

@@ -19,12 +19,46 @@ import numpy as np
 
 from index.embedder import offline
 from index.hardware import ComputeGate, bf16_pays_off, file_sha256
-from qa.reading.spans import best_spans, encode_windows, pad_batch, shared_log_z
+from qa.reading.spans import Window, best_spans, encode_windows, pad_batch, shared_log_z
 
 log = logging.getLogger(__name__)
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
+
+
+# More characters than one window holds (about 170 passage tokens, 700-900 characters of
+# English): passages past ``budget * WINDOW_CHARS`` characters are not even tokenized.
+WINDOW_CHARS = 1200
+
+
+def within_chars(texts: Sequence[str], limit: int) -> list[str]:
+    """The leading ``texts`` (best-ranked first) up to ``limit`` characters in all, at least
+    one (0: all)."""
+    if not limit:
+        return list(texts)
+    out: list[str] = []
+    used = 0
+    for text in texts:
+        if out and used + len(text) > limit:
+            break
+        out.append(text)
+        used += len(text)
+    return out
+
+
+def within_budget(windows: Sequence[Window], question_of: Sequence[int], budget: int) -> list[Window]:
+    """The first ``budget`` windows of each question, in passage order (0: all)."""
+    if not budget:
+        return list(windows)
+    taken: dict[int, int] = {}
+    out = []
+    for w in windows:
+        q = question_of[w.passage]
+        if taken.get(q, 0) < budget:
+            taken[q] = taken.get(q, 0) + 1
+            out.append(w)
+    return out
 
 
 class ReaderUnavailable(RuntimeError):
@@ -95,6 +129,8 @@ class Reader:
         batch_size: int = 32,
         precision: str = "auto",
         threads: int = 0,
+        max_windows: int = 0,
+        max_windows_per_call: int = 0,
     ) -> None:
         """``precision``: ``fp32``; ``bf16`` (autocast: the same answers, and 2.5x faster
         where the CPU computes in bf16, slower where it does not); ``auto``: bf16 where a
@@ -120,6 +156,10 @@ class Reader:
         if precision == "int8":
             self.model = quantize_linear(self.model)
         self.max_length, self.stride, self.batch_size = max_length, stride, batch_size
+        # The work of one call is bounded: at most ``max_windows`` windows read per question and
+        # ``max_windows_per_call`` per call (several questions), best-ranked passages first
+        # (0: no bound).
+        self.max_windows, self.max_windows_per_call = max_windows, max_windows_per_call
         self.bf16 = precision == "bf16"
         self.gate = ComputeGate()  # the engine shares its own: see ComputeGate
 
@@ -162,6 +202,11 @@ class Reader:
                 best[pair] = Span(pair, c.char_start, c.char_end, text, c.probability, c.null_probability)
         return best
 
+    def _budget(self, questions: int) -> int:
+        """Windows one question may read in a call for ``questions`` questions (0: no bound)."""
+        per_call = self.max_windows_per_call // max(1, questions) if self.max_windows_per_call else 0
+        return min(b for b in (self.max_windows, per_call) if b) if (self.max_windows or per_call) else 0
+
     def read(self, question: str, passages: Sequence[str], per_passage: int = 3) -> list[Span]:
         """Candidate answer spans over all passages, best first."""
         return self.read_many([(question, passages)], per_passage)[0].spans
@@ -176,13 +221,22 @@ class Reader:
         windows of every pair are sorted by length so that a batch pads little. Each span's
         ``shared`` probability is normalized over every window of its question, or against
         ``log_z[q]`` where given (to place passages read later on the first pass's scale)."""
-        pairs = [(q, i, text) for q, (question, texts) in enumerate(items) for i, text in enumerate(texts)]
+        budget = self._budget(len(items))
+        pairs = [
+            (q, i, text)
+            for q, (question, texts) in enumerate(items)
+            for i, text in enumerate(within_chars(texts, budget * WINDOW_CHARS if budget else 0))
+        ]
         spans: list[list[Span]] = [[] for _ in items]
         if not pairs:
             return [Reading([], 0.0) for _ in items]
         questions = [items[q][0] for q, _, _ in pairs]
         texts = [text for _, _, text in pairs]
-        windows = encode_windows(self.tokenizer, questions, texts, self.max_length, self.stride)
+        windows = within_budget(
+            encode_windows(self.tokenizer, questions, texts, self.max_length, self.stride),
+            [q for q, _, _ in pairs],
+            budget,
+        )
         ordered = sorted(windows, key=lambda w: len(w.input_ids))
         starts, ends = self.logits(ordered)
         rows: list[list[int]] = [[] for _ in items]
