@@ -19,6 +19,7 @@ from qa.errors import (
     InvalidRequest,
     QAError,
     ServiceUnavailable,
+    StorageFull,
 )
 
 STATUS: list[tuple[type[QAError], int]] = [
@@ -29,6 +30,7 @@ STATUS: list[tuple[type[QAError], int]] = [
     (InvalidQuestion, 400),
     (InvalidRequest, 400),
     (ServiceUnavailable, 503),
+    (StorageFull, 507),
 ]
 
 

@@ -38,7 +38,7 @@ from index.backend import (
     Hit,
     TextEncoder,
 )
-from index.datadir import DataDirLock, DataDirUnavailable, ReadOnlyDataDir
+from index.datadir import DataDirLock, DataDirUnavailable, ReadOnlyDataDir, disk_full
 from index.hardware import file_sha256
 from index.lexical import LexicalIndex
 from index.paragraphs import Paragraph
@@ -262,10 +262,13 @@ class CorpusIndex(Backend):
             },
         }
         tmp = self._manifest_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        tmp.replace(self._manifest_path)
+        try:
+            tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            tmp.replace(self._manifest_path)
+        finally:
+            tmp.unlink(missing_ok=True)  # only there when the write failed
 
     # --- writes ------------------------------------------------------------------------
     def _put(self, doc: Document, paragraphs: list[Paragraph], vecs: np.ndarray) -> None:
@@ -382,7 +385,17 @@ class CorpusIndex(Backend):
         if hasattr(self, "store"):
             with self._lock:
                 if self._unsaved and not self.read_only:
-                    self._save()
+                    try:
+                        self._save()
+                    except OSError as exc:
+                        if not disk_full(exc):
+                            raise
+                        # The store holds every write; the snapshot is derived from it.
+                        log.warning(
+                            "no space left on the disk holding %s: the index snapshot was not saved "
+                            "(nothing is lost: it is rebuilt from the store at the next start)",
+                            self.data_dir,
+                        )
             self.store.close()
         if self._dir_lock is not None:
             self._dir_lock.release()

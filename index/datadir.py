@@ -9,8 +9,10 @@ one clear line when it holds no index.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import sqlite3
 from pathlib import Path
 
 
@@ -24,6 +26,30 @@ class DataDirInUse(DataDirUnavailable):
 
 class ReadOnlyDataDir(DataDirUnavailable):
     """A write to an index opened from a directory this process cannot write."""
+
+
+class StorageFull(RuntimeError):
+    """The disk holding the data directory is full: the write was not made."""
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether an error means the disk (or the user's quota) is full."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return False
+
+
+def remove_quietly(path: Path) -> None:
+    """Remove a temporary file or folder left by a failed write, if it is there."""
+    import shutil
+
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 class DataDirLock:

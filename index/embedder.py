@@ -205,6 +205,20 @@ class OnnxQueryEncoder:
 def _export(model: object, tokenizer: object, path: Path) -> None:
     """Trace the transformer to ONNX with dynamic batch and sequence axes; written under a
     temporary name and moved into place, so a crash never leaves half a file."""
+    sample = tokenizer(["a sample question"], return_tensors="pt")  # type: ignore[operator]
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    try:
+        _trace(model, sample, names, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed export (a full disk) leaves nothing behind
+
+
+def _trace(model: object, sample: Any, names: list[str], tmp: Path) -> None:
+    import warnings
+
     import torch
 
     class LastHidden(torch.nn.Module):
@@ -218,12 +232,6 @@ def _export(model: object, tokenizer: object, path: Path) -> None:
             )
             return out.last_hidden_state
 
-    sample = tokenizer(["a sample question"], return_tensors="pt")  # type: ignore[operator]
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    import warnings
-
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -236,4 +244,3 @@ def _export(model: object, tokenizer: object, path: Path) -> None:
             opset_version=17,
             dynamo=False,
         )
-    tmp.replace(path)

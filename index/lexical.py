@@ -260,6 +260,12 @@ class LexicalIndex:
     def save(self, directory: Path) -> None:
         """Write to a fresh folder and swap it in, so a crash leaves the old copy whole."""
         tmp = directory.with_name(directory.name + ".tmp")
+        try:
+            self._save_to(tmp, directory)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # only there when the write failed
+
+    def _save_to(self, tmp: Path, directory: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         if self._bm25 is not None:

@@ -8,6 +8,7 @@ re-embedding is needed). That is what keeps ids in step across restarts and cras
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from index.datadir import StorageFull, disk_full
 from index.lexical import term_positions
 from index.paragraphs import Paragraph
 
@@ -120,8 +122,14 @@ class PassageStore:
                     "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
                 )
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                # SQLite may have rolled back already (it does on a full disk): nothing to undo.
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                if disk_full(exc):
+                    raise StorageFull(
+                        f"no space left on the disk holding {self.path.parent}: nothing was written"
+                    ) from exc
                 raise
 
     # --- state -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Small interface (add, remove, search, save, load, count) and no model inside. Ex
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Any
@@ -100,10 +101,18 @@ class VectorIndex:
     def save(self, path: Path) -> None:
         """Write atomically: a crash leaves the previous file in place."""
         tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self._index, str(tmp))
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        tmp.replace(path)
+        try:
+            try:
+                faiss.write_index(self._index, str(tmp))
+            except RuntimeError as exc:  # FAISS reports I/O errors as RuntimeError
+                if "No space left" in str(exc):
+                    raise OSError(errno.ENOSPC, f"no space left on the disk holding {path.parent}") from None
+                raise
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)  # only there when the write failed
         np.save(path.with_name(path.name + ".deleted.npy"), np.fromiter(self._deleted, dtype=np.int64))
 
     @classmethod

@@ -23,6 +23,7 @@ from index.backend import (
 from index.corpus import CorpusError, decode_text, text_sha256, valid_doc_id
 from index.corpus_index import CorpusIndex
 from index.datadir import DataDirUnavailable, ReadOnlyDataDir
+from index.datadir import StorageFull as IndexStorageFull
 from index.embedder import Embedder
 from index.hardware import ComputeGate, precision_choice, set_threads
 from index.paragraphs import document_title
@@ -38,6 +39,7 @@ from qa.errors import (
     QAError,
     ReadOnly,
     ServiceUnavailable,
+    StorageFull,
 )
 from qa.reading.pipeline import AnswerPipeline, Asked
 from qa.reading.reader import Reader, ReaderUnavailable
@@ -160,6 +162,8 @@ class Engine:
             raise InvalidDocument(str(exc)) from None
         except (ReadOnlyDataDir, ReadOnlyStore) as exc:
             raise ReadOnly(str(exc)) from None
+        except IndexStorageFull as exc:
+            raise StorageFull(str(exc)) from None
 
     def add(
         self,
@@ -203,6 +207,8 @@ class Engine:
             self.index.add([doc], replace=replace)
         except (ReadOnlyDataDir, ReadOnlyStore) as exc:
             raise ReadOnly(str(exc)) from None
+        except IndexStorageFull as exc:
+            raise StorageFull(str(exc)) from None
         except DocumentExistsError:
             raise DocumentExists(
                 f"document {doc_id!r} already exists (PUT /documents/{doc_id} replaces it)"
@@ -217,6 +223,8 @@ class Engine:
             deleted = self.index.delete(doc_id)
         except (ReadOnlyDataDir, ReadOnlyStore) as exc:
             raise ReadOnly(str(exc)) from None
+        except IndexStorageFull as exc:
+            raise StorageFull(str(exc)) from None
         if not deleted:
             raise DocumentNotFound(f"no document {doc_id!r}")
 

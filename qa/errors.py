@@ -42,3 +42,7 @@ class DataDirError(QAError):
 
 class ReadOnly(ServiceUnavailable):
     """A write to a data directory this process cannot write."""
+
+
+class StorageFull(QAError):
+    """The disk holding the data is full: the write was not made (HTTP 507)."""

@@ -1,0 +1,56 @@
+"""A full disk: writes answer 507 naming it and lose nothing, no temporary file stays behind,
+and closing says one line instead of a traceback."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+
+PARAGRAPH = "The harbour authority said the ferry to the island resumed its service on {} morning. "
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB tmpfs (needs root and permission to mount; skips otherwise)."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root): " + done.stderr.decode().strip())
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_a_full_disk_is_a_507_and_loses_nothing(small_disk: Path, make_engine, caplog) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(data_dir=small_disk / "data", query_runtime="torch")
+    client = TestClient(create_app(engine))
+    kept = []
+    status = 201
+    for i in range(200):
+        text = "\n\n".join(PARAGRAPH.format(f"day {i}-{j}") * 6 for j in range(60))
+        reply = client.post("/documents", json={"doc_id": f"doc-{i}", "text": text})
+        status = reply.status_code
+        if status != 201:
+            break
+        kept.append((f"doc-{i}", text))
+    assert status == 507, reply.text
+    assert "no space left on the disk holding" in reply.json()["detail"]
+    assert kept, "the disk filled before the first document"
+    for doc_id, text in kept:  # every acknowledged write is whole
+        assert client.get(f"/documents/{doc_id}").json()["text"] == text
+    assert client.get(f"/documents/doc-{len(kept)}").status_code == 404  # the refused one is absent
+    with caplog.at_level(logging.WARNING):
+        engine.close()
+    assert not [p for p in (small_disk / "data").rglob("*") if ".tmp" in p.name]
+    assert "snapshot was not saved" in caplog.text and "Traceback" not in caplog.text
+    reopened = make_engine(data_dir=small_disk / "data", query_runtime="torch")  # still full
+    assert reopened.health().documents == len(kept)
