@@ -26,7 +26,7 @@ from index.datadir import DataDirUnavailable, ReadOnlyDataDir
 from index.datadir import StorageFull as IndexStorageFull
 from index.embedder import Embedder
 from index.hardware import ComputeGate, precision_choice, set_threads
-from index.paragraphs import document_title
+from index.paragraphs import document_title, split_paragraphs
 from index.store import Document
 from qa.errors import (
     DataDirError,
@@ -200,6 +200,12 @@ class Engine:
                 raise InvalidDocument(str(exc)) from None
         if not body.strip():
             raise InvalidDocument("document text is empty")
+        passages = len(split_paragraphs(body))
+        if passages > self.settings.max_passages_per_document:
+            raise DocumentTooLarge(
+                f"document splits into {passages:,} passages; the limit is "
+                f"{self.settings.max_passages_per_document:,} (QA_MAX_PASSAGES_PER_DOCUMENT)"
+            )
         metadata = dict(metadata or {})
         title = title or str(metadata.get("title") or "") or document_title(body)
         doc = Document(doc_id, title, body, metadata, "api", text_sha256(body))

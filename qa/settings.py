@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         description="asks that may wait for the reader beside those computing; more get 503 + Retry-After",
     )
     max_document_bytes: int = Field(default=5_000_000, ge=1)
+    max_passages_per_document: int = Field(
+        default=5_000,
+        ge=1,
+        description="a document that splits into more passages is refused (413): embedding 5,000 "
+        "passages takes about a minute on 2 cores, while reads go on being served",
+    )
     body_timeout: float = Field(default=30.0, gt=0, description="seconds a client may take to send a body")
     api_key: str | None = Field(default=None, description="if set, writes need 'Bearer <key>'")
     protect_reads: bool = Field(default=False, description="with api_key: reads need it too")

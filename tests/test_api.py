@@ -290,3 +290,13 @@ def test_metadata_with_nan_is_refused_and_a_bom_in_text_is_kept(writable: TestCl
     assert stored == text  # kept exactly as sent: offsets index what the client holds
     hit = writable.get("/search", params={"q": "When did the ferry resume?", "k": 1}).json()["passages"][0]
     assert hit["doc_id"] == "bom" and stored[hit["start"] : hit["end"]] == hit["text"]
+
+
+def test_a_document_of_too_many_passages_is_refused_before_embedding(make_engine) -> None:
+    client = TestClient(create_app(make_engine(max_passages_per_document=50)))
+    text = "\n\n".join(
+        f"Officials in district {i} said the ferry resumed its service on Monday." for i in range(60)
+    )
+    reply = client.post("/documents", json={"doc_id": "many", "text": text})
+    assert reply.status_code == 413 and "60 passages; the limit is 50" in reply.json()["detail"]
+    assert client.get("/documents/many").status_code == 404

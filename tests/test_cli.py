@@ -224,3 +224,16 @@ def test_ask_file_goes_on_past_bad_lines_and_names_them(server: str, tmp_path: P
     assert f"{questions}:2: the question is 2,500 characters" in out.stderr
     replies = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["question"] for r in replies] == [lines[0], lines[2]]  # U+2028 did not split it
+
+
+def test_a_server_that_takes_too_long_is_called_busy_not_absent(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        from qa.cli.client import Client, ServiceBusy
+
+        with pytest.raises(ServiceBusy, match="did not answer within 1 s.*may still complete"):
+            Client(url, timeout=1).add("doc", "text")

@@ -15,6 +15,10 @@ class ServiceUnreachable(Exception):
     """No server answered at the URL."""
 
 
+class ServiceBusy(Exception):
+    """The server took the request but did not answer in time."""
+
+
 class ServiceError(Exception):
     """The server answered with an error status; the message is its ``detail``."""
 
@@ -44,6 +48,15 @@ class Client:
             raise ServiceError(exc.code, _detail(exc.read())) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
+            if isinstance(reason, TimeoutError):
+                raise ServiceBusy(
+                    f"the service at {self.url} did not answer within {self.timeout:.0f} s (busy?)"
+                    + (
+                        ": the write may still complete; check with `qa search` or GET /documents"
+                        if method != "GET"
+                        else ""
+                    )
+                ) from None
             if data is not None and len(data) > LARGE_BODY and isinstance(reason, ConnectionError):
                 raise ServiceError(
                     413,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qa.cli import render
-from qa.cli.client import Client, ServiceError, ServiceUnreachable
+from qa.cli.client import Client, ServiceBusy, ServiceError, ServiceUnreachable
 from qa.errors import QAError
 
 if TYPE_CHECKING:
@@ -489,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except ServiceBusy as exc:
+        print(f"qa: {exc}", file=sys.stderr)
     except ServiceUnreachable as exc:
         print(f"qa: {exc}. Start it with `qa serve` (or set --url / QA_URL).", file=sys.stderr)
     except ServiceError as exc:
