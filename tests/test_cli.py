@@ -235,5 +235,5 @@ def test_a_server_that_takes_too_long_is_called_busy_not_absent(capsys: pytest.C
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         from qa.cli.client import Client, ServiceBusy
 
-        with pytest.raises(ServiceBusy, match="did not answer within 1 s.*may still complete"):
+        with pytest.raises(ServiceBusy, match=r"did not answer within 1 s.*may still complete"):
             Client(url, timeout=1).add("doc", "text")
