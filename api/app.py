@@ -210,10 +210,9 @@ def _routes(app: FastAPI) -> None:
             str | None, Query(max_length=128, description="the `next` of the previous page")
         ] = None,
     ) -> DocumentList:
-        """Documents by doc_id, a page at a time: id, title, metadata and number of passages."""
-        page = engine.documents(limit + 1, after)
-        more = len(page) > limit
-        return DocumentList(documents=page[:limit], next=page[limit - 1].doc_id if more else None)
+        """Documents by doc_id, a page at a time: id, title, metadata and number of passages.
+        A page holds at most `limit` documents and about 1 MB of titles and metadata."""
+        return engine.document_page(limit, after)
 
     @app.get("/documents/{doc_id}", response_model=DocumentOut, responses=_errors(404))
     def get_document(engine: EngineDep, doc_id: DocId) -> DocumentOut:

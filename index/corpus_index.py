@@ -37,6 +37,7 @@ from index.backend import (
     DocumentRow,
     Hit,
     TextEncoder,
+    UnsupportedFilter,
 )
 from index.datadir import DataDirLock, DataDirUnavailable, ReadOnlyDataDir, disk_full
 from index.hardware import file_sha256
@@ -347,7 +348,10 @@ class CorpusIndex(Backend):
             return None
         selected = set(doc_ids) if doc_ids else None
         if metadata:
-            matching = set(self.store.doc_ids_with_metadata(metadata))
+            try:
+                matching = set(self.store.doc_ids_with_metadata(metadata))
+            except ValueError as exc:
+                raise UnsupportedFilter(str(exc)) from None
             selected = matching if selected is None else selected & matching
         return self.store.passage_ids(sorted(selected or []))
 

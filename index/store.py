@@ -45,7 +45,41 @@ CREATE TABLE IF NOT EXISTS passages (
 );
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Top-level metadata values (and the elements of top-level lists) for filters: a filter is an
+-- index look-up instead of parsing every document's metadata (see metadata_rows).
+CREATE TABLE IF NOT EXISTS metadata_values (
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metadata_lookup ON metadata_values(key, value);
+CREATE INDEX IF NOT EXISTS metadata_doc ON metadata_values(doc_id);
 """
+
+
+def filter_value(value: Any) -> str | None:
+    """The canonical form a metadata value is stored and matched in: JSON, with numbers by
+    value (1 and 1.0 are one number) and booleans apart from numbers (true is not 1); None
+    for what cannot be matched (objects, lists inside lists)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int | float):
+        if float(value).is_integer() and abs(value) < 2**53:
+            return json.dumps(int(value))
+        return json.dumps(value)
+    return None
+
+
+def metadata_rows(metadata: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key, canonical value) for each top-level scalar, and each scalar element of a
+    top-level list: a filter ``tags=asia`` matches ``{"tags": ["asia", "politics"]}``."""
+    rows = []
+    for key, value in metadata.items():
+        for item in value if isinstance(value, list) else [value]:
+            canonical = filter_value(item)
+            if canonical is not None:
+                rows.append((key, canonical))
+    return rows
 
 
 @dataclass(frozen=True)
@@ -100,8 +134,24 @@ class PassageStore:
             self._db.executescript(_SCHEMA)
             if not self._has_terms():  # a store written before term positions were kept
                 self._db.execute("ALTER TABLE passages ADD COLUMN terms TEXT")
+            if self.get_state("metadata_index") != "1":  # a store written before it existed
+                self._index_metadata()
         # Passages of older stores have no stored terms; readers compute them from the text.
         self._terms = "terms" if self._has_terms() else "NULL"
+        # An older store opened read-only has no metadata index: its filters scan the documents.
+        self._metadata_indexed = self.get_state("metadata_index") == "1"
+
+    def _index_metadata(self) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM metadata_values")
+            for doc_id, metadata in db.execute("SELECT doc_id, metadata FROM documents").fetchall():
+                db.executemany(
+                    "INSERT INTO metadata_values VALUES (?, ?, ?)",
+                    [(doc_id, k, v) for k, v in metadata_rows(json.loads(metadata))],
+                )
+            db.execute(
+                "INSERT INTO state VALUES ('metadata_index', '1') ON CONFLICT(key) DO UPDATE SET value = '1'"
+            )
 
     def _has_terms(self) -> bool:
         columns = self._db.execute("PRAGMA table_info(passages)").fetchall()
@@ -166,6 +216,10 @@ class PassageStore:
             db.execute(
                 "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)",
                 (doc.doc_id, doc.title, doc.text, json.dumps(doc.metadata), doc.source, doc.sha256),
+            )
+            db.executemany(
+                "INSERT INTO metadata_values VALUES (?, ?, ?)",
+                [(doc.doc_id, k, v) for k, v in metadata_rows(doc.metadata)],
             )
             ids = []
             for i, (p, v) in enumerate(zip(paragraphs, vectors, strict=True)):
@@ -259,12 +313,24 @@ class PassageStore:
         return np.array([r[0] for r in rows], dtype=np.int64)
 
     def doc_ids_with_metadata(self, filters: dict[str, Any]) -> list[str]:
-        """Documents whose metadata has every key with the given value."""
-        return [
-            doc_id
-            for doc_id, _, metadata, *_ in self.list_documents()
-            if all(metadata.get(k) == v for k, v in filters.items())
-        ]
+        """Documents whose metadata has every key with the given scalar value, or with a list
+        holding it (``filter_value`` says when two values are equal); an index look-up."""
+        found: set[str] | None = None
+        for key, value in filters.items():
+            canonical = filter_value(value)
+            if canonical is None or isinstance(value, list):
+                raise ValueError(
+                    f"metadata filter {key!r}: a filter value is a string, number, boolean or null"
+                )
+            if self._metadata_indexed:
+                sql = "SELECT DISTINCT doc_id FROM metadata_values WHERE key = ? AND value = ?"
+                ids = {r[0] for r in self._query(sql, (key, canonical))}
+            else:
+                ids = {d for d, _, m, *_ in self.list_documents() if (key, canonical) in metadata_rows(m)}
+            found = ids if found is None else found & ids
+            if not found:
+                return []
+        return sorted(found or ())
 
     def iter_vectors(
         self, batch: int = 10000, only: np.ndarray | None = None

@@ -51,6 +51,7 @@ from qa.schemas import (
     MAX_K,
     MAX_QUESTION_CHARS,
     AskResponse,
+    DocumentList,
     DocumentOut,
     DocumentSummary,
     Health,
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_METADATA_DEPTH = 5
 MAX_METADATA_BYTES = 16_384
+MAX_PAGE_BYTES = 1_000_000  # titles and metadata in one page of GET /documents
 
 
 class Engine:
@@ -249,6 +251,18 @@ class Engine:
             for d, t, m, _, _, n in self.index.list_documents(limit, after)
         ]
 
+    def document_page(self, limit: int, after: str | None = None) -> DocumentList:
+        """A page of ``documents``: at most ``limit`` of them and about ``MAX_PAGE_BYTES`` of
+        titles and metadata (at least one document), with the cursor of the next page."""
+        page = self.documents(limit + 1, after)
+        size, cut = 0, 0
+        while cut < min(limit, len(page)) and size < MAX_PAGE_BYTES:
+            doc = page[cut]
+            size += len(doc.title.encode()) + len(json.dumps(doc.metadata, ensure_ascii=False).encode())
+            cut += 1
+        more = len(page) > cut
+        return DocumentList(documents=page[:cut], next=page[cut - 1].doc_id if more and cut else None)
+
     def health(self) -> Health:
         docs, passages = self.index.counts()
         choice = self.precision_choice
@@ -421,6 +435,10 @@ def check_text(value: str, what: str, error: type[QAError] = InvalidRequest) -> 
 def check_filter_values(metadata: dict[str, Any] | None) -> None:
     """A metadata filter compares with JSON values: NaN and Infinity are none."""
     for key, value in (metadata or {}).items():
+        if isinstance(value, list | dict):
+            raise InvalidRequest(
+                f"metadata filter {key!r}: a filter value is a string, number, boolean or null"
+            )
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidRequest(f"metadata filter {key!r} is {value}: JSON has no NaN or Infinity")
 

@@ -300,3 +300,25 @@ def test_a_document_of_too_many_passages_is_refused_before_embedding(make_engine
     reply = client.post("/documents", json={"doc_id": "many", "text": text})
     assert reply.status_code == 413 and "60 passages; the limit is 50" in reply.json()["detail"]
     assert client.get("/documents/many").status_code == 404
+
+
+def test_a_page_of_documents_is_bounded_in_bytes(make_engine) -> None:
+    engine = make_engine()
+    bulky = {"notes": "n" * 15_000}
+    for i in range(80):
+        engine.add(
+            f"doc-{i:02d}", f"The ferry to island {i} resumed its service on Sunday morning.", metadata=bulky
+        )
+    client = TestClient(create_app(engine))
+    first = client.get("/documents", params={"limit": 10_000})
+    assert first.status_code == 200 and len(first.content) < 1_200_000
+    seen, after = [], None
+    while True:
+        page = client.get(
+            "/documents", params={"limit": 10_000, **({"after": after} if after else {})}
+        ).json()
+        seen += [d["doc_id"] for d in page["documents"]]
+        after = page["next"]
+        if after is None:
+            break
+    assert seen == [f"doc-{i:02d}" for i in range(80)] and len(first.json()["documents"]) < 80

@@ -171,6 +171,35 @@ def test_filters_by_doc_id_and_metadata(make: MakeEngine) -> None:
         engine.search(query, doc_ids=["no-such-document"])
 
 
+def test_filters_mean_the_same_on_every_back_end(make: MakeEngine) -> None:
+    """One semantics (README "Metadata filters"): JSON equality, booleans apart from numbers,
+    null only where a key holds null, a scalar matches a list that holds it, and a list or
+    object as the filter value is refused."""
+    engine = make()
+    text = "The harbour authority of Velmora said the ferry resumed on {} morning."
+    docs = {
+        "one": {"flag": 1, "tags": ["asia", "politics"], "k": None},
+        "true": {"flag": True, "tags": "asia"},
+        "none": {"other": "x"},
+    }
+    for i, (doc_id, metadata) in enumerate(docs.items()):
+        engine.add(doc_id, text.format(["Monday", "Tuesday", "Sunday"][i]), metadata=metadata)
+
+    def matching(**metadata: Any) -> set[str]:
+        return {
+            p.doc_id
+            for p in engine.search("When did the Velmora ferry resume?", k=10, metadata=metadata).passages
+        }
+
+    assert matching(flag=True) == {"true"}
+    assert matching(flag=1) == {"one"}
+    assert matching(tags="asia") == {"one", "true"}
+    assert matching(tags="politics") == {"one"}
+    assert matching(k=None) == {"one"}  # an explicit null, not a missing key
+    with pytest.raises(InvalidRequest):
+        engine.search("ferry", metadata={"tags": ["asia"]})
+
+
 def test_documents_are_paged_by_doc_id(make: MakeEngine) -> None:
     engine = make()
     engine.sync(SEEDS, progress=False)

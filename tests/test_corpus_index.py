@@ -323,3 +323,21 @@ def test_an_unreadable_file_keeps_its_document(tmp_path: Path, monkeypatch: pyte
     assert {d[0] for d in index.store.list_documents()} == {"top", "one", "two"}
     monkeypatch.undo()
     assert index.sync_corpus(corpus) == (0, 0)  # the partial sync was not remembered as whole
+
+
+def test_metadata_filters_are_index_look_ups_and_old_stores_are_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    index = CorpusIndex(tmp_path, HashEncoder())
+    index.add([_doc("a", "The ferry resumed on Sunday morning after the storm passed by.")])
+    index.store._db.execute("UPDATE documents SET metadata = ? WHERE doc_id = 'a'", ('{"desk": "asia"}',))
+    index.close()
+    db = sqlite3.connect(tmp_path / "store.sqlite3")  # as a store written before the index existed
+    db.execute("DROP TABLE metadata_values")
+    db.execute("DELETE FROM state WHERE key = 'metadata_index'")
+    db.commit()
+    db.close()
+    index = CorpusIndex(tmp_path, HashEncoder())
+    index.store.list_documents = None  # type: ignore[assignment,method-assign]  # no scan allowed
+    assert index.store.doc_ids_with_metadata({"desk": "asia"}) == ["a"]
+    assert index.store.doc_ids_with_metadata({"desk": "europe"}) == []
