@@ -22,11 +22,15 @@ with ``avglen`` fixed when the collection is first written, rather than recomput
 corpus grows. Fusion and the proximity re-rank stay in our code, so both back ends rank the
 same candidates the same way.
 
-Point ids are stable hashes of (doc_id, paragraph) and of doc_id, so a replace overwrites in
-place and a passage's vector can be fetched by key. Qdrant has no transactions across
-points: a document is written passages first and its document record last (which carries
-the sha256 that ``sync_corpus`` compares), so a crash mid-write leaves a document that the
-next sync writes again. Every write waits for Qdrant's acknowledgement (``wait=True``).
+Qdrant has no transactions across points, so a write is made whole as readers see it by
+versions: each write of a document draws a new version; its passages are written under point
+ids of (doc_id, version, paragraph) with the version in their payload, then the document
+record, naming the version (and carrying the sha256 that ``sync_corpus`` compares), then the
+previous version's passages are deleted. Readers keep only passages of the version their
+document's record names, so a write killed part-way shows the old document whole (or, for a
+new one, nothing), and the next start sweeps what it left. DELETE removes the record first,
+then every passage of the doc_id, with a record or not. Every write waits for Qdrant's
+acknowledgement (``wait=True``).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import logging
 import re
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -71,6 +76,8 @@ log = logging.getLogger(__name__)
 WRITE_BATCH = 256  # points per upsert
 PAGE = 1000  # points per scroll page
 IDF_TTL_S = 300.0  # prefix document frequencies are counted again after this long
+# A write marker older than this is from a writer that died: its passages are swept at open.
+STALE_WRITE_S = 600.0
 _FIELD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -250,7 +257,9 @@ class QdrantBackend(Backend):
             )
             model_changed = created and self.client.count(self.documents_name, exact=True).count > 0
         self._payload_index("doc_id", qm.PayloadSchemaType.KEYWORD)
+        self._payload_index("version", qm.PayloadSchemaType.KEYWORD)
         self._payload_index("prefixes", qm.PayloadSchemaType.KEYWORD)
+        self._sweep_interrupted()
         value = self.get_state(f"bm25_mean_length:{self.passages_name}")
         self._mean_length = float(value) if value else None
         if model_changed:
@@ -307,6 +316,12 @@ class QdrantBackend(Backend):
                 existing = self.known_documents([d.doc_id for d in docs])
                 if existing:
                     raise DocumentExistsError(sorted(existing)[0])
+            # Each write is a new version: its passages get new point ids, readers see them only
+            # once the document record names that version (written last), and the old
+            # version's passages are deleted after. A write killed part-way leaves passages no
+            # reader sees; the marker lets a later start sweep them (_sweep_interrupted).
+            version = uuid.uuid4().hex[:16]
+            self._mark_writing([d.doc_id for d in docs], version)
             texts = [p.text for paragraphs in split for p in paragraphs]
             counts = term_counts(texts)
             positions = [term_positions(t) for t in texts]
@@ -318,13 +333,14 @@ class QdrantBackend(Backend):
                     weights = sparse_weights(tf, length, mean_length)
                     points.append(
                         qm.PointStruct(
-                            id=stable_id("passage", doc.doc_id, number),
+                            id=passage_id(doc.doc_id, version, number),
                             vector={
                                 "dense": np.asarray(vectors[row], dtype=np.float32).tolist(),
                                 "bm25": qm.SparseVector(indices=list(weights), values=list(weights.values())),
                             },
                             payload={
                                 "doc_id": doc.doc_id,
+                                "version": version,
                                 "paragraph": number,
                                 "start": p.start,
                                 "end": p.end,
@@ -338,9 +354,6 @@ class QdrantBackend(Backend):
                     row += 1
             for lo in range(0, len(points), WRITE_BATCH):
                 self.client.upsert(self.passages_name, points[lo : lo + WRITE_BATCH], wait=True)
-            for doc, paragraphs in zip(docs, split, strict=True):
-                # The previous version's passages beyond the new count.
-                self._delete_passages(doc.doc_id, from_paragraph=len(paragraphs))
             records = [
                 qm.PointStruct(
                     id=stable_id("document", doc.doc_id),
@@ -353,13 +366,66 @@ class QdrantBackend(Backend):
                         "source": doc.source,
                         "sha256": doc.sha256,
                         "passages": len(paragraphs),
+                        "version": version,
                     },
                 )
                 for doc, paragraphs in zip(docs, split, strict=True)
             ]
             for lo in range(0, len(records), WRITE_BATCH):
                 self.client.upsert(self.documents_name, records[lo : lo + WRITE_BATCH], wait=True)
+            for doc in docs:  # the previous version, now unseen by readers
+                self._delete_passages(doc.doc_id, keep_version=version)
+            self._unmark_writing([d.doc_id for d in docs])
             self._idf.clear()
+
+    def _mark_writing(self, doc_ids: list[str], version: str) -> None:
+        now = time.time()
+        points = [
+            qm.PointStruct(
+                id=stable_id("state", f"writing:{d}"),
+                vector={},
+                payload={"key": f"writing:{d}", "value": json.dumps({"version": version, "at": now})},
+            )
+            for d in doc_ids
+        ]
+        for lo in range(0, len(points), WRITE_BATCH):
+            self.client.upsert(self.state_name, points[lo : lo + WRITE_BATCH], wait=True)
+
+    def _unmark_writing(self, doc_ids: list[str]) -> None:
+        ids = [stable_id("state", f"writing:{d}") for d in doc_ids]
+        for lo in range(0, len(ids), WRITE_BATCH):
+            self.client.delete(self.state_name, qm.PointIdsList(points=ids[lo : lo + WRITE_BATCH]), wait=True)
+
+    def _sweep_interrupted(self, older_than: float = STALE_WRITE_S) -> int:
+        """Delete the passages of writes that were interrupted (a marker older than
+        ``older_than`` seconds: another replica may be writing a newer one): those of a
+        version the document record does not name, or all when there is no record."""
+        points, _ = self.client.scroll(self.state_name, limit=10_000, with_payload=True)
+        swept = 0
+        for point in points:
+            key = str((point.payload or {}).get("key", ""))
+            if not key.startswith("writing:"):
+                continue
+            marker = json.loads(point.payload["value"])
+            if time.time() - float(marker["at"]) < older_than:
+                continue
+            doc_id = key.removeprefix("writing:")
+            versions = self._versions([doc_id])
+            self._delete_passages(doc_id, keep_version=versions.get(doc_id))
+            self.client.delete(self.state_name, qm.PointIdsList(points=[point.id]), wait=True)
+            swept += 1
+        if swept:
+            log.warning("swept the passages of %d interrupted writes", swept)
+        return swept
+
+    def _versions(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        """The version each document's record names ("" for a record written before
+        versions); documents without a record are absent."""
+        if not doc_ids:
+            return {}
+        ids = [stable_id("document", d) for d in doc_ids]
+        found = self.client.retrieve(self.documents_name, ids, with_payload=["doc_id", "version"])
+        return {p.payload["doc_id"]: str(p.payload.get("version", "")) for p in found if p.payload}
 
     def _bm25_mean_length(self, lengths: list[int]) -> float:
         """The ``avglen`` of the sparse vectors: the first batch's mean, kept from then on."""
@@ -368,22 +434,36 @@ class QdrantBackend(Backend):
             self.set_state(f"bm25_mean_length:{self.passages_name}", repr(self._mean_length))
         return self._mean_length
 
-    def _delete_passages(self, doc_id: str, from_paragraph: int = 0) -> None:
+    def _delete_passages(self, doc_id: str, keep_version: str | None = None) -> None:
+        """Delete a document's passages, all or all but those of ``keep_version``."""
         must: list[Any] = [qm.FieldCondition(key="doc_id", match=qm.MatchValue(value=doc_id))]
-        if from_paragraph:
-            must.append(qm.FieldCondition(key="paragraph", range=qm.Range(gte=from_paragraph)))
-        self.client.delete(self.passages_name, qm.FilterSelector(filter=qm.Filter(must=must)), wait=True)
+        must_not: list[Any] = []
+        if keep_version:
+            must_not.append(qm.FieldCondition(key="version", match=qm.MatchValue(value=keep_version)))
+        elif keep_version == "":  # a record written before versions: its passages have none
+            must_not.append(qm.IsEmptyCondition(is_empty=qm.PayloadField(key="version")))
+        selector = qm.FilterSelector(filter=qm.Filter(must=must, must_not=must_not or None))
+        self.client.delete(self.passages_name, selector, wait=True)
 
     @_reachable
     def delete(self, doc_id: str) -> bool:
+        """Delete a document: its record first (readers stop seeing its passages at once),
+        then its passages, which goes for passages left without a record, too."""
         with self._write_lock:
-            if not self.known_documents([doc_id]):
+            known = bool(self.known_documents([doc_id]))
+            stray = self.client.count(
+                self.passages_name,
+                count_filter=qm.Filter(
+                    must=[qm.FieldCondition(key="doc_id", match=qm.MatchValue(value=doc_id))]
+                ),
+                exact=True,
+            ).count
+            if not known and not stray:
                 return False
-            # The document record last: until it goes, a sync still sees the document.
-            self._delete_passages(doc_id)
             self.client.delete(
                 self.documents_name, qm.PointIdsList(points=[stable_id("document", doc_id)]), wait=True
             )
+            self._delete_passages(doc_id)
             self._idf.clear()
         return True
 
@@ -433,15 +513,27 @@ class QdrantBackend(Backend):
         found = self.client.retrieve(
             self.passages_name,
             [int(i) for i in ids],
-            with_payload=["doc_id", "paragraph", "start", "end", "text", "terms"],
+            with_payload=["doc_id", "version", "paragraph", "start", "end", "text", "terms"],
         )
-        return {int(p.id): _passage(int(p.id), p.payload) for p in found if p.payload}
+        current = self._current(found)
+        return {int(p.id): _passage(int(p.id), p.payload) for p in current}
+
+    def _current(self, points: list[Any]) -> list[Any]:
+        """The points whose version is the one their document's record names: never a
+        passage of a write still under way, interrupted, or replaced."""
+        versions = self._versions(sorted({p.payload["doc_id"] for p in points if p.payload}))
+        return [
+            p
+            for p in points
+            if p.payload and versions.get(p.payload["doc_id"]) == str(p.payload.get("version", ""))
+        ]
 
     @_reachable
     def vectors_at(self, keys: Sequence[tuple[str, int]]) -> list[np.ndarray | None]:
         if not keys:
             return []
-        ids = [stable_id("passage", d, n) for d, n in keys]
+        versions = self._versions(sorted({d for d, _ in keys}))
+        ids = [passage_id(d, versions.get(d, ""), n) for d, n in keys]
         found = self.client.retrieve(self.passages_name, ids, with_payload=False, with_vectors=["dense"])
         vectors: dict[int, np.ndarray] = {}
         for p in found:
@@ -582,7 +674,7 @@ class QdrantBackend(Backend):
         offset = None
         while True:
             points, offset = self._scroll_passages(batch, offset)
-            yield [_passage(int(p.id), p.payload) for p in points if p.payload]
+            yield [_passage(int(p.id), p.payload) for p in self._current(points)]
             if offset is None:
                 return
 
@@ -592,11 +684,17 @@ class QdrantBackend(Backend):
             self.passages_name,
             limit=batch,
             offset=offset,
-            with_payload=["doc_id", "paragraph", "start", "end", "text", "terms"],
+            with_payload=["doc_id", "version", "paragraph", "start", "end", "text", "terms"],
         )
 
     def close(self) -> None:
         self.client.close()
+
+
+def passage_id(doc_id: str, version: str, number: int) -> int:
+    """A passage's point id: per version of its document (passages written before versions
+    keep their old ids)."""
+    return stable_id("passage", doc_id, version, number) if version else stable_id("passage", doc_id, number)
 
 
 def _passage(point_id: int, payload: dict[str, Any]) -> StoredPassage:

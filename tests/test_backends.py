@@ -350,3 +350,76 @@ def test_a_qdrant_store_remembers_which_folder_it_was_synced_from(
         engine.sync(small_corpus, progress=False)
     assert synced_from(SEEDS, path=path) is False  # another folder's store is served as it is
     assert synced_from(small_corpus, path=path) is True
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL part-way through a write: nothing after it runs."""
+
+
+def _kill_on_upsert(engine: Engine, collection: str, call: int) -> None:
+    """Make the ``call``-th upsert into ``collection`` (1-based) kill the write."""
+    client = engine.index.client  # type: ignore[attr-defined]
+    real, seen = client.upsert, [0]
+
+    def upsert(name: str, points: Any, **kwargs: Any) -> Any:
+        if name == collection:
+            seen[0] += 1
+            if seen[0] == call:
+                client.upsert = real
+                raise _Killed
+        return real(name, points, **kwargs)
+
+    client.upsert = upsert
+
+
+def test_a_killed_qdrant_write_is_all_or_nothing_to_readers(tmp_path: Path, embedder: Embedder) -> None:
+    """A PUT of 300 paragraphs over a 20-paragraph document killed after its first batch used to
+    leave 50 new passages pointing past the old text's end, served for good; a killed POST
+    left passages of a document GET calls 404 and DELETE could not remove."""
+    settings = backend_settings("qdrant", tmp_path, reader=False)
+    engine = Engine(settings, embedder=embedder)
+    paragraph = "Officials in the district of {} said the ferry to the island resumed service on Monday."
+    old = "\n\n".join(paragraph.format(f"Old{i}") for i in range(20))
+    engine.add("big", old)
+    new = "\n\n".join(
+        paragraph.format(f"New{i}") + " Extra words make this paragraph longer." for i in range(300)
+    )
+    passages = engine.index  # the back end
+    _kill_on_upsert(engine, passages.passages_name, call=2)  # type: ignore[attr-defined]
+    with pytest.raises(_Killed):
+        engine.add("big", new, replace=True)
+    _kill_on_upsert(engine, passages.documents_name, call=1)  # type: ignore[attr-defined]
+    with pytest.raises(_Killed):
+        engine.add("ghost", "Ghost ferry news: the island ferry to Velmora resumed service on Tuesday.")
+
+    def served() -> list[Any]:
+        return engine.search("Which district said the ferry to the island resumed service?", k=50).passages
+
+    hits = served()
+    assert hits and {p.doc_id for p in hits} == {"big"}
+    assert engine.document("big").text == old
+    for p in hits:
+        assert old[p.start : p.end] == p.text  # every citation points into the served text
+    with pytest.raises(DocumentNotFound):
+        engine.document("ghost")
+    assert "ghost" not in {
+        p.doc_id for p in engine.search("Ghost ferry to Velmora on Tuesday", k=10).passages
+    }
+    engine.close()
+    reopened = Engine(settings, embedder=embedder)
+    reopened.index._sweep_interrupted(older_than=0)  # type: ignore[attr-defined]  # the writers are dead
+    assert reopened.health().passages == 20  # the orphans of both writes are gone
+    assert [d.doc_id for d in reopened.documents()] == ["big"]
+    reopened.close()
+
+
+def test_delete_removes_passages_left_without_a_document_record(tmp_path: Path, embedder: Embedder) -> None:
+    settings = backend_settings("qdrant", tmp_path, reader=False)
+    engine = Engine(settings, embedder=embedder)
+    _kill_on_upsert(engine, engine.index.documents_name, call=1)  # type: ignore[attr-defined]
+    with pytest.raises(_Killed):
+        engine.add("ghost", "Ghost ferry news: the island ferry to Velmora resumed service on Tuesday.")
+    engine.delete("ghost")  # no record, yet its passages go
+    with pytest.raises(DocumentNotFound):
+        engine.delete("ghost")
+    engine.close()
