@@ -392,7 +392,7 @@ class QdrantBackend(Backend):
             self.client.upsert(self.state_name, points[lo : lo + WRITE_BATCH], wait=True)
 
     def _unmark_writing(self, doc_ids: list[str]) -> None:
-        ids = [stable_id("state", f"writing:{d}") for d in doc_ids]
+        ids: list[Any] = [stable_id("state", f"writing:{d}") for d in doc_ids]
         for lo in range(0, len(ids), WRITE_BATCH):
             self.client.delete(self.state_name, qm.PointIdsList(points=ids[lo : lo + WRITE_BATCH]), wait=True)
 
