@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.config import JsonDict
 
 MAX_QUESTION_CHARS = 2000
@@ -21,6 +21,19 @@ TEXT_RULE: JsonDict = {"pattern": rf"^[^\u0000]*{_VISIBLE}[^\u0000]*$"}
 
 
 DocId = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+def _a_json_number(value: Any) -> Any:
+    """Lax integer parsing would take `true` as 1 and "5" as 5; a count is a JSON number
+    (a whole one: 5.0 is 5, 5.5 is refused)."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON number")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_a_json_number)]
+# A metadata filter compares scalars (README "Metadata filters").
+FilterValue = str | int | float | bool | None
 
 
 class Passage(BaseModel):
@@ -64,15 +77,17 @@ class AskRequest(BaseModel):
     )
 
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, json_schema_extra=NOT_BLANK)
-    # strict: a JSON number, not `true` (which lax parsing takes as 1) nor "5"
-    top_k: int = Field(default=5, ge=1, le=MAX_K, strict=True, description="passages to read")
-    max_answers: int = Field(default=3, ge=1, le=20, strict=True)
+    top_k: Count = Field(default=5, ge=1, le=MAX_K, description="passages to read")
+    max_answers: Count = Field(default=3, ge=1, le=20)
     doc_ids: list[DocId] | None = Field(
         default=None,
         max_length=MAX_DOC_IDS,
         description=f"only search these documents (at most {MAX_DOC_IDS})",
     )
-    metadata: dict[str, Any] | None = Field(default=None, description="only documents whose metadata matches")
+    metadata: dict[str, FilterValue] | None = Field(
+        default=None,
+        description="only documents whose metadata has each key with this value (or a list holding it)",
+    )
 
 
 class AskResponse(BaseModel):
@@ -102,14 +117,17 @@ class AskBatchRequest(BaseModel):
     questions: list[Question] = Field(
         min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH} questions"
     )
-    top_k: int = Field(default=5, ge=1, le=MAX_K, strict=True, description="passages to read per question")
-    max_answers: int = Field(default=3, ge=1, le=20, strict=True)
+    top_k: Count = Field(default=5, ge=1, le=MAX_K, description="passages to read per question")
+    max_answers: Count = Field(default=3, ge=1, le=20)
     doc_ids: list[DocId] | None = Field(
         default=None,
         max_length=MAX_DOC_IDS,
         description=f"only search these documents (at most {MAX_DOC_IDS})",
     )
-    metadata: dict[str, Any] | None = Field(default=None, description="only documents whose metadata matches")
+    metadata: dict[str, FilterValue] | None = Field(
+        default=None,
+        description="only documents whose metadata has each key with this value (or a list holding it)",
+    )
 
 
 class AskBatchResponse(BaseModel):
