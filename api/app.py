@@ -163,9 +163,15 @@ def _routes(app: FastAPI) -> None:
         one request each. Each result is what `POST /ask` would return. Read a few questions
         at a time; when the client has gone, the rest is not computed."""
 
+        # Each part reads its share of the request's window budget.
+        n = len(body.questions)
+        share = engine.settings.max_windows_per_request * min(BATCH_PART, n) // n
+
         def part(questions: list[str]) -> list[AskResponse]:
             with queue.compute():
-                return engine.ask_batch(questions, body.top_k, body.max_answers, body.doc_ids, body.metadata)
+                return engine.ask_batch(
+                    questions, body.top_k, body.max_answers, body.doc_ids, body.metadata, max(1, share)
+                )
 
         results: list[AskResponse] = []
         with queue.admit():

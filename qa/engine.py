@@ -300,9 +300,12 @@ class Engine:
         max_answers: int = 3,
         doc_ids: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        max_windows: int | None = None,
     ) -> list[AskResponse]:
         """``ask`` for up to ``MAX_BATCH`` questions; their passages are read in shared
-        reader batches (fewer, fuller model calls than one question at a time)."""
+        reader batches (fewer, fuller model calls than one question at a time).
+        ``max_windows``: the reader windows they may read in all (default
+        ``max_windows_per_request``; a part of a larger request passes its share)."""
         if not 1 <= len(questions) <= MAX_BATCH:
             raise InvalidRequest(f"send between 1 and {MAX_BATCH} questions")
         checked = [check_question(q) for q in questions]
@@ -324,7 +327,7 @@ class Engine:
             Asked(q, self.retriever.retrieve(q, top_k, allowed), more, partial(self.retriever.similarity, q))
             for q in checked
         ]
-        answers = self.answerer.answer_many(asked, max_answers)
+        answers = self.answerer.answer_many(asked, max_answers, max_windows)
         return [
             AskResponse(question=a.question, answers=found, passages=a.passages)
             for a, found in zip(asked, answers, strict=True)

@@ -114,3 +114,22 @@ def test_a_batch_stops_when_its_client_leaves(tmp_path: Path) -> None:
         while "the client left" not in log.read_text() and time.time() < deadline:
             time.sleep(0.2)
         assert "the client left; stopped after" in log.read_text()
+
+
+def test_each_part_of_a_batch_reads_its_share_of_the_budget(make_engine, tmp_path: Path) -> None:
+    """The API reads a batch 8 questions at a time; the parts together stay within the
+    request's budget instead of each getting all of it."""
+    corpus = tmp_path / "long"
+    corpus.mkdir()
+    for d in range(6):
+        (corpus / f"doc{d}.txt").write_text(LONG.replace("district", f"region{d} district"))
+    engine = make_engine(corpus=corpus, max_windows_per_request=64)
+    assert engine.reader is not None
+    read: list[int] = []
+    logits = engine.reader.logits
+    engine.reader.logits = lambda w: (read.append(len(w)), logits(w))[1]  # type: ignore[method-assign]
+    client = TestClient(create_app(engine))
+    questions = [f"How many families had left their homes, case {i}?" for i in range(16)]
+    reply = client.post("/ask/batch", json={"questions": questions, "top_k": 50})
+    assert reply.status_code == 200 and len(reply.json()["results"]) == 16
+    assert read and all(n <= 32 for n in read)  # each reader call of a part: 8 of 16 questions, half of 64

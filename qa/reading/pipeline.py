@@ -83,9 +83,12 @@ class AnswerPipeline:
     ) -> list[Answer]:
         return self.answer_many([Asked(question, list(passages), more, similarity)], max_answers)[0]
 
-    def answer_many(self, asked: Sequence[Asked], max_answers: int) -> list[list[Answer]]:
-        """Answers to several questions, their passages read in shared reader batches."""
-        read = self.candidates_many(asked, max_answers, self.threshold)
+    def answer_many(
+        self, asked: Sequence[Asked], max_answers: int, max_windows: int | None = None
+    ) -> list[list[Answer]]:
+        """Answers to several questions, their passages read in shared reader batches
+        (``max_windows``: the reader windows they may read in all; default: the reader's)."""
+        read = self.candidates_many(asked, max_answers, self.threshold, max_windows)
         return [self.score(context, found, self.threshold, max_answers) for found, context in read]
 
     def score(
@@ -97,7 +100,11 @@ class AnswerPipeline:
         return answers_from(found, scores, own, threshold, max_answers)
 
     def candidates_many(
-        self, asked: Sequence[Asked], max_answers: int, threshold: float = 0.0
+        self,
+        asked: Sequence[Asked],
+        max_answers: int,
+        threshold: float = 0.0,
+        max_windows: int | None = None,
     ) -> list[tuple[list[Candidate], QuestionContext]]:
         """Candidates of each question. The ``max_answers`` best of a question that reach
         ``threshold`` are corroborated when it has ``more``: the passages stating them are
@@ -105,7 +112,9 @@ class AnswerPipeline:
         signals = [self._signals(a.question, a.similarity) for a in asked]
         ranked = [signal(a.passages, 0) for signal, a in zip(signals, asked, strict=True)]
         contexts = [question_context(a.question, r) for a, r in zip(asked, ranked, strict=True)]
-        first = self.reader.read_many([(a.question, [p.text for p in a.passages]) for a in asked])
+        first = self.reader.read_many(
+            [(a.question, [p.text for p in a.passages]) for a in asked], max_windows=max_windows
+        )
         found = [candidates(rd.spans, a.passages, r) for rd, a, r in zip(first, asked, ranked, strict=True)]
         extras: list[list[Passage]] = []
         windows: list[list[tuple[int, int]]] = []  # the part of each extra passage read
@@ -127,6 +136,7 @@ class AnswerPipeline:
                 for a, extra, window in zip(asked, extras, windows, strict=True)
             ],
             log_z=[rd.log_z for rd in first],
+            max_windows=max_windows,
         )
         out = []
         for i, a in enumerate(asked):

@@ -202,10 +202,13 @@ class Reader:
                 best[pair] = Span(pair, c.char_start, c.char_end, text, c.probability, c.null_probability)
         return best
 
-    def _budget(self, questions: int) -> int:
-        """Windows one question may read in a call for ``questions`` questions (0: no bound)."""
-        per_call = self.max_windows_per_call // max(1, questions) if self.max_windows_per_call else 0
-        return min(b for b in (self.max_windows, per_call) if b) if (self.max_windows or per_call) else 0
+    def _budget(self, questions: int, per_call: int | None = None) -> int:
+        """Windows one question may read in a call for ``questions`` questions (0: no bound);
+        ``per_call`` overrides ``max_windows_per_call`` (a part of a request gets its share)."""
+        total = self.max_windows_per_call if per_call is None else per_call
+        share = max(1, total // max(1, questions)) if total else 0
+        bounds = [b for b in (self.max_windows, share) if b]
+        return min(bounds) if bounds else 0
 
     def read(self, question: str, passages: Sequence[str], per_passage: int = 3) -> list[Span]:
         """Candidate answer spans over all passages, best first."""
@@ -216,12 +219,14 @@ class Reader:
         items: Sequence[tuple[str, Sequence[str]]],
         per_passage: int = 3,
         log_z: Sequence[float | None] | None = None,
+        max_windows: int | None = None,
     ) -> list[Reading]:
         """``read`` for several questions (each with its passages) in shared batches: the
         windows of every pair are sorted by length so that a batch pads little. Each span's
         ``shared`` probability is normalized over every window of its question, or against
-        ``log_z[q]`` where given (to place passages read later on the first pass's scale)."""
-        budget = self._budget(len(items))
+        ``log_z[q]`` where given (to place passages read later on the first pass's scale).
+        ``max_windows``: this call's share of a request's window budget."""
+        budget = self._budget(len(items), max_windows)
         pairs = [
             (q, i, text)
             for q, (question, texts) in enumerate(items)
