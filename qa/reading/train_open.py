@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
+from index.hardware import file_sha256
 from qa.reading.spans import Window, answer_token_span, encode_windows, pad_batch
 from qa.reading.train import export, make_optimizer, progress, resume, save_checkpoint
 
@@ -222,6 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     step = resume(ckpt, asdict(recipe), model, optimizer, scheduler)
     if args.export_only:
         export(model, tokenizer, args.base, args.out, recipe, args.train, len(records), n_windows, step)
+        record_episodes(args.out, args.episodes)
         return
 
     model.train()
@@ -256,7 +258,20 @@ def main(argv: list[str] | None = None) -> None:
             log.info("stopped at step %d of %d (rerun to continue)", step, total)
             return
     export(model, tokenizer, args.base, args.out, recipe, args.train, len(records), n_windows, total)
+    record_episodes(args.out, args.episodes)
 
 
-if __name__ == "__main__":
+def record_episodes(out: Path, episodes: Path) -> None:
+    """Add the episodes' provenance to the exported ``training.json``: the file, its hash,
+    and the command that builds it from SQuAD train."""
+    info_path = out / "training.json"
+    info = json.loads(info_path.read_text())
+    info["episodes"] = {
+        "file": episodes.name,
+        "sha256": file_sha256(episodes),
+        "built_by": "python -m qa.evaluation.episodes --train train-v1.1.json "
+        "(4 open books of 48 train articles, after the 2 the answer scorer is fitted on)",
+        "trained_by": "python -m qa.reading.train_open --episodes episodes.jsonl --train train-v1.1.json",
+    }
+    info_path.write_text(json.dumps(info, indent=2) + "\n")
     main()
