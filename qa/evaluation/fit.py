@@ -137,6 +137,19 @@ def top_per_question(score: np.ndarray, data: dict[str, Any]) -> tuple[np.ndarra
     return best, f1
 
 
+def loss_breakdown(data: dict[str, Any], top_f1: np.ndarray) -> str:
+    """Where the answerable questions' F1 goes: the best candidate found (the reader and
+    retrieval's ceiling) against the scorer's top choice (before abstention)."""
+    answerable = np.array(data["answerable"], dtype=bool)
+    best = np.zeros(len(answerable))
+    for q, f in zip(data["question"], data["f1"], strict=True):
+        best[q] = max(best[q], f)
+    return (
+        f"answerable questions: best candidate F1 {best[answerable].mean():.4f} (reader and retrieval), "
+        f"top candidate F1 {top_f1[answerable].mean():.4f} (the choice among candidates, always answering)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -207,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [*FEATURES, *(f"{a}*{b}" for a, b in INTERACTIONS)]
     print("coefficients (standardized):", dict(zip(names, np.round(coef, 3).tolist(), strict=True)))
     print(f"threshold {threshold:.4f}: overall {overall:.4f} on the train episodes")
+    print(loss_breakdown(collected, top_per_question(scorer.probability(x), collected)[1]))
     top_right = (f1 >= 0.5).astype(float)
     print(f"calibration of the top answers (ECE {expected_calibration_error(best, top_right):.4f}):")
     print("\n".join(calibration_lines(best, top_right)))
