@@ -68,16 +68,10 @@ class Answer(BaseModel):
     citations: list[Citation]
 
 
-class AskRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"question": "How many troops did Tajikistan mobilize?", "top_k": 5}]
-        },
-    )
+class ReadingOptions(BaseModel):
+    """How a question is read: the same for one question and a batch."""
 
-    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, json_schema_extra=NOT_BLANK)
-    top_k: Count = Field(default=5, ge=1, le=MAX_K, description="passages to read")
+    top_k: Count = Field(default=5, ge=1, le=MAX_K, description="passages to read per question")
     max_answers: Count = Field(default=3, ge=1, le=20)
     doc_ids: list[DocId] | None = Field(
         default=None,
@@ -90,6 +84,17 @@ class AskRequest(BaseModel):
     )
 
 
+class AskRequest(ReadingOptions):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"question": "How many troops did Tajikistan mobilize?", "top_k": 5}]
+        },
+    )
+
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, json_schema_extra=NOT_BLANK)
+
+
 class AskResponse(BaseModel):
     question: str
     answers: list[Answer]
@@ -99,7 +104,7 @@ class AskResponse(BaseModel):
 Question = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS, json_schema_extra=NOT_BLANK)]
 
 
-class AskBatchRequest(BaseModel):
+class AskBatchRequest(ReadingOptions):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -116,17 +121,6 @@ class AskBatchRequest(BaseModel):
 
     questions: list[Question] = Field(
         min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH} questions"
-    )
-    top_k: Count = Field(default=5, ge=1, le=MAX_K, description="passages to read per question")
-    max_answers: Count = Field(default=3, ge=1, le=20)
-    doc_ids: list[DocId] | None = Field(
-        default=None,
-        max_length=MAX_DOC_IDS,
-        description=f"only search these documents (at most {MAX_DOC_IDS})",
-    )
-    metadata: dict[str, FilterValue] | None = Field(
-        default=None,
-        description="only documents whose metadata has each key with this value (or a list holding it)",
     )
 
 

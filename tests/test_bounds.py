@@ -17,6 +17,7 @@ from api.app import create_app
 from qa.engine import Engine
 from qa.reading.reader import within_budget, within_chars
 from qa.reading.spans import Window
+from qa.tools.bounds import count_windows
 from tests.conftest import SEEDS, running_server
 
 LONG = " ".join(
@@ -47,14 +48,7 @@ def test_a_question_reads_at_most_its_window_budget(make_engine, tmp_path: Path)
         )
     engine: Engine = make_engine(corpus=corpus, max_windows_per_question=20, max_windows_per_request=30)
     assert engine.reader is not None
-    read: list[int] = []
-    logits = engine.reader.logits
-
-    def counting(windows):  # type: ignore[no-untyped-def]
-        read.append(len(windows))
-        return logits(windows)
-
-    engine.reader.logits = counting  # type: ignore[method-assign]
+    read = count_windows(engine.reader)
     reply = engine.ask("How many families had left their homes?", top_k=50, max_answers=20)
     assert len(reply.passages) > 10 and read and read[0] <= 20
     read.clear()
@@ -125,9 +119,7 @@ def test_each_part_of_a_batch_reads_its_share_of_the_budget(make_engine, tmp_pat
         (corpus / f"doc{d}.txt").write_text(LONG.replace("district", f"region{d} district"))
     engine = make_engine(corpus=corpus, max_windows_per_request=64)
     assert engine.reader is not None
-    read: list[int] = []
-    logits = engine.reader.logits
-    engine.reader.logits = lambda w: (read.append(len(w)), logits(w))[1]  # type: ignore[method-assign]
+    read = count_windows(engine.reader)
     client = TestClient(create_app(engine))
     questions = [f"How many families had left their homes, case {i}?" for i in range(16)]
     reply = client.post("/ask/batch", json={"questions": questions, "top_k": 50})

@@ -113,6 +113,13 @@ def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Rand
     return batches
 
 
+def add_recipe_arguments(parser: argparse.ArgumentParser, defaults: Any) -> None:
+    """One ``--field-name`` option per field of a recipe dataclass, defaulting to its value."""
+    for field, value in asdict(defaults).items():
+        kind = (lambda s: s.lower() in ("1", "true", "yes")) if isinstance(value, bool) else type(value)
+        parser.add_argument("--" + field.replace("_", "-"), type=kind, default=value)
+
+
 def make_optimizer(model, lr: float, weight_decay: float, warmup: int, total: int) -> tuple:
     """AdamW (no decay on biases and LayerNorm) with linear warm-up, then linear decay to 0."""
     decay = [p for n, p in model.named_parameters() if not any(k in n for k in ("bias", "LayerNorm"))]
@@ -183,9 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--save-every", type=int, default=300)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--export-only", action="store_true", help="export the last checkpoint")
-    for field, value in asdict(Recipe()).items():
-        kind = (lambda s: s.lower() in ("1", "true", "yes")) if isinstance(value, bool) else type(value)
-        parser.add_argument("--" + field.replace("_", "-"), type=kind, default=value)
+    add_recipe_arguments(parser, Recipe())
     args = parser.parse_args(argv)
     recipe = Recipe(**{f: getattr(args, f) for f in asdict(Recipe())})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

@@ -36,7 +36,14 @@ from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 from index.hardware import file_sha256
 from qa.reading.spans import Window, answer_token_span, encode_windows, pad_batch
-from qa.reading.train import export, make_optimizer, progress, resume, save_checkpoint
+from qa.reading.train import (
+    add_recipe_arguments,
+    export,
+    make_optimizer,
+    progress,
+    resume,
+    save_checkpoint,
+)
 
 log = logging.getLogger("qa.reading.train_open")
 DEFAULT_BASE = Path(__file__).resolve().parents[1] / "weights" / "reader"
@@ -179,9 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--stop-after", type=int, default=0, help="stop (resumable) after this many steps")
     parser.add_argument("--export-only", action="store_true", help="export the last checkpoint")
-    for field, value in asdict(OpenRecipe()).items():
-        kind = (lambda s: s.lower() in ("1", "true", "yes")) if isinstance(value, bool) else type(value)
-        parser.add_argument("--" + field.replace("_", "-"), type=kind, default=value)
+    add_recipe_arguments(parser, OpenRecipe())
     args = parser.parse_args(argv)
     recipe = OpenRecipe(**{f: getattr(args, f) for f in asdict(OpenRecipe())})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

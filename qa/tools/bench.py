@@ -470,6 +470,22 @@ def _lat(pairs: Sequence[tuple[float, float]]) -> str:
     return f"{statistics.median(p for p, _ in pairs):.1f} / {statistics.median(q for _, q in pairs):.1f}"
 
 
+def _peer_table(peers: list[Row], caption: str, keys: tuple[str, str], peer: str) -> list[str]:
+    """Lines of one side-by-side table: our latency, the peer's, and their ratio at p50."""
+    lines = [
+        "",
+        caption,
+        "",
+        f"| corpus | passages | ours p50/p99 (ms) | {peer} p50/p99 (ms) | ours / {peer} at p50 |",
+        "|---|---|---|---|---|",
+    ]
+    for r in peers:
+        ours, theirs = r.latency[keys[0]], r.latency[keys[1]]
+        ratio = statistics.median(p for p, _ in ours) / statistics.median(p for p, _ in theirs)
+        lines.append(f"| {r.corpus} | {r.passages:,} | {_lat(ours)} | {_lat(theirs)} | {ratio:.2f} |")
+    return lines
+
+
 def report(rows: list[Row], recalls: list[Recall], header: str, embed_sample: int) -> str:
     lines = [header, ""]
     lines.append(
@@ -492,30 +508,20 @@ def report(rows: list[Row], recalls: list[Recall], header: str, embed_sample: in
         )
     peers = [r for r in rows if r.latency.get("txtai search")]
     if peers:
-        lines += [
-            "",
+        lines += _peer_table(
+            peers,
             "Side by side, one thread each, interleaved question by question in one process: our "
             "`Engine.search` (k=5) and txtai's hybrid `Embeddings.search` (k=5) over the same passages.",
-            "",
-            "| corpus | passages | ours p50/p99 (ms) | txtai p50/p99 (ms) | ours / txtai at p50 |",
-            "|---|---|---|---|---|",
-        ]
-        for r in peers:
-            ours, theirs = r.latency["search in-process, with txtai"], r.latency["txtai search"]
-            ratio = statistics.median(p for p, _ in ours) / statistics.median(p for p, _ in theirs)
-            lines.append(f"| {r.corpus} | {r.passages:,} | {_lat(ours)} | {_lat(theirs)} | {ratio:.2f} |")
-        lines += [
-            "",
+            ("search in-process, with txtai", "txtai search"),
+            "txtai",
+        )
+        lines += _peer_table(
+            peers,
             "Asking, the same way: our `Engine.ask` (top_k=5) and txtai's `Extractor` with our reader "
             "weights, given the same 5 passages (our retrieval, timed on both sides) as its context.",
-            "",
-            "| corpus | passages | ours p50/p99 (ms) | txtai Extractor p50/p99 (ms) | ours / txtai at p50 |",
-            "|---|---|---|---|---|",
-        ]
-        for r in peers:
-            ours, theirs = r.latency["ask in-process, with txtai"], r.latency["txtai ask"]
-            ratio = statistics.median(p for p, _ in ours) / statistics.median(p for p, _ in theirs)
-            lines.append(f"| {r.corpus} | {r.passages:,} | {_lat(ours)} | {_lat(theirs)} | {ratio:.2f} |")
+            ("ask in-process, with txtai", "txtai ask"),
+            "txtai Extractor",
+        )
     if recalls:
         lines += [
             "",

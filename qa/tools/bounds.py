@@ -18,10 +18,25 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from qa.schemas import MAX_BATCH, MAX_K, MAX_QUESTION_CHARS
 
 SENTENCE = "Officials in the {} district said {} families had left their homes by Monday as the river rose. "
+
+
+def count_windows(reader: Any) -> list[int]:
+    """From now on, the number of windows of each model call of ``reader`` is appended to
+    the list returned."""
+    windows: list[int] = []
+    logits = reader.logits
+
+    def counted(batch: Any) -> Any:
+        windows.append(len(batch))
+        return logits(batch)
+
+    reader.logits = counted
+    return windows
 
 
 def long_corpus(folder: Path, documents: int = 40) -> None:
@@ -46,14 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     long_corpus(work / "corpus")
     engine = Engine(Settings(data_dir=work / "data", corpus=work / "corpus"))
     assert engine.reader is not None
-    windows: list[int] = []
-    logits = engine.reader.logits
-
-    def counted(batch):  # type: ignore[no-untyped-def]
-        windows.append(len(batch))
-        return logits(batch)
-
-    engine.reader.logits = counted  # type: ignore[method-assign]
+    windows = count_windows(engine.reader)
     question = "How many families had left their homes by Monday in the district? " * 28
     question = question[:MAX_QUESTION_CHARS]
     engine.ask(question, top_k=5)  # warm-up
