@@ -279,4 +279,7 @@ def record_episodes(out: Path, episodes: Path) -> None:
         "trained_by": "python -m qa.reading.train_open --episodes episodes.jsonl --train train-v1.1.json",
     }
     info_path.write_text(json.dumps(info, indent=2) + "\n")
+
+
+if __name__ == "__main__":
     main()
