@@ -19,6 +19,7 @@ from api import errors, metrics
 from api.admission import AskQueue
 from api.deps import AskQueueDep, EngineDep
 from api.security import RequestGate, require_write_key
+from index.backend import BackendUnavailable
 from index.hardware import available_cores
 from qa.engine import Engine
 from qa.schemas import (
@@ -139,9 +140,13 @@ def _routes(app: FastAPI) -> None:
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def prometheus(engine: EngineDep) -> str:
-        """Prometheus text format: requests and latency by route and status, corpus size."""
-        health = engine.health()
-        gauges = {"qa_documents": health.documents, "qa_passages": health.passages}
+        """Prometheus text format: requests and latency by route and status, corpus size
+        (left out while the store is unreachable: metrics do not depend on it)."""
+        try:
+            health = engine.health()
+            gauges = {"qa_documents": health.documents, "qa_passages": health.passages}
+        except BackendUnavailable:
+            gauges = {}
         return str(app.state.metrics.render(gauges))
 
     @app.post("/ask", response_model=AskResponse, responses=_errors(400, 404, 503))

@@ -352,6 +352,7 @@ class QdrantBackend(Backend):
                         )
                     )
                     row += 1
+            self._index_metadata(docs)
             for lo in range(0, len(points), WRITE_BATCH):
                 self.client.upsert(self.passages_name, points[lo : lo + WRITE_BATCH], wait=True)
             records = [
@@ -377,6 +378,18 @@ class QdrantBackend(Backend):
                 self._delete_passages(doc.doc_id, keep_version=version)
             self._unmark_writing([d.doc_id for d in docs])
             self._idf.clear()
+
+    def _index_metadata(self, docs: Sequence[Document]) -> None:
+        """Payload indexes for the metadata keys these documents bring, by their values' type
+        (a list by its elements'), so that filters on them are fast on a server."""
+        kinds = {bool: qm.PayloadSchemaType.BOOL, int: qm.PayloadSchemaType.INTEGER}
+        kinds |= {float: qm.PayloadSchemaType.FLOAT, str: qm.PayloadSchemaType.KEYWORD}
+        for doc in docs:
+            for key, value in doc.metadata.items():
+                first = value[0] if isinstance(value, list) and value else value
+                schema = kinds.get(type(first))
+                if schema is not None and _FIELD.fullmatch(key):
+                    self._payload_index(f"metadata.{key}", schema)
 
     def _mark_writing(self, doc_ids: list[str], version: str) -> None:
         now = time.time()
@@ -542,6 +555,7 @@ class QdrantBackend(Backend):
                 vectors[int(p.id)] = np.asarray(dense, dtype=np.float32)
         return [vectors.get(i) for i in ids]
 
+    @_reachable
     def allowed(self, doc_ids: Sequence[str] | None, metadata: dict[str, Any] | None) -> Any:
         if not doc_ids and not metadata:
             return None
@@ -557,21 +571,15 @@ class QdrantBackend(Backend):
             raise UnsupportedFilter(
                 f"metadata filter key {key!r}: on Qdrant, keys are 1-64 letters, digits, '_' or '-'"
             )
+        # Payload indexes are made when documents are written (_index_metadata), never here:
+        # a read must not write, nor fail with a store that is down.
         field = f"metadata.{key}"
         if value is None:
             return qm.IsNullCondition(is_null=qm.PayloadField(key=field))
-        if isinstance(value, bool):
-            self._payload_index(field, qm.PayloadSchemaType.BOOL)
-            return qm.FieldCondition(key=field, match=qm.MatchValue(value=value))
-        if isinstance(value, int):
-            self._payload_index(field, qm.PayloadSchemaType.INTEGER)
+        if isinstance(value, bool | int | str):
             return qm.FieldCondition(key=field, match=qm.MatchValue(value=value))
         if isinstance(value, float):
-            self._payload_index(field, qm.PayloadSchemaType.FLOAT)
             return qm.FieldCondition(key=field, range=qm.Range(gte=value, lte=value))
-        if isinstance(value, str):
-            self._payload_index(field, qm.PayloadSchemaType.KEYWORD)
-            return qm.FieldCondition(key=field, match=qm.MatchValue(value=value))
         raise UnsupportedFilter(
             f"metadata filter {key!r}: on Qdrant a filter value is a string, number, boolean or null"
         )

@@ -423,3 +423,30 @@ def test_delete_removes_passages_left_without_a_document_record(tmp_path: Path, 
     with pytest.raises(DocumentNotFound):
         engine.delete("ghost")
     engine.close()
+
+
+def test_with_qdrant_down_a_filtered_search_is_a_503_and_metrics_still_answer(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """A filter on a metadata key used to create its payload index inside the read, outside
+    the error wrapper: with the server down, a 500. /metrics answered 503."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    settings = backend_settings("qdrant", tmp_path, reader=False)
+    engine = Engine(settings, embedder=embedder)
+    engine.add("asia-1", SENTENCE, metadata={"desk": "asia"})
+    backend = engine.index
+    backend.local = False  # type: ignore[attr-defined]  # as on a server: payload indexes apply
+    client = TestClient(create_app(engine), raise_server_exceptions=False)
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("connection refused")
+
+    for name in ("query_points", "retrieve", "scroll", "count", "create_payload_index", "upsert", "delete"):
+        setattr(backend.client, name, down)  # type: ignore[attr-defined]
+    reply = client.get("/search", params={"q": "reservists at the border", "meta": "desk=asia"})
+    assert reply.status_code == 503 and reply.headers["retry-after"]
+    assert client.get("/metrics").status_code == 200
+    engine.close()
