@@ -226,6 +226,10 @@ class QdrantBackend(Backend):
             client.close()
             if _is_transport_error(exc):
                 raise BackendUnavailable(f"cannot reach Qdrant at {url or path}: {exc}") from None
+            if url:  # something answered, but not as Qdrant does (a proxy, another service)
+                raise BackendUnavailable(
+                    f"{url} does not answer as a Qdrant server ({type(exc).__name__}); check QA_QDRANT_URL"
+                ) from None
             raise
 
     # --- collections -------------------------------------------------------------------

@@ -450,3 +450,35 @@ def test_with_qdrant_down_a_filtered_search_is_a_503_and_metrics_still_answer(
     assert reply.status_code == 503 and reply.headers["retry-after"]
     assert client.get("/metrics").status_code == 200
     engine.close()
+
+
+def test_a_server_that_is_not_qdrant_is_refused_in_one_line(tmp_path: Path, embedder: Embedder) -> None:
+    pytest.importorskip("qdrant_client", reason="the Qdrant back end needs pip install '.[scale]'")
+    import http.server
+    import threading
+
+    from index.backend import BackendUnavailable
+    from index.qdrant import QdrantBackend
+
+    class Json200(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            body = b'{"status": "ok"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_PUT = do_POST = _answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Json200)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(BackendUnavailable, match="does not answer as a Qdrant server"):
+            QdrantBackend.open(embedder, url=url, timeout=5)
+    finally:
+        server.shutdown()
