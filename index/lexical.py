@@ -24,6 +24,8 @@ import numpy as np
 import Stemmer
 
 log = logging.getLogger(__name__)
+# bm25s logs each index build at DEBUG: not news for our users.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 _STEMMER = Stemmer.Stemmer("english")
 # Function words and question words: they carry no evidence of what a passage is about.
 STOP_WORDS = frozenset(

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from index.lexical import _top_k
+from index.lexical import LexicalIndex, _top_k
 
 
 @given(
@@ -69,3 +69,13 @@ def test_pending_passages_are_filtered_and_removed() -> None:
     index.remove(np.array([11]))
     assert 11 not in index.search("border crossing trucks", 5)[1].tolist()
     assert sorted(index.ids().tolist()) == [0, 1, 2, 10]
+
+
+def test_index_builds_say_nothing_below_warning(caplog) -> None:  # type: ignore[no-untyped-def]
+    """`DEBUG bm25s Building index` used to reach the console of `qa serve` and the tools."""
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        index = LexicalIndex()
+        index.build(np.array([1, 2], dtype=np.int64), ["ferry service resumed", "troops crossed the border"])
+    assert not [r for r in caplog.records if r.name.startswith("bm25s") and r.levelno < logging.WARNING]

@@ -400,10 +400,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("ask", help="answers with citations for a question")
-    p.add_argument("question", nargs="?")
+    p.add_argument("question", nargs="?", help="a question in plain English, quoted")
     p.add_argument("--file", help="ask every line of this file instead (- for standard input)")
-    p.add_argument("--top-k", type=int, default=5, help="passages to read")
-    p.add_argument("--max-answers", type=int, default=3)
+    p.add_argument("--top-k", type=int, default=5, help="passages to read, 1 to 50 (default 5)")
+    p.add_argument("--max-answers", type=int, default=3, help="answers to show at most, 1 to 20 (default 3)")
     p.add_argument("--url", default=default_url, help=url_help)
     p.add_argument("--json", action="store_true", help="print the raw JSON reply")
     _local_arguments(p)
