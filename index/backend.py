@@ -12,15 +12,14 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from index.corpus import SourceFile, corpus_sha256, scan_corpus
-from index.paragraphs import Paragraph, document_title, split_paragraphs
-from index.store import Document, StoredPassage
+from index.text.corpus import SourceFile, corpus_sha256, scan_corpus
+from index.text.paragraphs import Paragraph, document_title, split_paragraphs
 
 # Documents indexed by versions that recorded no folder; the next sync of a folder claims them.
 LEGACY_CORPUS_SOURCE = "corpus"
@@ -31,6 +30,27 @@ SYNC_CHUNK = 2000
 DocumentRow = tuple[str, str, dict[str, Any], str, str, int]
 # Passage vectors for texts: the local model, or Ray workers (``index.ray_ingest``).
 Embed = Callable[[list[str], bool], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str
+    title: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: str = "api"
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class StoredPassage:
+    id: int
+    doc_id: str
+    paragraph: int
+    start: int
+    end: int
+    text: str
+    terms: str | None = None  # JSON of term_positions(text), stored at index time
 
 
 class DocumentExistsError(KeyError):
@@ -119,7 +139,7 @@ class Backend(ABC):
 
     @abstractmethod
     def prefix_idf(self, terms: set[str]) -> dict[str, float]:
-        """IDF over the passages of ``index.lexical.prefix_terms``."""
+        """IDF over the passages of ``index.text.terms.prefix_terms``."""
 
     @abstractmethod
     def get_document(self, doc_id: str) -> Document | None: ...

@@ -15,19 +15,19 @@ from index.backend import (
     SYNC_CHUNK,
     Backend,
     BackendUnavailable,
+    Document,
     DocumentExistsError,
     Embed,
     ReadOnlyStore,
     UnsupportedFilter,
 )
-from index.corpus import CorpusError, decode_text, text_sha256, valid_doc_id
-from index.corpus_index import CorpusIndex
-from index.datadir import DataDirUnavailable, ReadOnlyDataDir
-from index.datadir import StorageFull as IndexStorageFull
 from index.embedder import Embedder
 from index.hardware import ComputeGate, precision_choice, set_threads
-from index.paragraphs import document_title, split_paragraphs
-from index.store import Document
+from index.local.corpus_index import CorpusIndex
+from index.local.datadir import DataDirUnavailable, ReadOnlyDataDir
+from index.local.datadir import StorageFull as IndexStorageFull
+from index.text.corpus import CorpusError, decode_text, text_sha256, valid_doc_id
+from index.text.paragraphs import document_title, split_paragraphs
 from qa.errors import (
     DataDirError,
     DocumentExists,
@@ -385,7 +385,7 @@ class Engine:
 def open_backend(settings: Settings, embedder: Embedder) -> Backend:
     """The storage back end the settings name (``QA_BACKEND``)."""
     if settings.backend == "qdrant":
-        from index.qdrant import CollectionLayout, QdrantBackend  # an optional extra
+        from index.qdrant.backend import CollectionLayout, QdrantBackend  # an optional extra
 
         layout = CollectionLayout(
             shards=settings.qdrant_shards,

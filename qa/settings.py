@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.hardware import available_cores
-from index.vectors import EF_SEARCH, HNSW_THRESHOLD
+from index.local.vectors import EF_SEARCH, HNSW_THRESHOLD
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_READER = PACKAGE_DIR / "weights" / "reader"

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from index.embedder import Embedder
-from index.paragraphs import split_paragraphs
+from index.text.paragraphs import split_paragraphs
 from qa.engine import Engine
 from qa.errors import DocumentExists, DocumentNotFound, InvalidRequest
 from qa.settings import Settings
@@ -341,7 +341,7 @@ def test_a_qdrant_store_remembers_which_folder_it_was_synced_from(
     tmp_path: Path, small_corpus: Path, embedder: Embedder
 ) -> None:
     pytest.importorskip("qdrant_client", reason="the Qdrant back end needs pip install '.[scale]'")
-    from index.qdrant import synced_from
+    from index.qdrant.backend import synced_from
 
     path = tmp_path / "qdrant"
     assert synced_from(SEEDS, path=path) is None  # nothing yet: `qa serve` indexes seeds/
@@ -458,7 +458,7 @@ def test_a_server_that_is_not_qdrant_is_refused_in_one_line(tmp_path: Path, embe
     import threading
 
     from index.backend import BackendUnavailable
-    from index.qdrant import QdrantBackend
+    from index.qdrant.backend import QdrantBackend
 
     class Json200(http.server.BaseHTTPRequestHandler):
         def _answer(self) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.paragraphs import split_paragraphs
+from index.text.paragraphs import split_paragraphs
 from qa.evaluation import benchdata
 from qa.tools.bench import Row, StoredVectors, report
 

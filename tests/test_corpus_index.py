@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from index.corpus import CorpusError
-from index.corpus_index import CorpusIndex
-from index.store import Document
+from index.backend import Document
+from index.local.corpus_index import CorpusIndex
+from index.text.corpus import CorpusError
 from qa.tools.add_latency import WORDS
 from tests.conftest import SEEDS
 
@@ -115,7 +115,7 @@ def test_crash_between_store_commit_and_index_save_is_repaired(tmp_path: Path) -
     index.sync_corpus(SEEDS)
     # Simulate a crash: the store commits a new document, the derived indexes are not saved.
     doc = _doc("late", "Late news says the border crossing reopened for trade on Tuesday morning.")
-    from index.paragraphs import split_paragraphs
+    from index.text.paragraphs import split_paragraphs
 
     paragraphs = split_paragraphs(doc.text)
     index.store.put_document(doc, paragraphs, index.encoder.encode([p.text for p in paragraphs]))
@@ -198,7 +198,7 @@ def test_a_sync_only_removes_documents_from_its_own_folder(tmp_path: Path) -> No
 
 
 def test_symlinks_in_a_corpus_folder_are_not_followed(tmp_path: Path) -> None:
-    from index.corpus import read_corpus
+    from index.text.corpus import read_corpus
 
     outside = tmp_path / "outside"
     outside.mkdir()

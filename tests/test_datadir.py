@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from index.corpus_index import CorpusIndex
-from index.datadir import DataDirInUse, DataDirUnavailable, ReadOnlyDataDir, check_free
-from index.store import Document
+from index.backend import Document
+from index.local.corpus_index import CorpusIndex
+from index.local.datadir import DataDirInUse, DataDirUnavailable, ReadOnlyDataDir, check_free
 from tests.conftest import ROOT, SEEDS
 from tests.test_corpus_index import HashEncoder
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from index.datadir import DataDirLock
+from index.local.datadir import DataDirLock
 DataDirLock(Path(sys.argv[1]))
 print("held", flush=True)
 time.sleep(60)

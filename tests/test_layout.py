@@ -3,6 +3,11 @@
 Data flows one way: index -> retrieval -> reading -> api / cli. The core a Python user meets
 (engine, schemas, settings, errors, retrieval, reading) never imports the shells (cli, api)
 or the maintainer tooling (evaluation, tools), and ``index`` imports nothing of ``qa``.
+
+``index`` has rooms by responsibility: ``index.text`` (corpus files, input formats, article
+metadata, paragraphs, terms) knows no store; ``index.local`` (one data directory) and
+``index.qdrant`` (the cluster back end) are two back ends that never reach into each other;
+``index.backend`` is the interface both implement and knows neither.
 """
 
 from __future__ import annotations
@@ -43,8 +48,13 @@ def modules(package: str) -> list[Path]:
     return sorted((ROOT / package.replace(".", "/")).rglob("*.py"))
 
 
+BACK_ENDS = ("index.local", "index.qdrant", "index.ray_ingest")
 FORBIDDEN = {
     "index": ("qa", "api"),
+    "index.text": (*BACK_ENDS, "index.backend", "index.embedder", "index.hardware"),
+    "index.local": ("index.qdrant", "index.ray_ingest"),
+    "index.qdrant": ("index.local", "index.ray_ingest"),
+    "index.backend": BACK_ENDS,
     "qa.retrieval": ("qa.reading", "qa.engine", *SHELLS_AND_TOOLING),
     "qa.reading": ("qa.engine", *SHELLS_AND_TOOLING),
     "qa.engine": SHELLS_AND_TOOLING,
@@ -92,3 +102,11 @@ def test_checker_sees_imports_inside_functions(tmp_path: Path) -> None:
 def test_core_stays_at_the_top_of_qa() -> None:
     top = {p.stem for p in (ROOT / "qa").glob("*.py")}
     assert top == {"__init__", "engine", "schemas", "settings", "errors"}, top
+
+
+def test_index_keeps_its_rooms() -> None:
+    """New code goes into a room; the top of ``index`` holds only what every room shares."""
+    top = {p.stem for p in (ROOT / "index").glob("*.py")}
+    assert top == {"__init__", "backend", "embedder", "hardware", "ray_ingest"}, top
+    rooms = {p.name for p in (ROOT / "index").iterdir() if (p / "__init__.py").exists()}
+    assert rooms == {"text", "local", "qdrant"}, rooms

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from index.lexical import LexicalIndex, _top_k
+from index.local.bm25 import LexicalIndex, _top_k
 
 
 @given(
@@ -32,7 +32,7 @@ TEXTS = [
 
 
 def test_a_pending_passage_scores_as_it_would_after_a_rebuild() -> None:
-    from index.lexical import LexicalIndex
+    from index.local.bm25 import LexicalIndex
 
     query = "when did the border crossing reopen to trucks"
     rebuilt = LexicalIndex()
@@ -47,7 +47,7 @@ def test_a_pending_passage_scores_as_it_would_after_a_rebuild() -> None:
 
 
 def test_a_first_build_is_folded_into_the_main_index() -> None:
-    from index.lexical import LexicalIndex
+    from index.local.bm25 import LexicalIndex
 
     index = LexicalIndex()
     index.build(np.zeros(0, dtype=np.int64), [])
@@ -59,7 +59,7 @@ def test_a_first_build_is_folded_into_the_main_index() -> None:
 
 
 def test_pending_passages_are_filtered_and_removed() -> None:
-    from index.lexical import LexicalIndex
+    from index.local.bm25 import LexicalIndex
 
     index = LexicalIndex()
     index.build(np.arange(3), TEXTS[:3])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from index.corpus import valid_doc_id
-from index.paragraphs import split_paragraphs
+from index.text.corpus import valid_doc_id
+from index.text.paragraphs import split_paragraphs
 from qa.evaluation.open_squad import Outcome, holds, open_book, summarize
 from qa.schemas import Passage
 

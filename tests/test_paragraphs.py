@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from index.paragraphs import document_title, raw_paragraphs, split_paragraphs
+from index.text.paragraphs import document_title, raw_paragraphs, split_paragraphs
 from tests.conftest import SEEDS
 
 WORDS = st.sampled_from(

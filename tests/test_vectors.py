@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.vectors import VectorIndex, resolve_index_type
+from index.local.vectors import VectorIndex, resolve_index_type
 
 
 def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:

@@ -45,7 +45,7 @@ def default_corpus(data_dir: Path, settings: Settings | None = None) -> Path | N
 
     if settings is not None and settings.backend == "qdrant":
         from index.backend import BackendUnavailable
-        from index.qdrant import synced_from
+        from index.qdrant.backend import synced_from
 
         try:
             synced = synced_from(
@@ -75,7 +75,7 @@ def preflight(data_dir: Path, host: str, port: int) -> None:
     """Fail in one line before the models load (seconds) when the server could not start."""
     import socket
 
-    from index.datadir import DataDirInUse, check_free
+    from index.local.datadir import DataDirInUse, check_free
 
     try:
         check_free(data_dir)

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from index.paragraphs import split_paragraphs
-from index.store import Document
+from index.backend import Document
+from index.text.paragraphs import split_paragraphs
 
 log = logging.getLogger(__name__)
 DOC_PARAGRAPHS = 40

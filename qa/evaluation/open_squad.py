@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from index.store import Document
+from index.backend import Document
 from qa.reading.squad import best_score, f1_score
 from qa.schemas import Passage
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from index.lexical import prefix_terms
+from index.text.terms import prefix_terms
 from qa.reading.answers import (
     Candidate,
     PassageSignals,

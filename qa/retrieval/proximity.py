@@ -13,8 +13,8 @@ from __future__ import annotations
 import itertools
 import json
 
-from index.lexical import prefix_terms as content_terms
-from index.lexical import term_positions as compute_positions
+from index.text.terms import prefix_terms as content_terms
+from index.text.terms import term_positions as compute_positions
 from qa.retrieval.lru import LRU
 
 WINDOW = 3

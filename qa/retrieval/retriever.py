@@ -11,8 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from index.backend import Backend
-from index.store import StoredPassage
+from index.backend import Backend, StoredPassage
 from qa.retrieval.fusion import fuse
 from qa.retrieval.lru import LRU
 from qa.retrieval.proximity import proximity_score, query_pairs, remember

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from index.corpus_index import CorpusIndex
-from index.store import Document
+from index.backend import Document
+from index.local.corpus_index import CorpusIndex
 
 WORDS = [
     *[

@@ -206,14 +206,14 @@ def machine() -> str:
 # --- one corpus size -------------------------------------------------------------------
 def seed_documents(corpus: Path) -> list:
     from index.backend import corpus_source, document_from_file
-    from index.corpus import read_corpus
+    from index.text.corpus import read_corpus
 
     return [document_from_file(f, corpus_source(corpus)) for f in read_corpus(corpus)]
 
 
 def build_index(data_dir: Path, encoder: object, documents: list) -> float:
     """Index ``documents`` into a fresh ``data_dir``; returns paragraphs/s."""
-    from index.corpus_index import CorpusIndex
+    from index.local.corpus_index import CorpusIndex
 
     shutil.rmtree(data_dir, ignore_errors=True)
     t0 = time.perf_counter()
@@ -226,7 +226,7 @@ def build_index(data_dir: Path, encoder: object, documents: list) -> float:
 
 
 def take_paragraphs(documents: list, n: int) -> list:
-    from index.paragraphs import split_paragraphs
+    from index.text.paragraphs import split_paragraphs
 
     out, total = [], 0
     for doc in documents:
@@ -398,7 +398,7 @@ def interleaved(
 
 def _vectors_of(data_dir: Path) -> tuple[list[str], np.ndarray]:
     """Texts and vectors of an index's passages, in the same order."""
-    from index.store import PassageStore
+    from index.local.store import PassageStore
 
     store = PassageStore(data_dir / "store.sqlite3")
     ids, texts = store.iter_texts()
@@ -416,7 +416,7 @@ def _rotate(items: Sequence[str], start: int, n: int) -> list[str]:
 def ann_recall(engine: object, questions: Sequence[str], passages: int, vectors: str) -> list[Recall]:
     """Recall@10 of the engine's HNSW index against exact search over the same vectors,
     and the dense search's p50 latency, at several search breadths."""
-    from index.vectors import VectorIndex
+    from index.local.vectors import VectorIndex
 
     index = engine.index  # type: ignore[attr-defined]
     queries = np.stack([engine.embedder.encode_query(q) for q in questions])  # type: ignore[attr-defined]

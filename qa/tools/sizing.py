@@ -27,10 +27,10 @@ from typing import Any
 import faiss
 import numpy as np
 
+from index.backend import Document
 from index.embedder import Embedder
-from index.lexical import prefix_terms, term_counts
-from index.paragraphs import Paragraph
-from index.store import Document
+from index.text.paragraphs import Paragraph
+from index.text.terms import prefix_terms, term_counts
 
 
 def load_squad(path: Path, paragraphs: int, queries: int) -> tuple[list[str], list[tuple[str, int]]]:
@@ -92,7 +92,7 @@ def quantization(vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> list[
 
 
 def qdrant_local(texts: list[str], vectors: np.ndarray, questions: list[str], encoder: Embedder) -> dict:
-    from index.qdrant import QdrantBackend
+    from index.qdrant.backend import QdrantBackend
 
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,15 +14,15 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from index.datadir import StorageFull, disk_full
-from index.lexical import term_positions
-from index.paragraphs import Paragraph
+from index.backend import Document, StoredPassage
+from index.local.datadir import StorageFull, disk_full
+from index.text.paragraphs import Paragraph
+from index.text.terms import term_positions
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS passages (
     end INTEGER NOT NULL,
     text TEXT NOT NULL,
     vector BLOB NOT NULL,
-    terms TEXT  -- JSON: where each proximity term stands (index.lexical.term_positions)
+    terms TEXT  -- JSON: where each proximity term stands (index.text.terms.term_positions)
 );
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -80,27 +80,6 @@ def metadata_rows(metadata: dict[str, Any]) -> list[tuple[str, str]]:
             if canonical is not None:
                 rows.append((key, canonical))
     return rows
-
-
-@dataclass(frozen=True)
-class Document:
-    doc_id: str
-    title: str
-    text: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-    source: str = "api"
-    sha256: str = ""
-
-
-@dataclass(frozen=True)
-class StoredPassage:
-    id: int
-    doc_id: str
-    paragraph: int
-    start: int
-    end: int
-    text: str
-    terms: str | None = None  # JSON of term_positions(text), stored at index time
 
 
 class CorruptStore(RuntimeError):

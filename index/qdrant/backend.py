@@ -54,17 +54,18 @@ import numpy as np
 from index.backend import (
     Backend,
     BackendUnavailable,
+    Document,
     DocumentExistsError,
     DocumentRow,
     Hit,
+    StoredPassage,
     TextEncoder,
     UnsupportedFilter,
     corpus_source,
     stable_id,
 )
-from index.lexical import K1, B, query_terms, term_counts, term_positions
-from index.paragraphs import Paragraph
-from index.store import Document, StoredPassage
+from index.text.paragraphs import Paragraph
+from index.text.terms import K1, B, query_terms, term_counts, term_positions
 
 try:
     from qdrant_client import QdrantClient

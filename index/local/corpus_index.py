@@ -33,18 +33,20 @@ import numpy as np
 
 from index.backend import (
     Backend,
+    Document,
     DocumentExistsError,
     DocumentRow,
     Hit,
+    StoredPassage,
     TextEncoder,
     UnsupportedFilter,
 )
-from index.datadir import DataDirLock, DataDirUnavailable, ReadOnlyDataDir, disk_full
 from index.hardware import file_sha256
-from index.lexical import LexicalIndex
-from index.paragraphs import Paragraph
-from index.store import CorruptStore, Document, PassageStore, StoredPassage
-from index.vectors import EF_SEARCH, HNSW_THRESHOLD, VectorIndex, resolve_index_type
+from index.local.bm25 import LexicalIndex
+from index.local.datadir import DataDirLock, DataDirUnavailable, ReadOnlyDataDir, disk_full
+from index.local.store import CorruptStore, PassageStore
+from index.local.vectors import EF_SEARCH, HNSW_THRESHOLD, VectorIndex, resolve_index_type
+from index.text.paragraphs import Paragraph
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 4  # of the derived files; another version is rebuilt from the store

@@ -1,0 +1,1 @@
+"""The Qdrant back end (a cluster, a server or a local-mode folder; optional extra)."""

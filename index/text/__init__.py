@@ -1,0 +1,1 @@
+"""Text handling: corpus files, input formats, article metadata, paragraphs and terms."""
