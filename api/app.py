@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path as PathLib
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
@@ -34,6 +34,7 @@ from qa.schemas import (
     DocumentList,
     DocumentOut,
     DocumentReplace,
+    DocumentsImported,
     DocumentWritten,
     Health,
     Message,
@@ -105,6 +106,19 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     return app
 
 
+# Content types of POST /documents/import and the format each names (others: by file name).
+IMPORT_TYPES = {
+    "text/plain": "text",
+    "text/html": "html",
+    "application/xhtml+xml": "html",
+    "application/rss+xml": "feed",
+    "application/atom+xml": "feed",
+    "application/x-ndjson": "jsonl",
+    "application/jsonl": "jsonl",
+    "application/jsonlines": "jsonl",
+}
+
+
 def no_passages_warning(passages: int) -> str | None:
     if passages:
         return None
@@ -157,7 +171,13 @@ def _routes(app: FastAPI) -> None:
         Retry-After when the reader's queue is full."""
         with queue.admit(), queue.compute():
             return engine.ask(
-                request.question, request.top_k, request.max_answers, request.doc_ids, request.metadata
+                request.question,
+                request.top_k,
+                request.max_answers,
+                request.doc_ids,
+                request.metadata,
+                published_after=request.published_after,
+                published_before=request.published_before,
             )
 
     @app.post("/ask/batch", response_model=AskBatchResponse, responses=_errors(400, 404, 503))
@@ -175,7 +195,14 @@ def _routes(app: FastAPI) -> None:
         def part(questions: list[str]) -> list[AskResponse]:
             with queue.compute():
                 return engine.ask_batch(
-                    questions, body.top_k, body.max_answers, body.doc_ids, body.metadata, max(1, share)
+                    questions,
+                    body.top_k,
+                    body.max_answers,
+                    body.doc_ids,
+                    body.metadata,
+                    max(1, share),
+                    published_after=body.published_after,
+                    published_before=body.published_before,
                 )
 
         results: list[AskResponse] = []
@@ -209,21 +236,39 @@ def _routes(app: FastAPI) -> None:
             list[MetaFilter] | None,
             Query(description="restrict to documents whose metadata has key=value (repeatable)"),
         ] = None,
+        published_after: Annotated[
+            str | None, Query(max_length=40, description="only articles published on or after (ISO 8601)")
+        ] = None,
+        published_before: Annotated[
+            str | None, Query(max_length=40, description="only articles published on or before (ISO 8601)")
+        ] = None,
     ) -> SearchResponse:
         """The passages most likely to answer `q` (dense + BM25, fused), best first."""
-        return engine.search(q, k, doc_ids=doc_id, metadata=parse_meta(meta))
+        return engine.search(
+            q,
+            k,
+            doc_ids=doc_id,
+            metadata=parse_meta(meta),
+            published_after=published_after,
+            published_before=published_before,
+        )
 
     @app.get("/documents", response_model=DocumentList)
     def list_documents(
         engine: EngineDep,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="documents per page")] = DEFAULT_PAGE,
         after: Annotated[
-            str | None, Query(max_length=128, description="the `next` of the previous page")
+            str | None, Query(max_length=200, description="the `next` of the previous page")
         ] = None,
+        sort: Annotated[
+            Literal["published", "doc_id"],
+            Query(description="`published`: newest first, undated last (default); `doc_id`: by id"),
+        ] = "published",
     ) -> DocumentList:
-        """Documents by doc_id, a page at a time: id, title, metadata and number of passages.
-        A page holds at most `limit` documents and about 1 MB of titles and metadata."""
-        return engine.document_page(limit, after)
+        """Documents a page at a time, newest first: id, headline, date, outlet, metadata and
+        number of passages. A page holds at most `limit` documents and about 1 MB of titles
+        and metadata."""
+        return engine.document_page(limit, after, sort)
 
     @app.get("/documents/{doc_id}", response_model=DocumentOut, responses=_errors(404))
     def get_document(engine: EngineDep, doc_id: DocId) -> DocumentOut:
@@ -239,9 +284,61 @@ def _routes(app: FastAPI) -> None:
         responses=_errors(400, 401, 409, 413),
     )
     def add_document(engine: EngineDep, doc: DocumentIn) -> DocumentWritten:
-        """Add a document (409 if the id exists: use PUT to replace it)."""
-        n = engine.add(doc.doc_id, doc.text, doc.title, doc.metadata)
+        """Add a document (409 if the id exists: use PUT to replace it). Headline, date and
+        outlet not given are detected in the text where it states them; `format: html` takes
+        an HTML page and stores its main text."""
+        n = engine.add(
+            doc.doc_id,
+            doc.text,
+            doc.title,
+            doc.metadata,
+            published=doc.published,
+            source=doc.source,
+            url=doc.url,
+            format=doc.format,
+        )
         return DocumentWritten(doc_id=doc.doc_id, passages=n, warning=no_passages_warning(n))
+
+    @app.post(
+        "/documents/import",
+        response_model=DocumentsImported,
+        response_model_exclude_none=True,
+        status_code=201,
+        dependencies=WRITE,
+        responses=_errors(400, 401, 409, 413),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {t: {"schema": {"type": "string"}} for t in IMPORT_TYPES},
+            }
+        },
+    )
+    async def import_documents(
+        engine: EngineDep,
+        request: Request,
+        name: Annotated[
+            str,
+            Query(
+                min_length=1,
+                max_length=200,
+                description="the file's name: its extension says the format unless Content-Type does "
+                "(.txt, .html, .rss/.atom/.xml, .jsonl); a text or HTML file's stem is its doc_id",
+            ),
+        ],
+        replace: Annotated[bool, Query(description="overwrite documents with the same ids")] = False,
+    ) -> DocumentsImported:
+        """Every document of one file, sent as the body: an HTML page, an RSS or Atom feed (one
+        document per entry, with its date and link), JSON Lines (`{"doc_id", "text", "title",
+        "published", "source", "url", "metadata"}` per line) or plain text. The whole file is
+        checked before anything is written; a bad file is one 400 naming the line or entry."""
+        fmt = IMPORT_TYPES.get(request.headers.get("content-type", "").split(";")[0].strip().lower())
+        raw = await request.body()
+        written = await run_in_threadpool(engine.import_file, name, raw, fmt, replace)
+        return DocumentsImported(
+            documents=[
+                DocumentWritten(doc_id=d, passages=n, warning=no_passages_warning(n)) for d, n in written
+            ]
+        )
 
     @app.put(
         "/documents/{doc_id}",
@@ -252,7 +349,17 @@ def _routes(app: FastAPI) -> None:
     )
     def replace_document(engine: EngineDep, doc_id: DocId, doc: DocumentReplace) -> DocumentWritten:
         """Add or replace a document under this id."""
-        n = engine.add(doc_id, doc.text, doc.title, doc.metadata, replace=True)
+        n = engine.add(
+            doc_id,
+            doc.text,
+            doc.title,
+            doc.metadata,
+            replace=True,
+            published=doc.published,
+            source=doc.source,
+            url=doc.url,
+            format=doc.format,
+        )
         return DocumentWritten(doc_id=doc_id, passages=n, warning=no_passages_warning(n))
 
     @app.delete("/documents/{doc_id}", status_code=204, dependencies=WRITE, responses=_errors(401, 404))

@@ -14,10 +14,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
+from index.text.article import FIELDS as ARTICLE_FIELDS
+from index.text.article import published_ts
 from index.text.corpus import SourceFile, corpus_sha256, scan_corpus
 from index.text.paragraphs import Paragraph, document_title, split_paragraphs
 
@@ -26,20 +28,60 @@ LEGACY_CORPUS_SOURCE = "corpus"
 # Documents a sync hands to one ``add`` (one embedding pass): bounds memory on large folders.
 SYNC_CHUNK = 2000
 
-# (doc_id, title, metadata, source, sha256, passages)
-DocumentRow = tuple[str, str, dict[str, Any], str, str, int]
+# Where an article field came from: given explicitly, detected in the text (or page markup),
+# or, for a title, derived from the first line of the text.
+GIVEN, DETECTED, DERIVED = "given", "detected", "derived"
 # Passage vectors for texts: the local model, or Ray workers (``index.ray_ingest``).
 Embed = Callable[[list[str], bool], np.ndarray]
 
 
 @dataclass(frozen=True)
 class Document:
+    """A stored document. ``source`` is where it came from (``api`` or ``corpus:<folder>``);
+    the article's outlet is ``outlet`` (``source`` in the API, as news calls it)."""
+
     doc_id: str
     title: str
     text: str
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str = "api"
     sha256: str = ""
+    published: str | None = None  # ISO 8601 (index.text.article.normalize_published)
+    outlet: str | None = None
+    url: str | None = None
+    # field -> GIVEN / DETECTED / DERIVED for each article field that has a value
+    provenance: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def published_ts(self) -> float | None:
+        return published_ts(self.published)
+
+
+class DocumentRow(NamedTuple):
+    """A document without its text: what listings and corpus syncs read."""
+
+    doc_id: str
+    title: str
+    metadata: dict[str, Any]
+    source: str
+    sha256: str
+    passages: int
+    published: str | None = None
+    outlet: str | None = None
+    url: str | None = None
+    provenance: dict[str, str] = {}  # noqa: RUF012  (a NamedTuple default is never mutated)
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """Publication time bounds (epoch seconds, inclusive); a document without a date is
+    outside every range."""
+
+    after: float | None = None
+    before: float | None = None
+
+    def __bool__(self) -> bool:
+        return self.after is not None or self.before is not None
 
 
 @dataclass(frozen=True)
@@ -132,10 +174,16 @@ class Backend(ABC):
         """The vector of each (doc_id, paragraph), None where there is no such passage."""
 
     @abstractmethod
-    def allowed(self, doc_ids: Sequence[str] | None, metadata: dict[str, Any] | None) -> Any:
+    def allowed(
+        self,
+        doc_ids: Sequence[str] | None,
+        metadata: dict[str, Any] | None,
+        published: DateRange | None = None,
+    ) -> Any:
         """A filter for ``dense`` and ``sparse`` admitting the passages of those documents
-        (and of documents whose metadata has every given key with the given value), or None
-        for no filter."""
+        (and of documents whose metadata has every given key with the given value, and whose
+        publication date is in ``published``), or None for no filter: a native pre-filter on
+        every back end, never a cut of the results after ranking."""
 
     @abstractmethod
     def prefix_idf(self, terms: set[str]) -> dict[str, float]:
@@ -145,8 +193,17 @@ class Backend(ABC):
     def get_document(self, doc_id: str) -> Document | None: ...
 
     @abstractmethod
-    def list_documents(self, limit: int | None = None, after: str | None = None) -> list[DocumentRow]:
-        """Documents by doc_id; a page of ``limit`` after the doc_id ``after``."""
+    def list_documents(
+        self, limit: int | None = None, after: str | None = None, order: str = "doc_id"
+    ) -> list[DocumentRow]:
+        """Documents by doc_id, or with ``order="published"`` newest first (undated last, ties
+        by doc_id); a page of ``limit`` after the cursor ``after`` (``page_cursor`` of the
+        previous page's last row)."""
+
+    @abstractmethod
+    def article_fields(self, doc_ids: Sequence[str]) -> dict[str, DocumentRow]:
+        """The listing row (title, dates, outlet...) of each stored document of ``doc_ids``:
+        what citations show beside an answer."""
 
     @abstractmethod
     def known_documents(self, doc_ids: Sequence[str]) -> set[str]:
@@ -192,7 +249,7 @@ class Backend(ABC):
 
     def document_sources(self) -> dict[str, tuple[str, str]]:
         """doc_id -> (source, sha256) of every stored document."""
-        return {d[0]: (d[3], d[4]) for d in self.list_documents()}
+        return {d.doc_id: (d.source, d.sha256) for d in self.list_documents()}
 
     def sync_corpus(
         self,
@@ -214,7 +271,7 @@ class Backend(ABC):
         source = corpus_source(directory)
         digest = corpus_sha256(files)
         state_key = f"corpus_sha256:{source}"
-        complete = not scan.unchecked and not scan.unreadable
+        complete = not scan.unchecked and not scan.unreadable and not scan.unknown
         if complete and self.get_state(state_key) == digest:
             return 0, 0
         known = self.document_sources()
@@ -222,7 +279,11 @@ class Backend(ABC):
         changed = [f for f in files if known.get(f.doc_id) != (source, f.sha256)]
         # What could not be checked is kept: a file that could not be read is not a file that
         # was removed, and nothing is known of the files in a folder that could not be listed.
-        gone = [] if scan.unreadable else sorted(mine - {f.doc_id for f in files} - scan.unchecked)
+        gone = (
+            []
+            if scan.unreadable or scan.unknown
+            else sorted(mine - {f.doc_id for f in files} - scan.unchecked)
+        )
         for lo in range(0, len(changed), chunk):
             part = changed[lo : lo + chunk]
             self.add([document_from_file(f, source) for f in part], progress=progress, embed=embed)
@@ -243,7 +304,42 @@ def corpus_source(directory: Path) -> str:
 
 
 def document_from_file(f: SourceFile, source: str) -> Document:
-    return Document(f.doc_id, document_title(f.text), f.text, {}, source, f.sha256)
+    """The document to store for what a file (or request) held: its article fields with where
+    each came from, and a title derived from the text's first line where none was given or
+    detected."""
+    a = f.article
+    provenance = {n: DETECTED if n in a.detected else GIVEN for n in ARTICLE_FIELDS if getattr(a, n)}
+    title = a.title or document_title(f.text)
+    if not a.title and title:
+        provenance["title"] = DERIVED
+    return Document(
+        f.doc_id, title, f.text, dict(f.metadata), source, f.sha256, a.published, a.source, a.url, provenance
+    )
+
+
+def page_cursor(doc_id: str, published: str | None, order: str) -> str:
+    """The ``after`` that continues a listing in ``order`` past the document ``doc_id``."""
+    if order == "published":
+        ts = published_ts(published)
+        return f"{'-' if ts is None else repr(ts)}|{doc_id}"
+    return doc_id
+
+
+def parse_cursor(after: str, order: str) -> tuple[float | None, str]:
+    """(published_ts, doc_id) of a ``page_cursor`` in ``published`` order; ValueError if it
+    is not one."""
+    if order != "published":
+        return None, after
+    ts, sep, doc_id = after.partition("|")
+    if not sep:
+        raise ValueError("this cursor is not one of a listing by date: pass the 'next' of the previous page")
+    return (None if ts == "-" else float(ts)), doc_id
+
+
+def published_order(row: DocumentRow) -> tuple[bool, float, str]:
+    """The sort key of ``order="published"``: newest first, undated last, ties by doc_id."""
+    ts = published_ts(row.published)
+    return (ts is None, -(ts or 0.0), row.doc_id)
 
 
 def stable_id(*parts: str | int) -> int:

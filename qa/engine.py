@@ -12,22 +12,29 @@ from pathlib import Path
 from typing import Any
 
 from index.backend import (
+    DERIVED,
+    DETECTED,
     SYNC_CHUNK,
     Backend,
     BackendUnavailable,
-    Document,
+    DateRange,
     DocumentExistsError,
+    DocumentRow,
     Embed,
     ReadOnlyStore,
     UnsupportedFilter,
+    document_from_file,
+    page_cursor,
 )
 from index.embedder import Embedder
 from index.hardware import ComputeGate, precision_choice, set_threads
 from index.local.corpus_index import CorpusIndex
 from index.local.datadir import DataDirUnavailable, ReadOnlyDataDir
 from index.local.datadir import StorageFull as IndexStorageFull
-from index.text.corpus import CorpusError, decode_text, text_sha256, valid_doc_id
-from index.text.paragraphs import document_title, split_paragraphs
+from index.text.article import Article, ArticleError, date_bound
+from index.text.corpus import CorpusError, decode_text, valid_doc_id
+from index.text.formats import Incoming, finish, read_document
+from index.text.paragraphs import split_paragraphs
 from qa.errors import (
     DataDirError,
     DocumentExists,
@@ -50,7 +57,9 @@ from qa.schemas import (
     MAX_DOC_IDS,
     MAX_K,
     MAX_QUESTION_CHARS,
+    Answer,
     AskResponse,
+    Citation,
     DocumentList,
     DocumentOut,
     DocumentSummary,
@@ -66,6 +75,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_METADATA_DEPTH = 5
 MAX_METADATA_BYTES = 16_384
 MAX_PAGE_BYTES = 1_000_000  # titles and metadata in one page of GET /documents
+SORTS = ("published", "doc_id")  # orders of GET /documents
 
 
 class Engine:
@@ -174,57 +184,115 @@ class Engine:
         title: str | None = None,
         metadata: dict[str, Any] | None = None,
         replace: bool = False,
+        *,
+        published: str | None = None,
+        source: str | None = None,
+        url: str | None = None,
+        format: str = "text",
     ) -> int:
         """Add a document (``replace=True`` to overwrite one with the same id); returns the
-        number of passages indexed."""
+        number of passages indexed. ``title``, ``published`` (ISO 8601), ``source`` (the
+        outlet) and ``url`` are the article's; those not given are detected in the text where
+        it states them. ``format="html"``: ``text`` is an HTML page, whose main text is stored."""
         if not valid_doc_id(doc_id):
             raise InvalidDocument(f"invalid doc_id {doc_id!r}: use 1-128 letters, digits, '.', '_' or '-'")
+        if format not in ("text", "html"):
+            raise InvalidDocument(f"format {format!r}: one document is 'text' or 'html' (feeds: import_file)")
+        raw = self._check_size(text)
+        check_metadata(metadata or {})
+        metadata = dict(metadata or {})
+        title = title or (str(metadata["title"]) if metadata.get("title") else None)
+        given = Article(title, published, source, url)
+        for value, what in ((title, "the title"), (source, "the source"), (url, "the url")):
+            if value is not None:
+                check_text(value, what, InvalidDocument)
+        if format == "html":
+            try:
+                found = read_document(f"{doc_id}.html", raw, "html", doc_id=doc_id)[0]
+                incoming = finish(doc_id, found.text, given.merged(found.article), metadata, detect=False)
+            except CorpusError as exc:
+                raise InvalidDocument(str(exc)) from None
+        else:
+            # Bytes are decoded (a UTF-8 byte-order mark is an encoding mark, dropped); a string
+            # is stored exactly as given, a leading U+FEFF included, so offsets index what was sent.
+            body = text if isinstance(text, str) else self._decode(raw, doc_id)
+            try:
+                incoming = finish(doc_id, body, given, metadata)
+            except CorpusError as exc:
+                raise InvalidDocument(str(exc)) from None
+        return self._write([incoming], replace)[0][1]
+
+    def import_file(
+        self, name: str, raw: bytes, format: str | None = None, replace: bool = False
+    ) -> list[tuple[str, int]]:
+        """Every document of one file (text, HTML, an RSS/Atom feed, JSON Lines; the format by
+        its name unless given), checked whole before any is written: (doc_id, passages) each.
+        A text or HTML file's doc_id is its name's stem; a feed's entries are ``<stem>-<hash>``."""
+        self._check_size(raw)
+        try:
+            docs = read_document(name, raw, format)
+        except CorpusError as exc:
+            raise InvalidDocument(str(exc)) from None
+        return self._write(docs, replace)
+
+    def _check_size(self, text: str | bytes) -> bytes:
         if isinstance(text, str):
             check_text(text, "the document text", InvalidDocument)
-        if title is not None:
-            check_text(title, "the title", InvalidDocument)
-        check_metadata(metadata or {})
+            if "\x00" in text:
+                raise InvalidDocument("binary data, not a text document")
         raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
         if len(raw) > self.settings.max_document_bytes:
             raise DocumentTooLarge(
                 f"document is {len(raw)} bytes; the limit is {self.settings.max_document_bytes}"
             )
-        # Bytes are decoded (a UTF-8 byte-order mark is an encoding mark, dropped); a string is
-        # stored exactly as given, a leading U+FEFF included, so offsets index what was sent.
-        if isinstance(text, str):
-            if "\x00" in text:
-                raise InvalidDocument(f"{doc_id}: binary data, not a text document")
-            body = text
-        else:
-            try:
-                body = decode_text(raw, doc_id)
-            except CorpusError as exc:
-                raise InvalidDocument(str(exc)) from None
-        if not body.strip():
-            raise InvalidDocument("document text is empty")
-        passages = len(split_paragraphs(body))
-        if passages > self.settings.max_passages_per_document:
-            raise DocumentTooLarge(
-                f"document splits into {passages:,} passages; the limit is "
-                f"{self.settings.max_passages_per_document:,} (QA_MAX_PASSAGES_PER_DOCUMENT)"
-            )
-        metadata = dict(metadata or {})
-        title = title or str(metadata.get("title") or "") or document_title(body)
-        doc = Document(doc_id, title, body, metadata, "api", text_sha256(body))
+        return raw
+
+    @staticmethod
+    def _decode(raw: bytes, doc_id: str) -> str:
         try:
-            self.index.add([doc], replace=replace)
+            return decode_text(raw, doc_id)
+        except CorpusError as exc:
+            raise InvalidDocument(str(exc)) from None
+
+    def _write(self, incoming: list[Incoming], replace: bool) -> list[tuple[str, int]]:
+        """Check every document, then write them all (one embedding pass)."""
+        docs = []
+        for item in incoming:
+            check_metadata(item.metadata)
+            check_text(item.text, f"{item.doc_id}: the text", InvalidDocument)
+            for what in ("title", "source", "url"):
+                value = getattr(item.article, what)
+                if value is not None:
+                    check_text(value, f"{item.doc_id}: the {what}", InvalidDocument)
+            if not item.text.strip():
+                raise InvalidDocument(f"{item.doc_id}: document text is empty")
+            passages = len(split_paragraphs(item.text))
+            if passages > self.settings.max_passages_per_document:
+                raise DocumentTooLarge(
+                    f"{item.doc_id}: document splits into {passages:,} passages; the limit is "
+                    f"{self.settings.max_passages_per_document:,} (QA_MAX_PASSAGES_PER_DOCUMENT)"
+                )
+            docs.append(document_from_file(item, "api"))
+        try:
+            self.index.add(docs, replace=replace)
         except (ReadOnlyDataDir, ReadOnlyStore) as exc:
             raise ReadOnly(str(exc)) from None
         except IndexStorageFull as exc:
             raise StorageFull(str(exc)) from None
-        except DocumentExistsError:
+        except DocumentExistsError as exc:
+            doc_id = exc.args[0] if exc.args else docs[0].doc_id
             raise DocumentExists(
                 f"document {doc_id!r} already exists (PUT /documents/{doc_id} replaces it)"
             ) from None
-        passages = self.index.passage_count(doc_id)
-        if not passages:
-            log.warning("document %s has no prose paragraph: stored, but it cannot be searched", doc_id)
-        return passages
+        written = []
+        for doc in docs:
+            passages = self.index.passage_count(doc.doc_id)
+            if not passages:
+                log.warning(
+                    "document %s has no prose paragraph: stored, but it cannot be searched", doc.doc_id
+                )
+            written.append((doc.doc_id, passages))
+        return written
 
     def delete(self, doc_id: str) -> None:
         try:
@@ -240,28 +308,43 @@ class Engine:
         doc = self.index.get_document(doc_id)
         if doc is None:
             raise DocumentNotFound(f"no document {doc_id!r}")
-        return DocumentOut(doc_id=doc.doc_id, title=doc.title, text=doc.text, metadata=doc.metadata)
+        return DocumentOut(
+            doc_id=doc.doc_id,
+            title=doc.title,
+            text=doc.text,
+            metadata=doc.metadata,
+            **_article_out(doc.published, doc.outlet, doc.url, doc.provenance),
+        )
 
-    def documents(self, limit: int | None = None, after: str | None = None) -> list[DocumentSummary]:
-        """Documents by doc_id; ``limit`` of them after the doc_id ``after`` (for paging)."""
+    def documents(
+        self, limit: int | None = None, after: str | None = None, sort: str = "published"
+    ) -> list[DocumentSummary]:
+        """Documents newest first (``sort="published"``: undated last, ties by doc_id) or by
+        doc_id (``sort="doc_id"``); ``limit`` of them after the cursor ``after`` (the ``next``
+        of ``document_page``)."""
         if limit is not None and limit < 1:
             raise InvalidRequest("limit must be at least 1")
-        return [
-            DocumentSummary(doc_id=d, title=t, metadata=m, passages=n)
-            for d, t, m, _, _, n in self.index.list_documents(limit, after)
-        ]
+        if sort not in SORTS:
+            raise InvalidRequest(f"sort {sort!r}: use one of {', '.join(SORTS)}")
+        try:
+            rows = self.index.list_documents(limit, after, sort)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+        return [_summary(row) for row in rows]
 
-    def document_page(self, limit: int, after: str | None = None) -> DocumentList:
+    def document_page(self, limit: int, after: str | None = None, sort: str = "published") -> DocumentList:
         """A page of ``documents``: at most ``limit`` of them and about ``MAX_PAGE_BYTES`` of
         titles and metadata (at least one document), with the cursor of the next page."""
-        page = self.documents(limit + 1, after)
+        page = self.documents(limit + 1, after, sort)
         size, cut = 0, 0
         while cut < min(limit, len(page)) and size < MAX_PAGE_BYTES:
             doc = page[cut]
             size += len(doc.title.encode()) + len(json.dumps(doc.metadata, ensure_ascii=False).encode())
             cut += 1
         more = len(page) > cut
-        return DocumentList(documents=page[:cut], next=page[cut - 1].doc_id if more and cut else None)
+        last = page[cut - 1] if cut else None
+        cursor = page_cursor(last.doc_id, last.published, sort) if more and last is not None else None
+        return DocumentList(documents=page[:cut], next=cursor)
 
     def health(self) -> Health:
         docs, passages = self.index.counts()
@@ -288,10 +371,21 @@ class Engine:
         max_answers: int = 3,
         doc_ids: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        published_after: str | None = None,
+        published_before: str | None = None,
     ) -> AskResponse:
         """Answers found in the ``top_k`` best passages, with citations; ``answers`` is
-        empty when the corpus does not seem to hold the answer."""
-        return self.ask_batch([question], top_k, max_answers, doc_ids, metadata)[0]
+        empty when the corpus does not seem to hold the answer. ``published_after`` /
+        ``published_before`` (ISO 8601; a date is its whole day) keep to articles of those dates."""
+        return self.ask_batch(
+            [question],
+            top_k,
+            max_answers,
+            doc_ids,
+            metadata,
+            published_after=published_after,
+            published_before=published_before,
+        )[0]
 
     def ask_batch(
         self,
@@ -301,6 +395,8 @@ class Engine:
         doc_ids: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
         max_windows: int | None = None,
+        published_after: str | None = None,
+        published_before: str | None = None,
     ) -> list[AskResponse]:
         """``ask`` for up to ``MAX_BATCH`` questions; their passages are read in shared
         reader batches (fewer, fuller model calls than one question at a time).
@@ -317,7 +413,7 @@ class Engine:
                 "the reader model is not loaded, so there are no answers; "
                 "use search, or install the package with its weights"
             )
-        allowed = self._allowed(doc_ids, metadata)
+        allowed = self._allowed(doc_ids, metadata, published_after, published_before)
         limit = self.settings.corroborate
 
         def more(text: str, seen: set[tuple[str, int]]) -> list[Passage]:
@@ -328,10 +424,34 @@ class Engine:
             for q in checked
         ]
         answers = self.answerer.answer_many(asked, max_answers, max_windows)
-        return [
+        replies = [
             AskResponse(question=a.question, answers=found, passages=a.passages)
             for a, found in zip(asked, answers, strict=True)
         ]
+        self._cite_articles(replies)
+        return replies
+
+    def _cite_articles(self, replies: Sequence[AskResponse | SearchResponse]) -> None:
+        """Name each passage's and citation's article (headline, date, outlet), give each
+        answer the dates of its sources, and say when the answers' sources differ in date."""
+        doc_ids = {p.doc_id for r in replies for p in r.passages}
+        doc_ids |= {
+            c.doc_id for r in replies if isinstance(r, AskResponse) for a in r.answers for c in a.citations
+        }
+        rows = self.index.article_fields(sorted(doc_ids)) if doc_ids else {}
+        for reply in replies:
+            cited: list[Passage | Citation] = list(reply.passages)
+            if isinstance(reply, AskResponse):
+                cited += [c for a in reply.answers for c in a.citations]
+            for item in cited:
+                row = rows.get(item.doc_id)
+                if row is not None:
+                    item.title, item.published, item.source = row.title, row.published, row.outlet
+            if isinstance(reply, AskResponse):
+                for answer in reply.answers:
+                    answer.dates = sorted({c.published[:10] for c in answer.citations if c.published})
+                reply.note = dates_note(reply.answers)
+                reply.dates_differ = reply.note is not None
 
     # --- retrieval ---------------------------------------------------------------------
     def search(
@@ -340,14 +460,24 @@ class Engine:
         k: int = 5,
         doc_ids: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        published_after: str | None = None,
+        published_before: str | None = None,
     ) -> SearchResponse:
         """The ``k`` passages most likely to answer ``query`` (dense + BM25, fused)."""
         query = check_question(query)
         check_k("k", k)
-        passages = self.retriever.retrieve(query, k, self._allowed(doc_ids, metadata))
-        return SearchResponse(query=query, passages=passages)
+        allowed = self._allowed(doc_ids, metadata, published_after, published_before)
+        reply = SearchResponse(query=query, passages=self.retriever.retrieve(query, k, allowed))
+        self._cite_articles([reply])
+        return reply
 
-    def _allowed(self, doc_ids: list[str] | None, metadata: dict[str, Any] | None) -> Any:
+    def _allowed(
+        self,
+        doc_ids: list[str] | None,
+        metadata: dict[str, Any] | None,
+        published_after: str | None = None,
+        published_before: str | None = None,
+    ) -> Any:
         """The passage ids a filter admits; a ``doc_id`` the corpus does not hold is an error
         (a typo would otherwise look like "nothing found")."""
         if doc_ids is not None and len(doc_ids) > MAX_DOC_IDS:
@@ -359,11 +489,13 @@ class Engine:
             named = ", ".join(repr(d[:64] + ("..." if len(d) > 64 else "")) for d in unknown[:5])
             more = f" and {len(unknown) - 5:,} more" if len(unknown) > 5 else ""
             raise DocumentNotFound(f"no document {named}{more} to filter on")
-        return self._filter(doc_ids, metadata)
+        return self._filter(doc_ids, metadata, date_range(published_after, published_before))
 
-    def _filter(self, doc_ids: list[str] | None, metadata: dict[str, Any] | None) -> Any:
+    def _filter(
+        self, doc_ids: list[str] | None, metadata: dict[str, Any] | None, published: DateRange | None = None
+    ) -> Any:
         try:
-            return self.retriever.allowed(doc_ids, metadata)
+            return self.retriever.allowed(doc_ids, metadata, published)
         except UnsupportedFilter as exc:
             raise InvalidRequest(str(exc)) from None
 
@@ -407,6 +539,54 @@ def open_backend(settings: Settings, embedder: Embedder) -> Backend:
         settings.index_type,
         hnsw_threshold=settings.hnsw_threshold,
         ef_search=settings.hnsw_ef_search,
+    )
+
+
+def date_range(after: str | None, before: str | None) -> DateRange | None:
+    """The publication-time filter of ``published_after`` / ``published_before``."""
+    if after is None and before is None:
+        return None
+    try:
+        lo = date_bound(after, end_of_day=False) if after is not None else None
+        hi = date_bound(before, end_of_day=True) if before is not None else None
+    except ArticleError as exc:
+        raise InvalidRequest(str(exc).replace("published ", "a date filter ", 1)) from None
+    if lo is not None and hi is not None and lo > hi:
+        raise InvalidRequest(f"published_after ({after}) is later than published_before ({before})")
+    return DateRange(lo, hi)
+
+
+def dates_note(answers: Sequence[Answer]) -> str | None:
+    """A line for a reply whose different answers come from sources of different dates
+    ("1,030" on July 5, "more than 300" on July 3): figures in the news change over time."""
+    dated = [(a.text, a.dates) for a in answers if a.dates]
+    texts = {" ".join(t.lower().split()) for t, _ in dated}
+    dates = {d for _, ds in dated for d in ds}
+    if len(texts) < 2 or len(dates) < 2:
+        return None
+    parts = [f"\u201c{t}\u201d ({', '.join(ds)})" for t, ds in dated]
+    return "The answers come from sources of different dates: " + "; ".join(parts) + "."
+
+
+def _article_out(
+    published: str | None, outlet: str | None, url: str | None, provenance: dict[str, str]
+) -> dict:
+    return {
+        "published": published,
+        "source": outlet,
+        "url": url,
+        "detected": sorted(n for n, how in provenance.items() if how == DETECTED),
+        "title_from_text": provenance.get("title") == DERIVED,
+    }
+
+
+def _summary(row: DocumentRow) -> DocumentSummary:
+    return DocumentSummary(
+        doc_id=row.doc_id,
+        title=row.title,
+        metadata=row.metadata,
+        passages=row.passages,
+        **_article_out(row.published, row.outlet, row.url, row.provenance),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.config import JsonDict
@@ -32,11 +32,32 @@ def _a_json_number(value: Any) -> Any:
 
 
 Count = Annotated[int, BeforeValidator(_a_json_number)]
+DocumentFormat = Literal["text", "html"]
 # A metadata filter compares scalars (README "Metadata filters").
 FilterValue = str | int | float | bool | None
 
 
-class Passage(BaseModel):
+# A publication date as the API takes it: ISO 8601, a date or a date-time.
+DateText = Annotated[
+    str,
+    Field(
+        min_length=4,
+        max_length=40,
+        description="ISO 8601: a date (2021-07-05) or a date-time (2021-07-05T09:30:00Z)",
+        examples=["2021-07-05"],
+    ),
+]
+
+
+class SourceFields(BaseModel):
+    """The article a passage or citation comes from, as a reader of news names it."""
+
+    title: str | None = Field(default=None, description="the article's headline (or its first line)")
+    published: str | None = Field(default=None, description="publication date, ISO 8601")
+    source: str | None = Field(default=None, description="the outlet that published it")
+
+
+class Passage(SourceFields):
     doc_id: str
     paragraph: int = Field(description="0-based index of the paragraph in its document")
     start: int = Field(description="character offset of the passage in the document text")
@@ -50,7 +71,7 @@ class SearchResponse(BaseModel):
     passages: list[Passage]
 
 
-class Citation(BaseModel):
+class Citation(SourceFields):
     doc_id: str
     paragraph: int
     start: int = Field(description="character offset of the answer in the document text")
@@ -59,13 +80,16 @@ class Citation(BaseModel):
     context: str
     context_start: int = Field(description="offset of the answer inside `context`")
     context_end: int
-    score: float = Field(ge=0.0, le=1.0)
+    score: float = Field(ge=0.0, le=1.0, description="this source's share of the answer's support")
 
 
 class Answer(BaseModel):
     text: str
-    score: float = Field(ge=0.0, le=1.0)
+    score: float = Field(ge=0.0, le=1.0, description="confidence that this answer is right")
     citations: list[Citation]
+    dates: list[str] = Field(
+        default_factory=list, description="publication dates of the answer's sources, oldest first"
+    )
 
 
 class ReadingOptions(BaseModel):
@@ -81,6 +105,12 @@ class ReadingOptions(BaseModel):
     metadata: dict[str, FilterValue] | None = Field(
         default=None,
         description="only documents whose metadata has each key with this value (or a list holding it)",
+    )
+    published_after: DateText | None = Field(
+        default=None, description="only articles published on or after this date (ISO 8601)"
+    )
+    published_before: DateText | None = Field(
+        default=None, description="only articles published on or before this date (a date: all of that day)"
     )
 
 
@@ -99,6 +129,10 @@ class AskResponse(BaseModel):
     question: str
     answers: list[Answer]
     passages: list[Passage]
+    dates_differ: bool = Field(
+        default=False, description="the candidate answers come from sources of different dates"
+    )
+    note: str | None = Field(default=None, description="what a reader should know beside the answers")
 
 
 Question = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS, json_schema_extra=NOT_BLANK)]
@@ -144,7 +178,13 @@ class DocumentIn(BaseModel):
 
     doc_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     text: str = Field(min_length=1, json_schema_extra=TEXT_RULE)
-    title: str | None = Field(default=None, max_length=500)
+    format: DocumentFormat = Field(
+        default="text", description="`html`: `text` is an HTML page; its main text is stored"
+    )
+    title: str | None = Field(default=None, max_length=500, description="the headline")
+    published: DateText | None = None
+    source: str | None = Field(default=None, max_length=200, description="the outlet")
+    url: str | None = Field(default=None, max_length=2048)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -152,7 +192,11 @@ class DocumentReplace(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, json_schema_extra=TEXT_RULE)
+    format: DocumentFormat = "text"
     title: str | None = Field(default=None, max_length=500)
+    published: DateText | None = None
+    source: str | None = Field(default=None, max_length=200)
+    url: str | None = Field(default=None, max_length=2048)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -160,17 +204,24 @@ class Message(BaseModel):
     detail: str
 
 
-class DocumentOut(BaseModel):
+class ArticleOut(BaseModel):
     doc_id: str
     title: str
+    published: str | None = Field(default=None, description="publication date, ISO 8601")
+    source: str | None = Field(default=None, description="the outlet")
+    url: str | None = None
+    detected: list[str] = Field(default_factory=list, description="fields detected in the text (not given)")
+    title_from_text: bool = Field(
+        default=False, description="no headline was given or found: the title is the text's first line"
+    )
+    metadata: dict[str, Any]
+
+
+class DocumentOut(ArticleOut):
     text: str
-    metadata: dict[str, Any]
 
 
-class DocumentSummary(BaseModel):
-    doc_id: str
-    title: str
-    metadata: dict[str, Any]
+class DocumentSummary(ArticleOut):
     passages: int
 
 
@@ -185,6 +236,10 @@ class DocumentWritten(BaseModel):
     doc_id: str
     passages: int
     warning: str | None = Field(default=None, description="set when the document cannot be searched")
+
+
+class DocumentsImported(BaseModel):
+    documents: list[DocumentWritten] = Field(description="every document the file held, written")
 
 
 class Precision(BaseModel):

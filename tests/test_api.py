@@ -68,7 +68,17 @@ def test_documents_list_and_get(client: TestClient) -> None:
     docs = client.get("/documents").json()["documents"]
     assert len(docs) == 5 and all(d["title"] and d["passages"] > 0 for d in docs)
     one = client.get(f"/documents/{docs[0]['doc_id']}").json()
-    assert set(one) == {"doc_id", "title", "text", "metadata"}
+    assert set(one) == {
+        "doc_id",
+        "title",
+        "text",
+        "metadata",
+        "published",
+        "source",
+        "url",
+        "detected",
+        "title_from_text",
+    }
     missing = client.get("/documents/nope")
     assert missing.status_code == 404 and "nope" in missing.json()["detail"]
 
@@ -241,8 +251,17 @@ def test_documents_are_listed_a_page_at_a_time(client: TestClient) -> None:
         after = page["next"]
         if after is None:
             break
-    assert seen == [d["doc_id"] for d in everything["documents"]] == sorted(seen)
+    assert seen == [d["doc_id"] for d in everything["documents"]]
+    # Newest first: the one dated seed (2021-07-05), then the undated by doc_id.
+    dated = [d["published"] for d in everything["documents"] if d["published"]]
+    assert dated == sorted(dated, reverse=True) and everything["documents"][0]["published"]
+    undated = [d["doc_id"] for d in everything["documents"] if not d["published"]]
+    assert seen[-len(undated) :] == sorted(undated)
+    by_id = client.get("/documents", params={"sort": "doc_id", "limit": 2}).json()
+    assert [d["doc_id"] for d in by_id["documents"]] == sorted(seen)[:2] and by_id["next"] == sorted(seen)[1]
     assert client.get("/documents", params={"limit": 0}).status_code == 422
+    assert client.get("/documents", params={"sort": "title"}).status_code == 422
+    assert client.get("/documents", params={"after": "not-a-date-cursor"}).status_code == 400
 
 
 def test_openapi_describes_operations_with_examples(client: TestClient) -> None:

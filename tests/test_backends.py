@@ -94,8 +94,10 @@ def test_sync_indexes_every_paragraph_with_exact_offsets(make: MakeEngine) -> No
     expected = seed_paragraphs()
     health = engine.health()
     assert (health.documents, health.passages) == (5, sum(len(p) for p in expected.values()))
-    assert [d.doc_id for d in engine.documents()] == sorted(expected)
-    assert [d.passages for d in engine.documents()] == [len(expected[d]) for d in sorted(expected)]
+    assert [d.doc_id for d in engine.documents(sort="doc_id")] == sorted(expected)
+    assert [d.passages for d in engine.documents(sort="doc_id")] == [
+        len(expected[d]) for d in sorted(expected)
+    ]
     texts = {d: engine.document(d).text for d in expected}
     for passage in engine.search("Afghan troops fled into Tajikistan", k=10).passages:
         assert texts[passage.doc_id][passage.start : passage.end] == passage.text
@@ -203,10 +205,10 @@ def test_filters_mean_the_same_on_every_back_end(make: MakeEngine) -> None:
 def test_documents_are_paged_by_doc_id(make: MakeEngine) -> None:
     engine = make()
     engine.sync(SEEDS, progress=False)
-    everything = [d.doc_id for d in engine.documents()]
+    everything = [d.doc_id for d in engine.documents(sort="doc_id")]
     pages: list[str] = []
     after = None
-    while page := engine.documents(limit=2, after=after):
+    while page := engine.documents(limit=2, after=after, sort="doc_id"):
         pages += [d.doc_id for d in page]
         after = page[-1].doc_id
     assert pages == everything == sorted(everything)

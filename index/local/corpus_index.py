@@ -33,6 +33,7 @@ import numpy as np
 
 from index.backend import (
     Backend,
+    DateRange,
     Document,
     DocumentExistsError,
     DocumentRow,
@@ -344,11 +345,19 @@ class CorpusIndex(Backend):
     def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
         return self.store.passages(ids)
 
-    def allowed(self, doc_ids: Sequence[str] | None, metadata: dict[str, Any] | None) -> np.ndarray | None:
+    def allowed(
+        self,
+        doc_ids: Sequence[str] | None,
+        metadata: dict[str, Any] | None,
+        published: DateRange | None = None,
+    ) -> np.ndarray | None:
         """Passage ids a filter admits, or None for no filter."""
-        if not doc_ids and not metadata:
+        if not doc_ids and not metadata and not published:
             return None
         selected = set(doc_ids) if doc_ids else None
+        if published:
+            dated = self.store.doc_ids_published(published)
+            selected = dated if selected is None else selected & dated
         if metadata:
             try:
                 matching = set(self.store.doc_ids_with_metadata(metadata))
@@ -363,8 +372,13 @@ class CorpusIndex(Backend):
     def get_document(self, doc_id: str) -> Document | None:
         return self.store.get_document(doc_id)
 
-    def list_documents(self, limit: int | None = None, after: str | None = None) -> list[DocumentRow]:
-        return self.store.list_documents(limit, after)
+    def list_documents(
+        self, limit: int | None = None, after: str | None = None, order: str = "doc_id"
+    ) -> list[DocumentRow]:
+        return self.store.list_documents(limit, after, order)
+
+    def article_fields(self, doc_ids: Sequence[str]) -> dict[str, DocumentRow]:
+        return self.store.article_fields(doc_ids)
 
     def known_documents(self, doc_ids: Sequence[str]) -> set[str]:
         return self.store.known_documents(doc_ids)

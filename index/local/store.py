@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -19,9 +20,19 @@ from typing import Any
 
 import numpy as np
 
-from index.backend import Document, StoredPassage
+from index.backend import (
+    DERIVED,
+    DETECTED,
+    GIVEN,
+    DateRange,
+    Document,
+    DocumentRow,
+    StoredPassage,
+    parse_cursor,
+)
 from index.local.datadir import StorageFull, disk_full
-from index.text.paragraphs import Paragraph
+from index.text.article import detect_article, published_ts
+from index.text.paragraphs import Paragraph, document_title
 from index.text.terms import term_positions
 
 _SCHEMA = """
@@ -55,6 +66,20 @@ CREATE TABLE IF NOT EXISTS metadata_values (
 CREATE INDEX IF NOT EXISTS metadata_lookup ON metadata_values(key, value);
 CREATE INDEX IF NOT EXISTS metadata_doc ON metadata_values(doc_id);
 """
+# Article fields (index.text.article), added to stores written before they existed by
+# ``_add_article_columns``; ``provenance`` is JSON {field: given | detected | derived}.
+_ARTICLE_COLUMNS = (
+    ("published", "TEXT"),
+    ("published_ts", "REAL"),
+    ("outlet", "TEXT"),
+    ("url", "TEXT"),
+    ("provenance", "TEXT"),
+)
+_ROW = (
+    "d.doc_id, d.title, d.metadata, d.source, d.sha256, "
+    "(SELECT COUNT(*) FROM passages p WHERE p.doc_id = d.doc_id), "
+    "d.published, d.outlet, d.url, d.provenance"
+)
 
 
 def filter_value(value: Any) -> str | None:
@@ -115,10 +140,15 @@ class PassageStore:
                 self._db.execute("ALTER TABLE passages ADD COLUMN terms TEXT")
             if self.get_state("metadata_index") != "1":  # a store written before it existed
                 self._index_metadata()
+            if not self._has_column("documents", "provenance"):
+                self._add_article_columns()
+            self._db.execute("CREATE INDEX IF NOT EXISTS documents_published ON documents(published_ts)")
         # Passages of older stores have no stored terms; readers compute them from the text.
         self._terms = "terms" if self._has_terms() else "NULL"
         # An older store opened read-only has no metadata index: its filters scan the documents.
         self._metadata_indexed = self.get_state("metadata_index") == "1"
+        # ... and no article fields: it lists them as absent.
+        self._articles = self._has_column("documents", "provenance")
 
     def _index_metadata(self) -> None:
         with self._transaction() as db:
@@ -132,9 +162,64 @@ class PassageStore:
                 "INSERT INTO state VALUES ('metadata_index', '1') ON CONFLICT(key) DO UPDATE SET value = '1'"
             )
 
+    def _detect_fields(self, doc_id: str, title: str, text: str, head: str) -> None:
+        found = detect_article(text)
+        provenance = {n: DETECTED for n in sorted(found.detected) if n != "title"}
+        derived = title == document_title(head)
+        if found.title and derived:
+            title, provenance["title"] = found.title, DETECTED
+        elif title:
+            provenance["title"] = DERIVED if derived else GIVEN
+        self._db.execute(
+            "UPDATE documents SET title = ?, published = ?, published_ts = ?, outlet = ?, "
+            "provenance = ? WHERE doc_id = ?",
+            (
+                title,
+                found.published,
+                published_ts(found.published),
+                found.source,
+                json.dumps(provenance),
+                doc_id,
+            ),
+        )
+
     def _has_terms(self) -> bool:
-        columns = self._db.execute("PRAGMA table_info(passages)").fetchall()
-        return any(c[1] == "terms" for c in columns)
+        return self._has_column("passages", "terms")
+
+    def _has_column(self, table: str, column: str) -> bool:
+        return any(c[1] == column for c in self._db.execute(f"PRAGMA table_info({table})").fetchall())
+
+    def _add_article_columns(self) -> None:
+        """Migrate a store written before article fields: add the columns, then fill them
+        with what each stored document's text states (``detect_article``), marked detected;
+        a stored title that was derived from the text gives way to a detected headline. One
+        transaction, and the write generation is kept: passages are untouched, so FAISS and
+        BM25 need no rebuild."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for name, kind in _ARTICLE_COLUMNS:
+                    if not self._has_column("documents", name):
+                        self._db.execute(f"ALTER TABLE documents ADD COLUMN {name} {kind}")
+                last = ""
+                while True:  # in batches by doc_id: a large store is never read into memory whole
+                    rows = self._db.execute(
+                        "SELECT doc_id, title, substr(text, 1, 6000), substr(text, -3000), length(text) "
+                        "FROM documents WHERE doc_id > ? ORDER BY doc_id LIMIT 500",
+                        (last,),
+                    ).fetchall()
+                    if not rows:
+                        break
+                    last = rows[-1][0]
+                    for doc_id, title, head, tail, length in rows:
+                        self._detect_fields(
+                            doc_id, title, head if length <= 6000 else f"{head}\n{tail}", head
+                        )
+                self._db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         with self._lock:
@@ -193,8 +278,21 @@ class PassageStore:
         with self._transaction() as db:
             db.execute("DELETE FROM documents WHERE doc_id = ?", (doc.doc_id,))
             db.execute(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)",
-                (doc.doc_id, doc.title, doc.text, json.dumps(doc.metadata), doc.source, doc.sha256),
+                "INSERT INTO documents (doc_id, title, text, metadata, source, sha256, published, "
+                "published_ts, outlet, url, provenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    doc.doc_id,
+                    doc.title,
+                    doc.text,
+                    json.dumps(doc.metadata),
+                    doc.source,
+                    doc.sha256,
+                    doc.published,
+                    doc.published_ts,
+                    doc.outlet,
+                    doc.url,
+                    json.dumps(doc.provenance),
+                ),
             )
             db.executemany(
                 "INSERT INTO metadata_values VALUES (?, ?, ?)",
@@ -234,28 +332,70 @@ class PassageStore:
         )
 
     def get_document(self, doc_id: str) -> Document | None:
+        article = "published, outlet, url, provenance" if self._articles else "NULL, NULL, NULL, NULL"
         rows = self._query(
-            "SELECT doc_id, title, text, metadata, source, sha256 FROM documents WHERE doc_id = ?",
+            f"SELECT doc_id, title, text, metadata, source, sha256, {article} "
+            "FROM documents WHERE doc_id = ?",
             (doc_id,),
         )
         if not rows:
             return None
         d = rows[0]
-        return Document(d[0], d[1], d[2], json.loads(d[3]), d[4], d[5])
+        return Document(
+            d[0], d[1], d[2], json.loads(d[3]), d[4], d[5], d[6], d[7], d[8], json.loads(d[9] or "{}")
+        )
 
     def list_documents(
-        self, limit: int | None = None, after: str | None = None
-    ) -> list[tuple[str, str, dict[str, Any], str, str, int]]:
-        """(doc_id, title, metadata, source, sha256, passages) for every document, by doc_id;
-        a page of ``limit`` of them after the doc_id ``after`` (keyset paging: each page
-        costs the same however deep it is)."""
-        rows = self._query(
-            "SELECT d.doc_id, d.title, d.metadata, d.source, d.sha256, "
-            "(SELECT COUNT(*) FROM passages p WHERE p.doc_id = d.doc_id) "
-            "FROM documents d WHERE d.doc_id > ? ORDER BY d.doc_id LIMIT ?",
-            (after or "", -1 if limit is None else limit),
-        )
-        return [(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5]) for r in rows]
+        self, limit: int | None = None, after: str | None = None, order: str = "doc_id"
+    ) -> list[DocumentRow]:
+        """Every document (no text), by doc_id or with ``order="published"`` newest first
+        (undated last, ties by doc_id); a page of ``limit`` of them after the cursor ``after``
+        (keyset paging: each page costs the same however deep it is)."""
+        columns = _ROW if self._articles else _ROW.split(", d.published")[0] + ", NULL, NULL, NULL, NULL"
+        count = -1 if limit is None else limit
+        if order == "published" and self._articles:
+            where, args = "1", list[Any]()
+            if after:
+                ts, doc_id = parse_cursor(after, order)
+                if ts is None:
+                    where, args = "d.published_ts IS NULL AND d.doc_id > ?", list[Any]([doc_id])
+                else:
+                    where = (
+                        "(d.published_ts < ? OR (d.published_ts = ? AND d.doc_id > ?) "
+                        "OR d.published_ts IS NULL)"
+                    )
+                    args = [ts, ts, doc_id]
+            rows = self._query(
+                f"SELECT {columns} FROM documents d WHERE {where} "
+                "ORDER BY d.published_ts IS NULL, d.published_ts DESC, d.doc_id LIMIT ?",
+                [*args, count],
+            )
+        else:
+            if order == "published":  # an older store opened read-only: no dates to sort by
+                after = parse_cursor(after, order)[1] if after else None
+            rows = self._query(
+                f"SELECT {columns} FROM documents d WHERE d.doc_id > ? ORDER BY d.doc_id LIMIT ?",
+                (after or "", count),
+            )
+        return [_row(r) for r in rows]
+
+    def article_fields(self, doc_ids: Sequence[str]) -> dict[str, DocumentRow]:
+        ids = sorted(set(doc_ids))
+        if not ids:
+            return {}
+        columns = _ROW if self._articles else _ROW.split(", d.published")[0] + ", NULL, NULL, NULL, NULL"
+        marks = ",".join("?" * len(ids))
+        rows = self._query(f"SELECT {columns} FROM documents d WHERE d.doc_id IN ({marks})", ids)
+        return {r[0]: _row(r) for r in rows}
+
+    def doc_ids_published(self, published: DateRange) -> set[str]:
+        """Documents published within the range (an index look-up on published_ts)."""
+        if not self._articles:
+            return set()
+        lo = -math.inf if published.after is None else published.after
+        hi = math.inf if published.before is None else published.before
+        rows = self._query("SELECT doc_id FROM documents WHERE published_ts BETWEEN ? AND ?", (lo, hi))
+        return {r[0] for r in rows}
 
     def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
         out: dict[int, StoredPassage] = {}
@@ -305,7 +445,9 @@ class PassageStore:
                 sql = "SELECT DISTINCT doc_id FROM metadata_values WHERE key = ? AND value = ?"
                 ids = {r[0] for r in self._query(sql, (key, canonical))}
             else:
-                ids = {d for d, _, m, *_ in self.list_documents() if (key, canonical) in metadata_rows(m)}
+                ids = {
+                    d.doc_id for d in self.list_documents() if (key, canonical) in metadata_rows(d.metadata)
+                }
             found = ids if found is None else found & ids
             if not found:
                 return []
@@ -347,3 +489,9 @@ class PassageStore:
         docs = self._query("SELECT COUNT(*) FROM documents")[0][0]
         passages = self._query("SELECT COUNT(*) FROM passages")[0][0]
         return int(docs), int(passages)
+
+
+def _row(r: tuple) -> DocumentRow:
+    return DocumentRow(
+        r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9] or "{}")
+    )

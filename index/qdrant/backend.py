@@ -54,6 +54,7 @@ import numpy as np
 from index.backend import (
     Backend,
     BackendUnavailable,
+    DateRange,
     Document,
     DocumentExistsError,
     DocumentRow,
@@ -62,6 +63,8 @@ from index.backend import (
     TextEncoder,
     UnsupportedFilter,
     corpus_source,
+    parse_cursor,
+    published_order,
     stable_id,
 )
 from index.text.paragraphs import Paragraph
@@ -264,6 +267,7 @@ class QdrantBackend(Backend):
         self._payload_index("doc_id", qm.PayloadSchemaType.KEYWORD)
         self._payload_index("version", qm.PayloadSchemaType.KEYWORD)
         self._payload_index("prefixes", qm.PayloadSchemaType.KEYWORD)
+        self._payload_index("published_ts", qm.PayloadSchemaType.FLOAT)
         self._sweep_interrupted()
         value = self.get_state(f"bm25_mean_length:{self.passages_name}")
         self._mean_length = float(value) if value else None
@@ -351,6 +355,7 @@ class QdrantBackend(Backend):
                                 "end": p.end,
                                 "text": p.text,
                                 "metadata": doc.metadata,
+                                "published_ts": doc.published_ts,
                                 "prefixes": sorted(positions[row]),
                                 "terms": json.dumps(positions[row], separators=(",", ":")),
                             },
@@ -373,6 +378,11 @@ class QdrantBackend(Backend):
                         "sha256": doc.sha256,
                         "passages": len(paragraphs),
                         "version": version,
+                        "published": doc.published,
+                        "published_ts": doc.published_ts,
+                        "outlet": doc.outlet,
+                        "url": doc.url,
+                        "provenance": doc.provenance,
                     },
                 )
                 for doc, paragraphs in zip(docs, split, strict=True)
@@ -561,12 +571,20 @@ class QdrantBackend(Backend):
         return [vectors.get(i) for i in ids]
 
     @_reachable
-    def allowed(self, doc_ids: Sequence[str] | None, metadata: dict[str, Any] | None) -> Any:
-        if not doc_ids and not metadata:
+    def allowed(
+        self,
+        doc_ids: Sequence[str] | None,
+        metadata: dict[str, Any] | None,
+        published: DateRange | None = None,
+    ) -> Any:
+        if not doc_ids and not metadata and not published:
             return None
         must: list[Any] = []
         if doc_ids:
             must.append(qm.FieldCondition(key="doc_id", match=qm.MatchAny(any=list(doc_ids))))
+        if published:  # a passage without a date has no published_ts: outside every range
+            bounds = qm.Range(gte=published.after, lte=published.before)
+            must.append(qm.FieldCondition(key="published_ts", range=bounds))
         for key, value in (metadata or {}).items():
             must.append(self._metadata_condition(key, value))
         return qm.Filter(must=must)
@@ -630,28 +648,49 @@ class QdrantBackend(Backend):
                 return
 
     @_reachable
-    def list_documents(self, limit: int | None = None, after: str | None = None) -> list[DocumentRow]:
-        """Qdrant orders by point id, not by a keyword: the doc_ids are scrolled (their ids
-        only, no text) and sorted here, then the page's records fetched."""
-        doc_ids = sorted(
-            d for d in (p["doc_id"] for p in self._document_payloads(["doc_id"])) if d > (after or "")
-        )
-        page = doc_ids if limit is None else doc_ids[:limit]
+    def list_documents(
+        self, limit: int | None = None, after: str | None = None, order: str = "doc_id"
+    ) -> list[DocumentRow]:
+        """Qdrant orders by point id, not by a keyword: the doc_ids (and dates) are scrolled,
+        no text, and sorted here, then the page's records fetched."""
+        keys = [
+            DocumentRow(p["doc_id"], "", {}, "", "", 0, p.get("published"))
+            for p in self._document_payloads(["doc_id", "published"])
+        ]
+        if order == "published":
+            keys.sort(key=published_order)
+            if after:
+                ts, doc_id = parse_cursor(after, order)
+                cursor = (ts is None, -(ts or 0.0), doc_id)
+                keys = [k for k in keys if published_order(k) > cursor]
+        else:
+            keys = sorted((k for k in keys if k.doc_id > (after or "")), key=lambda k: k.doc_id)
+        page = [k.doc_id for k in (keys if limit is None else keys[:limit])]
+        rows = self.article_fields(page)
+        return [rows[d] for d in page if d in rows]
+
+    @_reachable
+    def article_fields(self, doc_ids: Sequence[str]) -> dict[str, DocumentRow]:
         rows: dict[str, DocumentRow] = {}
-        fields = ["doc_id", "title", "metadata", "source", "sha256", "passages"]
-        for lo in range(0, len(page), PAGE):
-            ids = [stable_id("document", d) for d in page[lo : lo + PAGE]]
+        fields = ["doc_id", "title", "metadata", "source", "sha256", "passages", *_ARTICLE_PAYLOAD]
+        wanted = sorted(set(doc_ids))
+        for lo in range(0, len(wanted), PAGE):
+            ids = [stable_id("document", d) for d in wanted[lo : lo + PAGE]]
             for p in self.client.retrieve(self.documents_name, ids, with_payload=fields):
                 q = p.payload or {}
-                rows[q["doc_id"]] = (
+                rows[q["doc_id"]] = DocumentRow(
                     q["doc_id"],
                     q["title"],
                     q.get("metadata") or {},
                     q["source"],
                     q["sha256"],
                     int(q.get("passages", 0)),
+                    q.get("published"),
+                    q.get("outlet"),
+                    q.get("url"),
+                    q.get("provenance") or {},
                 )
-        return [rows[d] for d in page if d in rows]
+        return rows
 
     @_reachable
     def document_sources(self) -> dict[str, tuple[str, str]]:
@@ -704,6 +743,10 @@ class QdrantBackend(Backend):
         self.client.close()
 
 
+# The article fields a document record carries beside its text (index.text.article).
+_ARTICLE_PAYLOAD = ("published", "outlet", "url", "provenance")
+
+
 def passage_id(doc_id: str, version: str, number: int) -> int:
     """A passage's point id: per version of its document (passages written before versions
     keep their old ids)."""
@@ -731,6 +774,10 @@ def _document(payload: dict[str, Any] | None) -> Document:
         p.get("metadata") or {},
         p.get("source", "api"),
         p.get("sha256", ""),
+        p.get("published"),
+        p.get("outlet"),
+        p.get("url"),
+        p.get("provenance") or {},
     )
 
 

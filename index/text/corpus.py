@@ -1,49 +1,22 @@
-"""Documents from a folder of UTF-8 text files; the file stem is the doc_id."""
+"""Documents from a folder of news files (text, HTML, feeds, JSON Lines); a text or HTML
+file's stem is its doc_id."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
-import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from index.text.formats import MULTI, Incoming, format_of, read_document
+from index.text.raw import DOC_ID, CorpusError, decode_text, text_sha256, valid_doc_id
+
 log = logging.getLogger(__name__)
-DOC_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-class CorpusError(ValueError):
-    """A corpus file or document that cannot be ingested."""
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    doc_id: str
-    text: str
-    sha256: str
-
-
-def valid_doc_id(doc_id: str) -> bool:
-    """Letters, digits, '.', '_' and '-', at most 128, starting with a letter or digit, so
-    no doc_id can spell a path."""
-    return bool(DOC_ID.fullmatch(doc_id))
-
-
-def text_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def decode_text(raw: bytes, name: str) -> str:
-    """UTF-8 text (a BOM is dropped); binary or other encodings are refused."""
-    if b"\x00" in raw:
-        raise CorpusError(f"{name}: binary data, not a text document")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    return text
+__all__ = ["DOC_ID", "CorpusError", "decode_text", "text_sha256", "valid_doc_id"]
+# A file's documents, as ``index.text.formats`` reads them.
+SourceFile = Incoming
 
 
 @dataclass
@@ -56,6 +29,9 @@ class CorpusScan:
     unchecked: set[str]
     # Folders that could not be listed: nothing is known of the documents under them.
     unreadable: list[Path]
+    # A feed or JSON Lines file that could not be read: which documents it held is unknown,
+    # so no stored document of the folder may be taken as removed.
+    unknown: bool = False
 
 
 def read_corpus(directory: Path, skipped: list[tuple[Path, str]] | None = None) -> list[SourceFile]:
@@ -64,12 +40,14 @@ def read_corpus(directory: Path, skipped: list[tuple[Path, str]] | None = None) 
 
 
 def scan_corpus(directory: Path, skipped: list[tuple[Path, str]] | None = None) -> CorpusScan:
-    """Every ``*.txt`` file under ``directory`` (recursively), sorted by doc_id. Only regular
-    files inside the folder count: symbolic links (``x.txt -> /etc/passwd``), and anything
-    reached through one, are skipped with a warning. A file that cannot be a document (not
-    UTF-8, binary, a bad name, a duplicate id, unreadable) or a folder that cannot be listed
-    stops the read with ``CorpusError``, or, when a ``skipped`` list is given, is left out,
-    recorded there with the reason, and reported as unchecked."""
+    """Every document file under ``directory`` (recursively; the formats of
+    ``index.text.formats``, a ``name.json`` beside a text or HTML file being its sidecar),
+    sorted by doc_id. Only regular files inside the folder count: symbolic links
+    (``x.txt -> /etc/passwd``), and anything reached through one, are skipped with a warning.
+    Files that cannot be documents (not UTF-8, binary, a bad name, a duplicate id,
+    unreadable) or a folder that cannot be listed stop the read with one ``CorpusError``
+    naming each of them, or, when a ``skipped`` list is given, are left out, recorded there
+    with the reason, and reported as unchecked."""
     if not directory.is_dir():
         raise CorpusError(f"corpus folder {directory} does not exist")
     root = directory.resolve()
@@ -84,42 +62,63 @@ def scan_corpus(directory: Path, skipped: list[tuple[Path, str]] | None = None) 
         for name in dirs:
             if (here / name).is_symlink():
                 log.warning("%s: skipped (a link; not followed)", here / name)
-        paths += [here / n for n in names if n.endswith(".txt")]
+        paths += [here / n for n in names if format_of(n) is not None]
+    problems: list[tuple[Path, str]] = []
     for folder in unreadable:
-        if skipped is None:
-            raise CorpusError(
-                f"{folder}: cannot list this folder; nothing was changed "
-                "(fix its permissions, or skip it with --skip-invalid: its documents are kept)"
-            )
-        skipped.append((folder, "cannot list this folder: the documents under it are kept as they are"))
+        problems.append((folder, "cannot list this folder: the documents under it are kept as they are"))
     files: dict[str, SourceFile] = {}
     unchecked: set[str] = set()
+    unknown = False
     for path in sorted(paths):
         if not _regular_file_inside(path, directory, root):
             log.warning("%s: skipped (not a regular file inside %s)", path, directory)
             continue
         try:
-            files[path.stem] = _read_file(path, files)
+            docs = _read_file(path, directory, root)
+            twice = next((d.doc_id for d in docs if d.doc_id in files), None)
+            if twice is not None:
+                raise CorpusError(f"{path}: doc_id {twice!r} appears twice in the corpus")
+            files.update((d.doc_id, d) for d in docs)
         except CorpusError as exc:
-            if skipped is None:
-                raise
-            skipped.append((path, str(exc).removeprefix(f"{path}: ")))
-            unchecked.add(path.stem)
-    return CorpusScan(sorted(files.values(), key=lambda f: f.doc_id), unchecked, unreadable)
+            problems.append((path, str(exc).removeprefix(f"{path}: ").removeprefix(f"{path.name}: ")))
+            if format_of(path.name) in MULTI:
+                unknown = True
+            else:
+                unchecked.add(path.stem)
+    if problems and skipped is None:
+        lines = [f"{p}: {why}" for p, why in problems[:10]]
+        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise CorpusError(
+            f"{len(problems)} file(s) or folder(s) cannot be indexed; nothing was changed "
+            "(fix them, or leave them out with --skip-invalid: their stored documents are kept):\n  "
+            + "\n  ".join(lines)
+            + more
+        )
+    if skipped is not None:
+        skipped.extend(problems)
+    return CorpusScan(sorted(files.values(), key=lambda f: f.doc_id), unchecked, unreadable, unknown)
 
 
-def _read_file(path: Path, seen: dict[str, SourceFile]) -> SourceFile:
-    doc_id = path.stem
-    if not valid_doc_id(doc_id):
-        raise CorpusError(f"{path}: file name is not a valid doc_id")
-    if doc_id in seen:
-        raise CorpusError(f"{path}: doc_id {doc_id!r} appears twice in the corpus")
+def _read_file(path: Path, directory: Path, root: Path) -> list[SourceFile]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise CorpusError(f"{path}: cannot read ({exc.strerror})") from None
-    text = decode_text(raw, str(path))
-    return SourceFile(doc_id, text, text_sha256(text))
+    sidecar_path = path.with_suffix(".json")
+    sidecar = None
+    if format_of(path.name) not in MULTI and sidecar_path.exists():
+        if not _regular_file_inside(sidecar_path, directory, root):
+            raise CorpusError(
+                f"{path}: its sidecar {sidecar_path.name} is not a regular file inside the folder"
+            )
+        try:
+            sidecar = sidecar_path.read_bytes()
+        except OSError as exc:
+            raise CorpusError(f"{path}: cannot read its sidecar ({exc.strerror})") from None
+    try:
+        return read_document(str(path), raw, sidecar=sidecar, doc_id=path.stem)
+    except CorpusError as exc:
+        raise CorpusError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") from None
 
 
 def _regular_file_inside(path: Path, directory: Path, root: Path) -> bool:

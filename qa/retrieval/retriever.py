@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from index.backend import Backend, StoredPassage
+from index.backend import Backend, DateRange, StoredPassage
 from qa.retrieval.fusion import fuse
 from qa.retrieval.lru import LRU
 from qa.retrieval.proximity import proximity_score, query_pairs, remember
@@ -34,9 +34,14 @@ class HybridRetriever:
         self.settings = settings
         self._query_cache: LRU[np.ndarray] = LRU(settings.query_cache_size)
 
-    def allowed(self, doc_ids: Sequence[str] | None, metadata: dict[str, Any] | None) -> Any:
-        """The back end's filter for those documents, or None for no filter."""
-        return self.index.allowed(doc_ids, metadata)
+    def allowed(
+        self,
+        doc_ids: Sequence[str] | None,
+        metadata: dict[str, Any] | None,
+        published: DateRange | None = None,
+    ) -> Any:
+        """The back end's pre-filter for documents, metadata and publication dates."""
+        return self.index.allowed(doc_ids, metadata, published)
 
     def retrieve(self, query: str, k: int, allowed: Any = None, mode: str = "hybrid") -> list[Passage]:
         """The ``k`` best passages; ``mode`` is ``hybrid``, ``dense`` or ``lexical``."""
