@@ -291,7 +291,7 @@ def test_an_unreadable_folder_loses_nothing(tmp_path: Path, monkeypatch: pytest.
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
-    with pytest.raises(CorpusError, match="(?s)nothing was changed.*sub: cannot list this folder"):
+    with pytest.raises(CorpusError, match=r"(?s)nothing was changed.*sub: cannot list this folder"):
         index.sync_corpus(corpus)
     skipped: list = []
     assert index.sync_corpus(corpus, skipped=skipped) == (0, 0)
