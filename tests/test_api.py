@@ -341,3 +341,83 @@ def test_a_page_of_documents_is_bounded_in_bytes(make_engine) -> None:
         if after is None:
             break
     assert seen == [f"doc-{i:02d}" for i in range(80)] and len(first.json()["documents"]) < 80
+
+
+def test_seed_articles_show_their_headlines_outlets_and_dates(client: TestClient) -> None:
+    docs = {d["doc_id"]: d for d in client.get("/documents").json()["documents"]}
+    afp = docs["002_c893cae8a75fbf29"]
+    assert (afp["title"], afp["published"], afp["source"]) == (
+        "Afghan government mulls offensive after losing key battles to Taliban",
+        "2021-07-05",
+        "AFP",
+    )
+    assert sorted(afp["detected"]) == ["published", "source", "title"] and not afp["title_from_text"]
+    rfe = docs["001_b6733ea8aba2a067"]
+    assert rfe["source"] == "Radio Free Europe/Radio Liberty" and rfe["published"] is None
+    assert docs["000_a764001855818956"]["title_from_text"] and docs["000_a764001855818956"]["source"] is None
+    reply = client.post("/ask", json={"question": QUESTION}).json()
+    cited = [c for a in reply["answers"] for c in a["citations"]] + reply["passages"]
+    assert cited
+    for c in cited:  # each source named as the listing names its article
+        listed = docs[c["doc_id"]]
+        assert (c["title"], c["published"], c["source"]) == (
+            listed["title"],
+            listed["published"],
+            listed["source"],
+        )
+    for answer in reply["answers"]:
+        assert answer["dates"] == sorted({c["published"] for c in answer["citations"] if c["published"]})
+
+
+def test_a_date_filter_on_search_and_ask(client: TestClient) -> None:
+    only = client.get("/search", params={"q": QUESTION, "published_after": "2021-07-05"}).json()
+    assert {p["doc_id"] for p in only["passages"]} == {"002_c893cae8a75fbf29"}
+    none = client.post("/ask", json={"question": QUESTION, "published_before": "2021-07-01"}).json()
+    assert none["answers"] == [] and none["passages"] == []
+    bad = client.get("/search", params={"q": QUESTION, "published_after": "next week"})
+    assert bad.status_code == 400 and "not a date" in bad.json()["detail"]
+    backwards = client.post(
+        "/ask/batch",
+        json={"questions": [QUESTION], "published_after": "2021-07-06", "published_before": "2021-07-01"},
+    )
+    assert backwards.status_code == 400 and "later than" in backwards.json()["detail"]
+
+
+def test_import_takes_a_feed_html_and_json_lines(writable: TestClient) -> None:
+    feed = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Asia Wire</title>'
+        "<item><title>Khorog reopens</title><link>https://wire.example/k</link><guid>k1</guid>"
+        "<pubDate>Tue, 06 Jul 2021 08:00:00 GMT</pubDate><description>The border crossing at Khorog "
+        "reopened to trucks on Tuesday, officials in the province said.</description></item></channel></rss>"
+    )
+    written = writable.post(
+        "/documents/import",
+        params={"name": "wire.rss"},
+        content=feed,
+        headers={"Content-Type": "application/rss+xml"},
+    )
+    assert written.status_code == 201, written.text
+    (doc,) = written.json()["documents"]
+    stored = writable.get(f"/documents/{doc['doc_id']}").json()
+    assert (stored["title"], stored["published"], stored["source"], stored["url"]) == (
+        "Khorog reopens",
+        "2021-07-06T08:00:00+00:00",
+        "Asia Wire",
+        "https://wire.example/k",
+    )
+    html = (
+        "<html><head><title>Talks</title></head><body><article><h1>Talks in Dushanbe</h1><p>Officials of "
+        "both countries met in Dushanbe on Thursday to discuss the refugees at the border.</p></article></body></html>"
+    )
+    one = writable.post(
+        "/documents", json={"doc_id": "talks", "text": html, "format": "html", "source": "Courier"}
+    )
+    assert one.status_code == 201, one.text
+    talks = writable.get("/documents/talks").json()
+    assert "<p>" not in talks["text"] and talks["source"] == "Courier" and "source" not in talks["detected"]
+    bad = writable.post(
+        "/documents/import", params={"name": "x.jsonl"}, content=b'{"doc_id": "y", "text": 5}'
+    )
+    assert bad.status_code == 400 and "line 1" in bad.json()["detail"]
+    unknown = writable.post("/documents/import", params={"name": "x.pdf"}, content=b"%PDF")
+    assert unknown.status_code == 400 and ".jsonl" in unknown.json()["detail"]

@@ -22,7 +22,7 @@ from api.app import create_app
 from index.embedder import Embedder
 from index.text.paragraphs import split_paragraphs
 from qa.engine import Engine
-from qa.errors import DocumentExists, DocumentNotFound, InvalidRequest
+from qa.errors import DocumentExists, DocumentNotFound, InvalidDocument, InvalidRequest
 from qa.settings import Settings
 from tests.conftest import SEEDS, SHARED, running_server
 
@@ -484,3 +484,113 @@ def test_a_server_that_is_not_qdrant_is_refused_in_one_line(tmp_path: Path, embe
             QdrantBackend.open(embedder, url=url, timeout=5)
     finally:
         server.shutdown()
+
+
+DATED = {
+    "jul03": (
+        "2021-07-03",
+        "More than 300 Afghan soldiers crossed the river border into Tajikistan on Saturday.",
+    ),
+    "jul05": (
+        "2021-07-05T16:30:00Z",
+        "More than 1,000 Afghan soldiers crossed the river border into Tajikistan by Monday.",
+    ),
+    "jul05b": (
+        "2021-07-05",
+        "Afghan soldiers who crossed the river border were given food and shelter in Tajikistan.",
+    ),
+    "jul09": (
+        "2021-07-09",
+        "Tajikistan said the Afghan soldiers who crossed the river border would be sent back.",
+    ),
+    "undated": (
+        None,
+        "Afghan soldiers crossed the river border into Tajikistan, officials said on the radio.",
+    ),
+}
+
+
+def add_dated(engine: Engine) -> None:
+    for doc_id, (published, text) in DATED.items():
+        engine.add(doc_id, text, published=published, source="Wire")
+
+
+def test_date_filters_mean_the_same_on_every_back_end(make: MakeEngine) -> None:
+    engine = make()
+    add_dated(engine)
+
+    def found(**dates: str) -> set[str]:
+        return {
+            p.doc_id
+            for p in engine.search("Afghan soldiers crossed the river border", k=10, **dates).passages
+        }
+
+    assert found() == set(DATED)
+    assert found(published_after="2021-07-05") == {
+        "jul05",
+        "jul05b",
+        "jul09",
+    }  # a date: from its first second
+    assert found(published_before="2021-07-05") == {"jul03", "jul05", "jul05b"}  # ... to its last
+    assert found(published_after="2021-07-04", published_before="2021-07-05T12:00:00Z") == {"jul05b"}
+    assert found(published_after="2021-07-05T17:00:00+00:00") == {"jul09"}
+    assert found(published_after="2030-01-01") == set()
+    passage = engine.search("food and shelter", k=1).passages[0]
+    assert (passage.doc_id, passage.published, passage.source) == ("jul05b", "2021-07-05", "Wire")
+
+
+def test_documents_are_listed_newest_first_a_page_at_a_time(make: MakeEngine) -> None:
+    engine = make()
+    add_dated(engine)
+    expected = ["jul09", "jul05", "jul05b", "jul03", "undated"]
+    assert [d.doc_id for d in engine.documents()] == expected
+    seen, after = [], None
+    while True:
+        page = engine.document_page(2, after)
+        seen += [d.doc_id for d in page.documents]
+        if page.next is None:
+            break
+        after = page.next
+    assert seen == expected
+    with pytest.raises(InvalidRequest):
+        engine.documents(after="jul03", sort="published")
+
+
+HTML_PAGE = """<html><head><title>Border news</title><meta property="og:site_name" content="Courier">
+<meta property="article:published_time" content="2021-07-06"></head><body><article>
+<h1>Tajikistan mobilizes its reservists</h1>
+<p>Tajikistan has mobilized 20,000 military reservists to strengthen its border with Afghanistan, officials said.</p>
+<p>More than a thousand Afghan troops fled a Taliban offensive and sought refuge in the country last weekend.</p>
+</article></body></html>"""
+FEED = """<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Asia Wire</title>
+<entry><id>urn:1</id><title>Soldiers cross</title><link href="https://wire.example/1"/>
+<updated>2021-07-03T10:00:00Z</updated><content type="html">&lt;p&gt;More than 300 Afghan soldiers crossed into
+Tajikistan as the Taliban took more districts, the border service said.&lt;/p&gt;</content></entry></feed>"""
+
+
+def test_html_feed_and_json_lines_index_with_exact_offsets(make: MakeEngine) -> None:
+    engine = make()
+    written = engine.import_file("courier.html", HTML_PAGE.encode())
+    written += engine.import_file("wire.atom", FEED.encode())
+    line = {
+        "doc_id": "exp-1",
+        "text": "Officials said the Khorog crossing reopened to trucks on Tuesday morning.",
+        "published": "2021-07-06",
+    }
+    written += engine.import_file("export.jsonl", json.dumps(line).encode())
+    assert len(written) == 3 and all(n > 0 for _, n in written)
+    html = engine.document("courier")
+    assert (html.title, html.published, html.source) == (
+        "Tajikistan mobilizes its reservists",
+        "2021-07-06",
+        "Courier",
+    )
+    feed_id = next(d for d, _ in written if d.startswith("wire-"))
+    assert engine.document(feed_id).published == "2021-07-03T10:00:00+00:00"
+    for query in ("20,000 military reservists", "300 Afghan soldiers crossed", "Khorog crossing reopened"):
+        top = engine.search(query, k=1).passages[0]
+        text = engine.document(top.doc_id).text
+        assert text[top.start : top.end] == top.text and query.split()[0] in top.text
+    with pytest.raises(InvalidDocument, match="line 1"):
+        engine.import_file("bad.jsonl", b'{"doc_id": "x"}')
+    assert "x" not in {d.doc_id for d in engine.documents()}

@@ -256,6 +256,8 @@ def _feed(name: str, stem: str, text: str) -> list[Incoming]:
         stamp = entry.get("published_parsed") or entry.get("updated_parsed")
         published = datetime(*stamp[:6]).replace(tzinfo=UTC).isoformat() if stamp else None
         link = entry.get("link") or None
+        if link is not None and not link.startswith(("http://", "https://")):
+            link = None  # feedparser takes a guid for a link: keep only a real address
         try:
             doc = finish(doc_id, body, Article(title, published, outlet, link), {}, detect=False)
         except FormatError as exc:

@@ -1,0 +1,343 @@
+"""News articles: the fields they state about themselves, the formats they arrive in, and
+stores written before either existed."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from index.local.store import PassageStore
+from index.text.article import ArticleError, date_bound, detect_article, normalize_published
+from index.text.corpus import CorpusError, scan_corpus
+from index.text.formats import FormatError, read_document
+from index.text.paragraphs import document_title, split_paragraphs
+from qa.errors import InvalidDocument, InvalidRequest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+
+# What each seed article states about itself, checked by reading each file: 001 names its
+# headline and the outlet that first published it, 002 its date line, headline and outlet;
+# 000, 003 and 004 state none (a date or an agency inside a sentence is not the article's own).
+SEED_FIELDS = {
+    "000_a764001855818956": (None, None, None),
+    "001_b6733ea8aba2a067": (
+        "Tajikistan reinforces border as Afghan forces collapse under Taliban offensive",
+        None,
+        "Radio Free Europe/Radio Liberty",
+    ),
+    "002_c893cae8a75fbf29": (
+        "Afghan government mulls offensive after losing key battles to Taliban",
+        "2021-07-05",
+        "AFP",
+    ),
+    "003_9e887223774c4d77": (None, None, None),
+    "004_0b86c02cdc35424d": (None, None, None),
+}
+
+
+@pytest.mark.parametrize("doc_id", sorted(SEED_FIELDS))
+def test_each_seed_article_states_its_headline_date_and_outlet(doc_id: str) -> None:
+    found = detect_article((SEEDS / f"{doc_id}.txt").read_text(encoding="utf-8"))
+    assert (found.title, found.published, found.source) == SEED_FIELDS[doc_id]
+    assert found.detected == {n for n, v in zip(("title", "published", "source"), SEED_FIELDS[doc_id]) if v}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "KABUL (Reuters) - Afghan forces retook a district on Monday, officials said.",
+            (None, None, "Reuters"),
+        ),
+        (
+            "Floods close the Khorog road\nPublished: 3 August 2022\n\nThe road to Khorog was closed "
+            "by floods on Tuesday, officials of the province said in a statement.",
+            ("Floods close the Khorog road", "2022-08-03", None),
+        ),
+        (
+            "The ministry said on July 3, 2021 that more than 300 soldiers had crossed the border at night.",
+            (None, None, None),
+        ),
+        (
+            "Subscribe to our newsletter!\nBorder reopens to trucks\nSource: Asia-Plus",
+            ("Border reopens to trucks", None, "Asia-Plus"),
+        ),
+    ],
+)
+def test_detection_takes_what_an_article_states_not_its_prose(
+    text: str, expected: tuple[str | None, ...]
+) -> None:
+    found = detect_article(text)
+    assert (found.title, found.published, found.source) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        ("2021-07-05", "2021-07-05"),
+        ("July 5, 2021", "2021-07-05"),
+        ("5 Jul 2021", "2021-07-05"),
+        ("2021-07-05T09:30:00Z", "2021-07-05T09:30:00+00:00"),
+        ("2021-07-05T09:30:00+05:00", "2021-07-05T09:30:00+05:00"),
+        ("2021-07-05 09:30", "2021-07-05T09:30:00+00:00"),
+    ],
+)
+def test_publication_dates_are_normalized_to_iso(value: str, iso: str) -> None:
+    assert normalize_published(value) == iso
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2021-02-30", "", "July 2021", "12/07/2021"])
+def test_a_date_that_is_not_one_is_refused(value: str) -> None:
+    with pytest.raises(ArticleError):
+        normalize_published(value)
+
+
+def test_a_date_bound_covers_its_whole_day() -> None:
+    start, end = date_bound("2021-07-05", end_of_day=False), date_bound("2021-07-05", end_of_day=True)
+    assert 86_399 < end - start < 86_400
+    assert date_bound("2021-07-05T12:00:00Z", end_of_day=True) == start + 12 * 3600
+
+
+def assert_exact(doc: object) -> None:
+    text = doc.text  # type: ignore[attr-defined]
+    for p in split_paragraphs(text):
+        assert text[p.start : p.end] == p.text
+
+
+def test_front_matter_gives_the_fields_and_is_not_part_of_the_text() -> None:
+    raw = (
+        "---\ntitle: Border reopens\npublished: 2021-07-09\nsource: Asia-Plus\n"
+        "url: https://example.org/a\ndesk: asia\n---\n"
+        "The border crossing at Khorog reopened to trucks on Friday, officials in the province said.\n"
+    ).encode()
+    (doc,) = read_document("note.txt", raw)
+    assert doc.text.startswith("The border crossing")
+    a = doc.article
+    assert (a.title, a.published, a.source, a.url) == (
+        "Border reopens",
+        "2021-07-09",
+        "Asia-Plus",
+        "https://example.org/a",
+    )
+    assert a.detected == frozenset() and doc.metadata == {"desk": "asia"}
+    assert_exact(doc)
+
+
+def test_a_sidecar_json_gives_the_fields_of_its_file(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text(
+        "Officials said the border crossing at Khorog reopened to trucks on Tuesday.\n"
+    )
+    (tmp_path / "a.json").write_text(
+        json.dumps({"title": "Khorog reopens", "published": "2021-07-06", "lang": "en"})
+    )
+    (doc,) = scan_corpus(tmp_path).files
+    assert (doc.article.title, doc.article.published, doc.metadata) == (
+        "Khorog reopens",
+        "2021-07-06",
+        {"lang": "en"},
+    )
+    plain = read_document("a.txt", (tmp_path / "a.txt").read_bytes())[0]
+    assert doc.sha256 != plain.sha256  # a changed sidecar re-indexes its document
+
+
+HTML = """<!doctype html><html><head><title>Tajikistan mobilizes reservists | Daily Courier</title>
+<meta property="og:site_name" content="Daily Courier">
+<meta property="og:title" content="Tajikistan mobilizes 20,000 reservists">
+<meta property="article:published_time" content="2021-07-06T08:00:00Z">
+<link rel="canonical" href="https://courier.example/tajik-reservists"></head>
+<body><nav><a href="/">Home</a> | <a href="/world">World</a></nav>
+<article><h1>Tajikistan mobilizes 20,000 reservists</h1>
+<p>Tajikistan has mobilized 20,000 military reservists to strengthen its border with Afghanistan,
+officials said on Tuesday, after more than a thousand Afghan troops fled across it.</p>
+<p>President Emomali Rakhmon spoke with the leaders of Russia and Kazakhstan about the situation
+on the border, his office said in a statement published late on Monday.</p></article>
+<footer>Copyright 2021 Daily Courier. All rights reserved.</footer></body></html>"""
+
+
+def test_an_html_page_gives_its_main_text_headline_date_and_site() -> None:
+    (doc,) = read_document("courier-1.html", HTML.encode())
+    assert doc.doc_id == "courier-1"
+    assert "20,000 military reservists" in doc.text and "Home" not in doc.text and "Copyright" not in doc.text
+    a = doc.article
+    assert (a.title, a.published, a.source) == (
+        "Tajikistan mobilizes 20,000 reservists",
+        "2021-07-06",
+        "Daily Courier",
+    )
+    assert a.url == "https://courier.example/tajik-reservists"
+    assert {"title", "published", "source"} <= a.detected
+    assert_exact(doc)
+
+
+FEED = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Asia Wire</title><link>https://wire.example</link>
+<item><title>Afghan soldiers cross into Tajikistan</title><link>https://wire.example/1</link>
+<guid>wire-1</guid><pubDate>Sat, 03 Jul 2021 10:00:00 GMT</pubDate>
+<description>&lt;p&gt;More than 300 Afghan soldiers crossed into Tajikistan as the Taliban captured more
+territory in the north, the border service said.&lt;/p&gt;</description></item>
+<item><title>Tajikistan calls up reservists</title><link>https://wire.example/2</link>
+<guid>wire-2</guid><pubDate>Mon, 05 Jul 2021 16:30:00 GMT</pubDate>
+<description>Tajikistan called up 20,000 reservists to reinforce its border with Afghanistan on Monday.</description></item>
+</channel></rss>"""
+
+
+def test_a_feed_gives_one_document_per_entry_with_its_date_and_link() -> None:
+    docs = read_document("asia-wire.rss", FEED.encode())
+    assert [d.article.title for d in docs] == [
+        "Afghan soldiers cross into Tajikistan",
+        "Tajikistan calls up reservists",
+    ]
+    assert [d.article.published for d in docs] == ["2021-07-03T10:00:00+00:00", "2021-07-05T16:30:00+00:00"]
+    assert [d.article.url for d in docs] == ["https://wire.example/1", "https://wire.example/2"]
+    assert {d.article.source for d in docs} == {"Asia Wire"}
+    assert all(d.doc_id.startswith("asia-wire-") for d in docs)
+    assert "<p>" not in docs[0].text and docs[0].text.startswith("More than 300")
+    # The same entry keeps its id when the feed is read again with more entries.
+    again = read_document(
+        "asia-wire.rss",
+        FEED.replace(
+            "<item>", "<item><guid>new</guid><title>x</title><description>New.</description></item><item>", 1
+        ).encode(),
+    )
+    assert {d.doc_id for d in docs} <= {d.doc_id for d in again}
+    for doc in docs:
+        assert_exact(doc)
+
+
+def test_json_lines_give_their_documents_and_a_bad_line_is_named() -> None:
+    lines = [
+        {
+            "doc_id": "w1",
+            "text": "The border crossing reopened to trucks on Tuesday, officials said.",
+            "published": "2021-07-06",
+            "source": "Wire",
+        },
+        {
+            "doc_id": "w2",
+            "text": "More than 300 soldiers crossed the border on Saturday, the border service said.",
+            "metadata": {"desk": "asia"},
+        },
+    ]
+    docs = read_document("export.jsonl", "\n".join(json.dumps(x) for x in lines).encode())
+    assert [(d.doc_id, d.article.published, d.article.source, d.metadata) for d in docs] == [
+        ("w1", "2021-07-06", "Wire", {}),
+        ("w2", None, None, {"desk": "asia"}),
+    ]
+    bad = [json.dumps(lines[0]), "{not json", json.dumps(lines[1])]
+    with pytest.raises(FormatError, match="export.jsonl: line 2: not JSON"):
+        read_document("export.jsonl", "\n".join(bad).encode())
+    with pytest.raises(FormatError, match="line 1: published 'soon' is not a date"):
+        read_document("export.jsonl", json.dumps({**lines[0], "published": "soon"}).encode())
+    with pytest.raises(FormatError, match="unknown field 'body'"):
+        read_document("export.jsonl", json.dumps({"doc_id": "x", "body": "y"}).encode())
+
+
+def test_one_bad_file_in_a_folder_is_named_and_loses_nothing_else(tmp_path: Path) -> None:
+    (tmp_path / "good.txt").write_text(
+        "Officials said the border crossing at Khorog reopened to trucks on Tuesday.\n"
+    )
+    (tmp_path / "broken.jsonl").write_text('{"doc_id": "a", "text": "fine text here"}\n{oops\n')
+    (tmp_path / "bad name!.txt").write_text(
+        "Some text that is long enough to be a paragraph of prose here.\n"
+    )
+    with pytest.raises(CorpusError) as refused:
+        scan_corpus(tmp_path)
+    message = str(refused.value)
+    assert message.startswith("2 file(s)") and "nothing was changed" in message
+    assert "broken.jsonl: line 2: not JSON" in message
+    assert "bad name!.txt" in message and "letters, digits" in message
+    skipped: list = []
+    scan = scan_corpus(tmp_path, skipped)
+    assert [f.doc_id for f in scan.files] == ["good"] and len(skipped) == 2
+    assert scan.unknown  # the feed's documents are unknown: nothing of the folder may be removed
+
+
+def test_a_store_written_before_article_fields_is_migrated(tmp_path: Path) -> None:
+    """A data directory of an earlier version: its documents get the fields their text
+    states (marked detected), a derived title gives way to a detected headline, a title
+    that was given stays, and the passages (and the write generation) are untouched."""
+    path = tmp_path / "store.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE documents (doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL,
+            metadata TEXT NOT NULL, source TEXT NOT NULL, sha256 TEXT NOT NULL);
+        CREATE TABLE passages (id INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL
+            REFERENCES documents(doc_id) ON DELETE CASCADE, paragraph INTEGER NOT NULL,
+            start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL, vector BLOB NOT NULL);
+        CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO state VALUES ('generation', '7');
+        INSERT INTO state VALUES ('metadata_index', '1');
+        """
+    )
+    seed = (SEEDS / "002_c893cae8a75fbf29.txt").read_text(encoding="utf-8")
+    db.execute(
+        "INSERT INTO documents VALUES (?, ?, ?, '{}', 'api', '')",
+        ("seed", document_title(seed), seed),
+    )
+    db.execute(
+        "INSERT INTO documents VALUES (?, ?, ?, '{}', 'api', '')",
+        ("named", "A title someone gave", seed),
+    )
+    db.execute(
+        "INSERT INTO passages (doc_id, paragraph, start, end, text, vector) VALUES ('seed', 0, 0, 5, 'x', x'00')"
+    )
+    db.commit()
+    db.close()
+    store = PassageStore(path)
+    try:
+        doc = store.get_document("seed")
+        assert doc is not None
+        assert (doc.title, doc.published, doc.outlet) == (
+            "Afghan government mulls offensive after losing key battles to Taliban",
+            "2021-07-05",
+            "AFP",
+        )
+        assert doc.provenance == {"title": "detected", "published": "detected", "source": "detected"}
+        named = store.get_document("named")
+        assert (
+            named is not None
+            and named.title == "A title someone gave"
+            and named.provenance["title"] == "given"
+        )
+        assert store.generation == 7 and store.counts() == (2, 1)
+        assert [r.doc_id for r in store.list_documents(order="published")] == ["named", "seed"]
+    finally:
+        store.close()
+
+
+def test_the_engine_takes_article_fields_and_checks_them(make_engine) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(reader=False)
+    text = "Officials said the border crossing at Khorog reopened to trucks on Tuesday after a week."
+    engine.add(
+        "given",
+        text,
+        title="Khorog reopens",
+        published="July 6, 2021",
+        source="Asia-Plus",
+        url="https://a.example/x",
+    )
+    doc = engine.document("given")
+    assert (doc.title, doc.published, doc.source, doc.url, doc.detected) == (
+        "Khorog reopens",
+        "2021-07-06",
+        "Asia-Plus",
+        "https://a.example/x",
+        [],
+    )
+    engine.add("plain", text)
+    plain = engine.document("plain")
+    assert plain.title_from_text and plain.published is None
+    with pytest.raises(InvalidDocument, match="not a date"):
+        engine.add("bad-date", text, published="last Tuesday")
+    with pytest.raises(InvalidDocument, match="not an http"):
+        engine.add("bad-url", text, url="javascript:alert(1)")
+    assert "bad-date" not in {d.doc_id for d in engine.documents()}
+    with pytest.raises(InvalidRequest, match="later than"):
+        engine.search("border", published_after="2021-07-07", published_before="2021-07-01")
+    with pytest.raises(InvalidRequest, match="not a date"):
+        engine.search("border", published_after="soon")
