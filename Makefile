@@ -3,26 +3,34 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime
 # Where this machine's pip finds torch 2.13.0's CPU wheel by itself, nothing is needed; elsewhere:
 #   make install TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 TORCH_PIP_ARGS ?=
 
 .PHONY: install serve test lint format eval open-squad fit peer bench load clean
 
-$(STAMP): pyproject.toml
+# What serving needs: the runtime dependencies only (no test, lint or browser tooling).
+$(RUNTIME): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first, pinned, so that no other requirement resolves the multi-GB CUDA build.
 	$(BIN)/pip install torch==2.13.0 $(TORCH_PIP_ARGS)
+	$(BIN)/pip install -e .
+	touch $(RUNTIME)
+
+# Development and CI: the runtime plus the dev extras.
+$(STAMP): $(RUNTIME)
 	$(BIN)/pip install -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
-serve: $(STAMP)
+serve: $(RUNTIME)
 	HF_HUB_OFFLINE=1 $(BIN)/qa serve
 
+# --durations: the slowest tests are named at the end of every run.
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check qa index api tests

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+from typing import Any
 
 from fastapi import HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,10 +41,19 @@ def require_write_key(request: Request) -> None:
     """Route dependency (documents the 401 in OpenAPI; the gate has already checked)."""
     key: str | None = request.app.state.settings.api_key
     if key and not authorized({k.lower(): v for k, v in request.headers.items()}, key):
-        raise HTTPException(status_code=401, detail=NEED_KEY, headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status_code=401, detail=refusal(request.headers), headers={"WWW-Authenticate": "Bearer"}
+        )
 
 
 NEED_KEY = "this request needs the API key: send 'Authorization: Bearer <key>'"
+KEY_REJECTED = "API key rejected: the key sent is not this service's key"
+
+
+def refusal(headers: Any) -> str:
+    """Why a request without a valid key is refused: no key sent, or a wrong one."""
+    scheme, _, given = headers.get("authorization", "").partition(" ")
+    return KEY_REJECTED if scheme.lower() == "bearer" and given else NEED_KEY
 
 
 class RequestGate:
@@ -77,7 +87,7 @@ class RequestGate:
             path = path[len(root) :] or "/"
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if self.api_key and self.needs_key(scope["method"], path) and not authorized(headers, self.api_key):
-            await _reply(send, 401, NEED_KEY, [(b"www-authenticate", b"Bearer")])
+            await _reply(send, 401, refusal(headers), [(b"www-authenticate", b"Bearer")])
             return
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:

@@ -29,7 +29,7 @@ from index.backend import (
 from index.embedder import Embedder
 from index.hardware import ComputeGate, precision_choice, set_threads
 from index.local.corpus_index import CorpusIndex
-from index.local.datadir import DataDirUnavailable, ReadOnlyDataDir
+from index.local.datadir import DataDirInUse, DataDirUnavailable, ReadOnlyDataDir, check_free
 from index.local.datadir import StorageFull as IndexStorageFull
 from index.text.article import Article, ArticleError, date_bound
 from index.text.corpus import CorpusError, decode_text, valid_doc_id
@@ -83,6 +83,15 @@ class Engine:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
+        if settings.backend == "local":
+            # Before a minute of model loading: a data directory a server holds is refused now.
+            try:
+                check_free(settings.data_dir)
+            except DataDirInUse as exc:
+                raise DataDirError(
+                    f"{exc}. While it runs, ask it instead: `qa search` / `qa ask` without --local, "
+                    "`qa add FILE`, or the HTTP API"
+                ) from None
         threads = settings.compute_threads()
         set_threads(threads)
         # One gate for every model call (query and passage embeddings, the reader).

@@ -407,7 +407,8 @@ def test_import_takes_a_feed_html_and_json_lines(writable: TestClient) -> None:
     )
     html = (
         "<html><head><title>Talks</title></head><body><article><h1>Talks in Dushanbe</h1><p>Officials of "
-        "both countries met in Dushanbe on Thursday to discuss the refugees at the border.</p></article></body></html>"
+        "both countries met in Dushanbe on Thursday to discuss the refugees at the border.</p>"
+        "</article></body></html>"
     )
     one = writable.post(
         "/documents", json={"doc_id": "talks", "text": html, "format": "html", "source": "Courier"}

@@ -43,7 +43,8 @@ SEED_FIELDS = {
 def test_each_seed_article_states_its_headline_date_and_outlet(doc_id: str) -> None:
     found = detect_article((SEEDS / f"{doc_id}.txt").read_text(encoding="utf-8"))
     assert (found.title, found.published, found.source) == SEED_FIELDS[doc_id]
-    assert found.detected == {n for n, v in zip(("title", "published", "source"), SEED_FIELDS[doc_id]) if v}
+    names = ("title", "published", "source")
+    assert found.detected == {n for n, v in zip(names, SEED_FIELDS[doc_id], strict=True) if v}
 
 
 @pytest.mark.parametrize(
@@ -110,10 +111,10 @@ def assert_exact(doc: object) -> None:
 
 def test_front_matter_gives_the_fields_and_is_not_part_of_the_text() -> None:
     raw = (
-        "---\ntitle: Border reopens\npublished: 2021-07-09\nsource: Asia-Plus\n"
-        "url: https://example.org/a\ndesk: asia\n---\n"
-        "The border crossing at Khorog reopened to trucks on Friday, officials in the province said.\n"
-    ).encode()
+        b"---\ntitle: Border reopens\npublished: 2021-07-09\nsource: Asia-Plus\n"
+        b"url: https://example.org/a\ndesk: asia\n---\n"
+        b"The border crossing at Khorog reopened to trucks on Friday, officials in the province said.\n"
+    )
     (doc,) = read_document("note.txt", raw)
     assert doc.text.startswith("The border crossing")
     a = doc.article
@@ -181,7 +182,8 @@ FEED = """<?xml version="1.0" encoding="UTF-8"?>
 territory in the north, the border service said.&lt;/p&gt;</description></item>
 <item><title>Tajikistan calls up reservists</title><link>https://wire.example/2</link>
 <guid>wire-2</guid><pubDate>Mon, 05 Jul 2021 16:30:00 GMT</pubDate>
-<description>Tajikistan called up 20,000 reservists to reinforce its border with Afghanistan on Monday.</description></item>
+<description>Tajikistan called up 20,000 reservists to reinforce its border with Afghanistan
+on Monday.</description></item>
 </channel></rss>"""
 
 
@@ -228,7 +230,7 @@ def test_json_lines_give_their_documents_and_a_bad_line_is_named() -> None:
         ("w2", None, None, {"desk": "asia"}),
     ]
     bad = [json.dumps(lines[0]), "{not json", json.dumps(lines[1])]
-    with pytest.raises(FormatError, match="export.jsonl: line 2: not JSON"):
+    with pytest.raises(FormatError, match=r"export\.jsonl: line 2: not JSON"):
         read_document("export.jsonl", "\n".join(bad).encode())
     with pytest.raises(FormatError, match="line 1: published 'soon' is not a date"):
         read_document("export.jsonl", json.dumps({**lines[0], "published": "soon"}).encode())
@@ -284,7 +286,8 @@ def test_a_store_written_before_article_fields_is_migrated(tmp_path: Path) -> No
         ("named", "A title someone gave", seed),
     )
     db.execute(
-        "INSERT INTO passages (doc_id, paragraph, start, end, text, vector) VALUES ('seed', 0, 0, 5, 'x', x'00')"
+        "INSERT INTO passages (doc_id, paragraph, start, end, text, vector) "
+        "VALUES ('seed', 0, 0, 5, 'x', x'00')"
     )
     db.commit()
     db.close()
@@ -341,3 +344,17 @@ def test_the_engine_takes_article_fields_and_checks_them(make_engine) -> None:  
         engine.search("border", published_after="2021-07-07", published_before="2021-07-01")
     with pytest.raises(InvalidRequest, match="not a date"):
         engine.search("border", published_after="soon")
+
+
+def test_a_reply_says_when_its_answers_come_from_different_dates() -> None:
+    from qa.engine import dates_note
+    from qa.schemas import Answer
+
+    def answer(text: str, *dates: str) -> Answer:
+        return Answer(text=text, score=0.5, citations=[], dates=list(dates))
+
+    note = dates_note([answer("1,030", "2021-07-05"), answer("more than 300", "2021-07-03")])
+    assert note is not None and "1,030" in note and "2021-07-05" in note and "2021-07-03" in note
+    assert dates_note([answer("1,030", "2021-07-05"), answer("1,030", "2021-07-03")]) is None  # one figure
+    assert dates_note([answer("1,030", "2021-07-05"), answer("300", "2021-07-05")]) is None  # one date
+    assert dates_note([answer("1,030", "2021-07-05"), answer("300")]) is None  # undated

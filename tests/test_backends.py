@@ -559,13 +559,16 @@ def test_documents_are_listed_newest_first_a_page_at_a_time(make: MakeEngine) ->
 HTML_PAGE = """<html><head><title>Border news</title><meta property="og:site_name" content="Courier">
 <meta property="article:published_time" content="2021-07-06"></head><body><article>
 <h1>Tajikistan mobilizes its reservists</h1>
-<p>Tajikistan has mobilized 20,000 military reservists to strengthen its border with Afghanistan, officials said.</p>
-<p>More than a thousand Afghan troops fled a Taliban offensive and sought refuge in the country last weekend.</p>
+<p>Tajikistan has mobilized 20,000 military reservists to strengthen its border with Afghanistan,
+officials said.</p>
+<p>More than a thousand Afghan troops fled a Taliban offensive and sought refuge in the country
+last weekend.</p>
 </article></body></html>"""
 FEED = """<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Asia Wire</title>
 <entry><id>urn:1</id><title>Soldiers cross</title><link href="https://wire.example/1"/>
-<updated>2021-07-03T10:00:00Z</updated><content type="html">&lt;p&gt;More than 300 Afghan soldiers crossed into
-Tajikistan as the Taliban took more districts, the border service said.&lt;/p&gt;</content></entry></feed>"""
+<updated>2021-07-03T10:00:00Z</updated><content type="html">&lt;p&gt;More than 300 Afghan soldiers
+crossed into Tajikistan as the Taliban took more districts, the border service said.&lt;/p&gt;</content>
+</entry></feed>"""
 
 
 def test_html_feed_and_json_lines_index_with_exact_offsets(make: MakeEngine) -> None:

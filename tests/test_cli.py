@@ -30,7 +30,7 @@ def test_search_prints_ranked_passages(server: str) -> None:
     out = _run("search", "How many troops did Tajikistan mobilize?", "--url", server)
     assert out.returncode == 0, out.stderr
     assert "Tajikistan has mobilized 20,000 military reservists" in out.stdout
-    assert "1. " in out.stdout and "score" in out.stdout and "\x1b[" not in out.stdout
+    assert "1. " in out.stdout and "relevance" in out.stdout and "\x1b[" not in out.stdout
 
 
 def test_search_json(server: str) -> None:
@@ -42,9 +42,9 @@ def test_search_json(server: str) -> None:
 def test_add_then_search(server: str, tmp_path: Path) -> None:
     doc = tmp_path / "cli-added.txt"
     doc.write_text("The harbour authority said the ferry to the island resumed service on Sunday.\n")
-    out = _run("add", str(doc), "--url", server)
-    assert out.returncode == 0 and "cli-added: 1 passages" in out.stdout
-    again = _run("add", str(doc), "--url", server)
+    out = _run("add", str(doc), "--service", server)
+    assert out.returncode == 0 and "cli-added: 1 passage\n" in out.stdout
+    again = _run("add", str(doc), "--service", server)
     assert again.returncode == 1 and "already exists" in again.stderr and "--replace" in again.stderr
     found = _run("search", "When did the ferry resume service?", "-k", "1", "--url", server)
     assert "ferry to the island" in found.stdout
@@ -67,7 +67,7 @@ def test_ask_against_the_server(server: str) -> None:
     )
     assert out.returncode == 0, out.stderr
     reply = json.loads(out.stdout)
-    assert set(reply) == {"question", "answers", "passages"}
+    assert set(reply) == {"question", "answers", "passages", "dates_differ", "note"}
     text = _run("ask", "Which base did American troops quietly slip out of on Friday?", "--url", server)
     assert text.returncode == 0 and ("[[" in text.stdout or "No answer" in text.stdout)
 
@@ -102,14 +102,14 @@ def test_version_and_help_say_what_they_should() -> None:
 def test_delete_and_clear_messages_for_bad_files(server: str, tmp_path: Path) -> None:
     doc = tmp_path / "cli-gone.txt"
     doc.write_text("The harbour authority said the ferry to the island stopped for the winter on Monday.\n")
-    assert _run("add", str(doc), "--url", server).returncode == 0
+    assert _run("add", str(doc), "--service", server).returncode == 0
     out = _run("delete", "cli-gone", "--url", server)
     assert out.returncode == 0 and "cli-gone: deleted" in out.stdout
     again = _run("delete", "cli-gone", "--url", server)
     assert again.returncode == 1 and "no document" in again.stderr
-    missing = _run("add", str(tmp_path / "nope.txt"), "--url", server)
+    missing = _run("add", str(tmp_path / "nope.txt"), "--service", server)
     assert missing.returncode == 1 and "no such file" in missing.stderr
-    folder = _run("add", str(tmp_path), "--url", server)
+    folder = _run("add", str(tmp_path), "--service", server)
     assert folder.returncode == 1 and "is a folder" in folder.stderr
 
 
@@ -155,7 +155,7 @@ def test_ask_a_file_of_questions(server: str, tmp_path: Path) -> None:
         "How many troops did Tajikistan mobilize?",
         "Who is the president of Tajikistan?",
     ]
-    assert all(set(r) == {"question", "answers", "passages"} for r in replies)
+    assert all(set(r) == {"question", "answers", "passages", "dates_differ", "note"} for r in replies)
 
 
 def test_a_busy_port_is_reported_before_the_models_load(tmp_path: Path) -> None:
@@ -199,14 +199,14 @@ def test_add_refuses_what_is_not_a_regular_file_at_once(server: str, tmp_path: P
     fifo = tmp_path / "pipe.txt"
     os.mkfifo(fifo)
     for target in (fifo, Path("/dev/zero")):
-        out = _run("add", str(target), "--url", server)
+        out = _run("add", str(target), "--service", server)
         assert out.returncode == 1 and "not a regular file" in out.stderr, out.stderr
 
 
 def test_add_of_a_file_over_the_limit_says_so(server: str, tmp_path: Path) -> None:
     big = tmp_path / "big.txt"
     big.write_text("word " * 300_000)  # 1.5 MB
-    out = _run("add", str(big), "--url", server, "--max-bytes", "1000000")
+    out = _run("add", str(big), "--service", server, "--max-bytes", "1000000")
     assert out.returncode == 1 and "larger than 1,000,000 bytes" in out.stderr
     assert "no QA service" not in out.stderr
 
@@ -237,3 +237,117 @@ def test_a_server_that_takes_too_long_is_called_busy_not_absent(capsys: pytest.C
 
         with pytest.raises(ServiceBusy, match=r"did not answer within 1 s.*may still complete"):
             Client(url, timeout=1).add("doc", "text")
+
+
+@pytest.fixture
+def keyed_server(make_engine, small_corpus) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A real HTTP server in this process (uvicorn in a thread) whose writes need a key."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from api.app import create_app
+
+    port = free_port()
+    app = create_app(make_engine(corpus=small_corpus, api_key="s3cret", reader=False))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_writes_send_the_api_key_from_the_flag_or_the_environment(
+    keyed_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = tmp_path / "keyed.txt"
+    doc.write_text("The harbour authority said the ferry to the island resumed service on Sunday.\n")
+    monkeypatch.delenv("QA_API_KEY", raising=False)
+    assert main(["add", str(doc), "--service", keyed_server]) == 1
+    assert "API key" in capsys.readouterr().err
+    assert main(["add", str(doc), "--service", keyed_server, "--api-key", "s3cret"]) == 0
+    assert "keyed: 1 passage" in capsys.readouterr().out
+    monkeypatch.setenv("QA_API_KEY", "s3cret")
+    assert main(["delete", "keyed", "--url", keyed_server]) == 0
+    assert "keyed: deleted" in capsys.readouterr().out
+
+
+def test_add_takes_article_fields_feeds_and_json_lines(
+    keyed_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa.cli.client import Client
+
+    monkeypatch.setenv("QA_API_KEY", "s3cret")
+    note = tmp_path / "khorog.txt"
+    note.write_text(
+        "Officials said the border crossing at Khorog reopened to trucks on Tuesday after a week.\n"
+    )
+    fields = ["--title", "Khorog reopens", "--published", "2021-07-06", "--source", "Asia-Plus"]
+    assert (
+        main(["add", str(note), *fields, "--url", "https://asia.example/k", "--service", keyed_server]) == 0
+    )
+    stored = Client(keyed_server)._call("GET", "/documents/khorog")
+    assert (stored["title"], stored["published"], stored["source"], stored["url"]) == (
+        "Khorog reopens",
+        "2021-07-06",
+        "Asia-Plus",
+        "https://asia.example/k",
+    )
+    feed = tmp_path / "wire.rss"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Asia Wire</title>'
+        "<item><title>One</title><guid>a</guid><description>More than 300 soldiers crossed the border on "
+        "Saturday, the border service said.</description></item><item><title>Two</title><guid>b</guid>"
+        "<description>Tajikistan called up 20,000 reservists to reinforce the border on Monday.</description>"
+        "</item></channel></rss>"
+    )
+    lines = tmp_path / "export.jsonl"
+    lines.write_text(
+        json.dumps({"doc_id": "exp-1", "text": "The ferry to the island resumed service on Sunday morning."})
+    )
+    capsys.readouterr()
+    assert main(["add", str(feed), str(lines), "--service", keyed_server]) == 0
+    out = capsys.readouterr().out
+    assert out.count("wire-") == 2 and "exp-1: 1 passage" in out
+    assert main(["add", str(note), str(feed), "--title", "x", "--service", keyed_server]) == 1
+    assert "one file" in capsys.readouterr().err
+
+
+def test_local_commands_refuse_a_data_dir_in_use_before_loading_models(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server holds the data directory: --local says so at once, not after a minute of
+    model loading."""
+    from index.local.datadir import DataDirLock
+
+    def no_models(*args: object, **kwargs: object) -> None:
+        raise AssertionError("models were loaded before the data directory was checked")
+
+    monkeypatch.setattr("qa.engine.Embedder", no_models)
+    data = tmp_path / "held"
+    data.mkdir()
+    lock = DataDirLock(data)
+    try:
+        assert main(["search", "anything", "--local", "--data-dir", str(data)]) == 1
+        err = capsys.readouterr().err
+        assert "in use" in err and "without --local" in err
+        assert main(["index", str(tmp_path), "--data-dir", str(data)]) == 1
+        assert "in use" in capsys.readouterr().err
+    finally:
+        lock.release()
+
+
+def test_outside_the_repository_the_default_is_an_empty_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa.cli.main import default_corpus
+
+    monkeypatch.chdir(tmp_path)
+    assert default_corpus(tmp_path / "data") is None
+    monkeypatch.chdir(ROOT)
+    assert default_corpus(tmp_path / "fresh") == Path("seeds")

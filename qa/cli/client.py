@@ -29,18 +29,30 @@ class ServiceError(Exception):
 
 
 class Client:
-    def __init__(self, url: str, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, timeout: float = 60.0, api_key: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.api_key = api_key
 
-    def _call(self, method: str, path: str, body: Any = None, params: dict | None = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict | None = None,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
         url = self.url + path
         if params:
-            url += "?" + urllib.parse.urlencode(params, doseq=True)
-        data = json.dumps(body).encode() if body is not None else None
+            given = {k: v for k, v in params.items() if v is not None}
+            url += "?" + urllib.parse.urlencode(given, doseq=True)
+        data = raw if raw is not None else json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method)
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            request.add_header("Content-Type", content_type)
+        if self.api_key:
+            request.add_header("Authorization", f"Bearer {self.api_key}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 raw = response.read()
@@ -66,24 +78,40 @@ class Client:
             raise ServiceUnreachable(f"no QA service at {self.url} ({_reason(exc)})") from None
         return json.loads(raw) if raw else None
 
-    def search(self, question: str, k: int = 5) -> dict:
-        return dict(self._call("GET", "/search", params={"q": question, "k": k}))
+    def search(self, question: str, k: int = 5, **dates: str | None) -> dict:
+        return dict(self._call("GET", "/search", params={"q": question, "k": k, **dates}))
 
-    def ask(self, question: str, top_k: int = 5, max_answers: int = 3) -> dict:
-        body = {"question": question, "top_k": top_k, "max_answers": max_answers}
+    def ask(self, question: str, top_k: int = 5, max_answers: int = 3, **dates: str | None) -> dict:
+        body = {"question": question, "top_k": top_k, "max_answers": max_answers, **_given(dates)}
         return dict(self._call("POST", "/ask", body=body))
 
-    def ask_batch(self, questions: list[str], top_k: int = 5, max_answers: int = 3) -> list[dict]:
-        body = {"questions": questions, "top_k": top_k, "max_answers": max_answers}
+    def ask_batch(
+        self, questions: list[str], top_k: int = 5, max_answers: int = 3, **dates: str | None
+    ) -> list[dict]:
+        body = {"questions": questions, "top_k": top_k, "max_answers": max_answers, **_given(dates)}
         return list(self._call("POST", "/ask/batch", body=body)["results"])
 
-    def add(self, doc_id: str, text: str, replace: bool = False) -> dict:
+    def add(self, doc_id: str, text: str, replace: bool = False, **fields: Any) -> dict:
+        """One document; ``fields``: title, published, source, url, metadata, format."""
+        body = {"text": text, **_given(fields)}
         if replace:
-            return dict(self._call("PUT", f"/documents/{urllib.parse.quote(doc_id)}", body={"text": text}))
-        return dict(self._call("POST", "/documents", body={"doc_id": doc_id, "text": text}))
+            return dict(self._call("PUT", f"/documents/{urllib.parse.quote(doc_id)}", body=body))
+        return dict(self._call("POST", "/documents", body={"doc_id": doc_id, **body}))
+
+    def import_file(self, name: str, raw: bytes, replace: bool = False) -> list[dict]:
+        """Every document of a file (a feed, JSON Lines, HTML, text): its format by its name."""
+        params = {"name": name, "replace": "true" if replace else None}
+        reply = self._call(
+            "POST", "/documents/import", params=params, raw=raw, content_type="application/octet-stream"
+        )
+        return list(reply["documents"])
 
     def delete(self, doc_id: str) -> None:
         self._call("DELETE", f"/documents/{urllib.parse.quote(doc_id)}")
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _reason(exc: Exception) -> str:

@@ -40,8 +40,13 @@ def _settings(args: argparse.Namespace, **extra: object):
 def default_corpus(data_dir: Path, settings: Settings | None = None) -> Path | None:
     """Without --corpus or QA_CORPUS: seeds/ for a new data directory or one built from
     seeds/; a directory built from another folder (``qa index DIR``) is served as it is.
-    The same for a Qdrant store (``QA_BACKEND=qdrant``)."""
+    The same for a Qdrant store (``QA_BACKEND=qdrant``). Where there is no seeds/ folder
+    (outside the repository), none: the index starts empty and documents come from
+    ``qa add``, ``qa index`` or the API."""
     import sqlite3
+
+    if not SEEDS.is_dir():
+        return None
 
     if settings is not None and settings.backend == "qdrant":
         from index.backend import BackendUnavailable
@@ -106,6 +111,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"Serving {serving}{settings.data_dir}/ at http://{args.host}:{args.port} (docs at /docs)",
         file=sys.stderr,
     )
+    fresh = settings.backend == "local" and not (settings.data_dir / "store.sqlite3").exists()
+    if settings.corpus is None and fresh:
+        print(
+            "No corpus folder: the index starts empty. Add news with `qa add FILE...`, "
+            "`qa index FOLDER` (before serving) or POST /documents.",
+            file=sys.stderr,
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs index builds at its own level
     # uvicorn's access log would print each URL, question text included; api.requests logs
@@ -142,11 +154,15 @@ def _local_engine(args: argparse.Namespace, reader: bool):  # type: ignore[no-un
 def cmd_search(args: argparse.Namespace) -> int:
     if args.local:
         with _local_engine(args, reader=False) as engine:
-            reply = engine.search(args.question, args.k).model_dump()
+            reply = engine.search(args.question, args.k, **_dates(args)).model_dump()
     else:
-        reply = Client(args.url).search(args.question, args.k)
+        reply = Client(args.url, api_key=args.api_key).search(args.question, args.k, **_dates(args))
     _print(reply, args.json, render.passages)
     return 0
+
+
+def _dates(args: argparse.Namespace) -> dict[str, str | None]:
+    return {"published_after": args.published_after, "published_before": args.published_before}
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -156,9 +172,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
         raise QAError("give a question, or --file FILE with one question per line")
     if args.local:
         with _local_engine(args, reader=True) as engine:
-            reply = engine.ask(args.question, args.top_k, args.max_answers).model_dump()
+            reply = engine.ask(args.question, args.top_k, args.max_answers, **_dates(args)).model_dump()
     else:
-        reply = Client(args.url).ask(args.question, args.top_k, args.max_answers)
+        client = Client(args.url, api_key=args.api_key)
+        reply = client.ask(args.question, args.top_k, args.max_answers, **_dates(args))
     _print(reply, args.json, render.answers)
     return 0
 
@@ -317,7 +334,14 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    client = Client(args.url)
+    from index.text.formats import MULTI, format_of
+
+    fields = {"title": args.title, "published": args.published, "source": args.source}
+    fields["url"] = args.article_url
+    given = {k: v for k, v in fields.items() if v is not None}
+    if given and len(args.files) > 1:
+        raise QAError(f"--{next(iter(given))} names one article: give one file with it")
+    client = Client(args.url, api_key=args.api_key)
     for name in args.files:
         path = Path(name)
         raw = _read_regular(path, args.max_bytes)
@@ -326,25 +350,34 @@ def cmd_add(args: argparse.Namespace) -> int:
                 f"{path}: larger than {args.max_bytes:,} bytes, the service's document limit "
                 "(QA_MAX_DOCUMENT_BYTES; --max-bytes if the server allows more)"
             )
+        fmt = format_of(path.name) or "text"  # a file without a known extension is read as text
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise QAError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-        try:
-            reply = client.add(path.stem, text, replace=args.replace)
+            if fmt in MULTI:
+                if given:
+                    raise QAError(
+                        f"{path}: a {fmt} file carries each article's fields itself; "
+                        f"drop --{next(iter(given))}"
+                    )
+                replies = client.import_file(path.name, raw, replace=args.replace)
+            else:
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise QAError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+                replies = [client.add(path.stem, text, replace=args.replace, format=fmt, **given)]
         except ServiceError as exc:
             if exc.status == 409:
-                raise QAError(
-                    f"document {path.stem!r} already exists (use --replace to overwrite it)"
-                ) from None
+                raise QAError(f"{path}: {exc.detail} (use --replace to overwrite)") from None
             raise
-        note = f" ({reply['warning']})" if reply.get("warning") else ""
-        print(f"{reply['doc_id']}: {reply['passages']} passages{note}")
+        for reply in replies:
+            note = f" ({reply['warning']})" if reply.get("warning") else ""
+            n = reply["passages"]
+            print(f"{reply['doc_id']}: {n} passage{'' if n == 1 else 's'}{note}")
     return 0
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    client = Client(args.url)
+    client = Client(args.url, api_key=args.api_key)
     for doc_id in args.doc_ids:
         client.delete(doc_id)
         print(f"{doc_id}: deleted")
@@ -380,6 +413,20 @@ def build_parser() -> argparse.ArgumentParser:
     default_url = os.environ.get("QA_URL", DEFAULT_URL)
     url_help = "service URL (env QA_URL)"
 
+    def connection(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--url", default=default_url, help=url_help)
+        p.add_argument(
+            "--api-key",
+            default=os.environ.get("QA_API_KEY"),
+            help="the service's API key, sent as 'Authorization: Bearer' (env QA_API_KEY)",
+        )
+
+    def dates(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--published-after", metavar="DATE", help="only articles published on or after (2021-07-05)"
+        )
+        p.add_argument("--published-before", metavar="DATE", help="only articles published on or before")
+
     p = sub.add_parser("serve", help="start the HTTP service (builds the index on first start)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
@@ -394,7 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="ranked passages for a question")
     p.add_argument("question")
     p.add_argument("-k", type=int, default=5, help="passages to return (1-50, default 5)")
-    p.add_argument("--url", default=default_url, help=url_help)
+    dates(p)
+    connection(p)
     p.add_argument("--json", action="store_true", help="print the raw JSON reply")
     _local_arguments(p)
     p.set_defaults(func=cmd_search)
@@ -404,12 +452,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="ask every line of this file instead (- for standard input)")
     p.add_argument("--top-k", type=int, default=5, help="passages to read, 1 to 50 (default 5)")
     p.add_argument("--max-answers", type=int, default=3, help="answers to show at most, 1 to 20 (default 3)")
-    p.add_argument("--url", default=default_url, help=url_help)
+    dates(p)
+    connection(p)
     p.add_argument("--json", action="store_true", help="print the raw JSON reply")
     _local_arguments(p)
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("index", help="(re)build the index from a folder of .txt files")
+    p = sub.add_parser(
+        "index",
+        help="(re)build the index from a folder of news files (.txt/.md, .html, .rss/.atom/.xml, .jsonl)",
+    )
     p.add_argument("directory", type=Path)
     p.add_argument("--data-dir", help="index folder (default: QA_DATA_DIR or data/)")
     p.add_argument(
@@ -429,9 +481,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray-threads", type=int, default=1, help="CPU threads per embedding actor")
     p.set_defaults(func=cmd_index)
 
-    p = sub.add_parser("add", help="add .txt documents to a running service")
-    p.add_argument("files", nargs="+")
+    p = sub.add_parser(
+        "add",
+        help="add news files to a running service: text (id: the file name), HTML, "
+        "RSS/Atom feeds, JSON Lines",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--replace", action="store_true", help="overwrite documents with the same id")
+    p.add_argument("--title", help="the article's headline (one file; otherwise detected in the text)")
+    p.add_argument("--published", metavar="DATE", help="its publication date, ISO 8601 (2021-07-05)")
+    p.add_argument("--source", help="the outlet that published it")
+    p.add_argument("--url", dest="article_url", help="its address")
     p.add_argument(
         "--max-bytes",
         type=int,
@@ -439,12 +499,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse larger files before sending them (default: the service's default limit, "
         "or QA_MAX_DOCUMENT_BYTES)",
     )
-    p.add_argument("--url", default=default_url, help=url_help)
+    p.add_argument("--service", dest="url", default=default_url, help=url_help)
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get("QA_API_KEY"),
+        help="the service's API key (env QA_API_KEY)",
+    )
     p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("delete", help="delete documents from a running service")
     p.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
-    p.add_argument("--url", default=default_url, help=url_help)
+    connection(p)
     p.set_defaults(func=cmd_delete)
 
     p = sub.add_parser(

@@ -20,11 +20,20 @@ def highlight(context: str, start: int, end: int, colour: bool) -> str:
     return f"{before}[[{span}]]{after}"
 
 
+def source_line(item: dict[str, Any]) -> str:
+    """How a person names a source: "headline · outlet · date" (what is known of them)."""
+    title = item.get("title") or item.get("doc_id", "")
+    if len(title) > 90:
+        title = title[:89].rstrip() + "…"
+    parts = (title, item.get("source"), (item.get("published") or "")[:10])
+    return " · ".join(part for part in parts if part)
+
+
 def passages(reply: dict[str, Any], colour: bool = False) -> str:
     lines = []
     for rank, p in enumerate(reply.get("passages", []), start=1):
-        cite = f"{p['doc_id']} ¶{p['paragraph']} [{p['start']}:{p['end']}]"
-        head = f"{rank}. {cite}  score {p['score']:.3f}"
+        cite = f"{source_line(p)}  ({p['doc_id']} ¶{p['paragraph']} [{p['start']}:{p['end']}])"
+        head = f"{rank}. {cite}  relevance {p['score']:.3f}"
         lines.append(f"{DIM}{head}{RESET}" if colour else head)
         lines.append(textwrap.indent(textwrap.fill(p["text"], 96), "   "))
         lines.append("")
@@ -36,12 +45,13 @@ def answers(reply: dict[str, Any], colour: bool = False) -> str:
     if not found:
         return "No answer found in the corpus (the passages read are listed with --json).\n"
     lines = []
+    if reply.get("note"):
+        lines += [f"Note: {reply['note']}", ""]
     for rank, answer in enumerate(found, start=1):
-        lines.append(f"{rank}. {answer['text']}  (score {answer['score']:.2f})")
+        lines.append(f"{rank}. {answer['text']}  (confidence {answer['score']:.0%})")
         for c in answer["citations"]:
-            lines.append(
-                f"   - {c['doc_id']} ¶{c['paragraph']} chars {c['start']}-{c['end']}  score {c['score']:.2f}"
-            )
+            lines.append(f"   - {source_line(c)}  (share of support {c['score']:.0%})")
+            lines.append(f"     {c['doc_id']} ¶{c['paragraph']} chars {c['start']}-{c['end']}")
             text = highlight(c["context"], c["context_start"], c["context_end"], colour)
             lines.append(textwrap.indent(text, "     "))
         lines.append("")
