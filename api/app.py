@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from api import errors, metrics
 from api.admission import AskQueue
 from api.deps import AskQueueDep, EngineDep
-from api.security import RequestGate, require_write_key
+from api.security import RequestGate, SecurityHeaders, require_write_key
 from index.backend import BackendUnavailable
 from index.hardware import available_cores
 from qa.engine import Engine
@@ -100,6 +100,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    app.add_middleware(SecurityHeaders)  # on every response, the gate's refusals included
     errors.install(app)
     _routes(app)
     _page(app)
@@ -142,6 +143,10 @@ def _page(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

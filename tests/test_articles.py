@@ -64,6 +64,10 @@ def test_each_seed_article_states_its_headline_date_and_outlet(doc_id: str) -> N
             (None, None, None),
         ),
         (
+            "SOURCE: Asia-Plus\nBorder reopens to trucks\n\nThe border crossing reopened to trucks.",
+            ("Border reopens to trucks", None, "Asia-Plus"),
+        ),
+        (
             "Subscribe to our newsletter!\nBorder reopens to trucks\nSource: Asia-Plus",
             ("Border reopens to trucks", None, "Asia-Plus"),
         ),

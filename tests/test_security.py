@@ -149,3 +149,29 @@ def test_a_client_that_sends_its_body_too_slowly_gets_408() -> None:
     scope = {"type": "http", "method": "POST", "path": "/ask", "headers": [], "root_path": ""}
     asyncio.run(asyncio.wait_for(gate(scope, slow_receive, send), 2))
     assert sent[0]["status"] == 408 and b"did not arrive" in sent[1]["body"]
+
+
+def test_every_response_carries_the_security_headers(protected: TestClient) -> None:
+    for path in ("/", "/health", "/static/app.js", "/documents/nope"):
+        headers = protected.get(path).headers
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["x-frame-options"] == "DENY", path
+        policy = headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy, path
+    refused = protected.post("/documents", json={"doc_id": "x", "text": "y"})  # the gate's own reply
+    assert refused.status_code == 401 and refused.headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" not in protected.get("/docs").headers  # Swagger UI runs inline code
+
+
+def test_a_wrong_key_is_rejected_and_a_missing_one_asked_for(protected: TestClient) -> None:
+    missing = protected.post("/documents", json={"doc_id": "x", "text": "y"})
+    assert "Authorization: Bearer" in missing.json()["detail"]
+    wrong = protected.post(
+        "/documents", json={"doc_id": "x", "text": "y"}, headers={"Authorization": "Bearer nope"}
+    )
+    assert wrong.status_code == 401 and wrong.json()["detail"].startswith("API key rejected")
+
+
+def test_the_favicon_is_served(protected: TestClient) -> None:
+    icon = protected.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")

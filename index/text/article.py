@@ -220,6 +220,8 @@ def _headline(line: str) -> bool:
         return False
     if line.isupper() or _BULLET.match(line) or _PROMO.search(line) or _date_line(line):
         return False
+    if _SOURCE_LINE.match(line) or re.match(r"^[A-Za-z ]{2,20}:\s", line):  # "SOURCE: AFP", "By: ..."
+        return False
     if re.search(r"\([^)]*/[^)]*\)\s*$", line):  # "Afghan border guards (Spc. Name/Agency)": a photo credit
         return False
     letters = sum(c.isalpha() for c in line)
