@@ -30,6 +30,7 @@ from qa.schemas import (
     AskBatchResponse,
     AskRequest,
     AskResponse,
+    DateText,
     DocumentIn,
     DocumentList,
     DocumentOut,
@@ -242,10 +243,10 @@ def _routes(app: FastAPI) -> None:
             Query(description="restrict to documents whose metadata has key=value (repeatable)"),
         ] = None,
         published_after: Annotated[
-            str | None, Query(max_length=40, description="only articles published on or after (ISO 8601)")
+            DateText | None, Query(description="only articles published on or after (ISO 8601)")
         ] = None,
         published_before: Annotated[
-            str | None, Query(max_length=40, description="only articles published on or before (ISO 8601)")
+            DateText | None, Query(description="only articles published on or before (ISO 8601)")
         ] = None,
     ) -> SearchResponse:
         """The passages most likely to answer `q` (dense + BM25, fused), best first."""
@@ -258,12 +259,13 @@ def _routes(app: FastAPI) -> None:
             published_before=published_before,
         )
 
-    @app.get("/documents", response_model=DocumentList)
+    @app.get("/documents", response_model=DocumentList, responses=_errors(404))
     def list_documents(
         engine: EngineDep,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="documents per page")] = DEFAULT_PAGE,
         after: Annotated[
-            str | None, Query(max_length=200, description="the `next` of the previous page")
+            str | None,
+            Query(max_length=128, description="the `next` of the previous page (the doc_id it ended on)"),
         ] = None,
         sort: Annotated[
             Literal["published", "doc_id"],

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from index.text.article import FIELDS as ARTICLE_FIELDS
-from index.text.article import published_ts
+from index.text.article import detect_article, published_ts
 from index.text.corpus import SourceFile, corpus_sha256, scan_corpus
 from index.text.paragraphs import Paragraph, document_title, split_paragraphs
 
@@ -315,6 +315,26 @@ def document_from_file(f: SourceFile, source: str) -> Document:
     return Document(
         f.doc_id, title, f.text, dict(f.metadata), source, f.sha256, a.published, a.source, a.url, provenance
     )
+
+
+def detected_fields(title: str, text: str) -> tuple[str, str | None, str | None, dict[str, str]]:
+    """(title, published, outlet, provenance) for a document stored before article fields,
+    from what its text states (``text``: its start, and its end when long): detected values
+    are marked detected, and a stored title that was derived from the text gives way to a
+    detected headline; a title that was given stays."""
+    found = detect_article(text)
+    provenance = {n: DETECTED for n in sorted(found.detected) if n != "title"}
+    derived = title == document_title(text)
+    if found.title and derived:
+        title, provenance["title"] = found.title, DETECTED
+    elif title:
+        provenance["title"] = DERIVED if derived else GIVEN
+    return title, found.published, found.source, provenance
+
+
+def excerpt(text: str) -> str:
+    """What detection reads of a long text: its first 6,000 and last 3,000 characters."""
+    return text if len(text) <= 9000 else f"{text[:6000]}\n{text[-3000:]}"
 
 
 def page_cursor(doc_id: str, published: str | None, order: str) -> str:

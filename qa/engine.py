@@ -7,6 +7,7 @@ import logging
 import math
 import re
 from collections.abc import Sequence
+from datetime import date
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -194,7 +195,7 @@ class Engine:
         metadata: dict[str, Any] | None = None,
         replace: bool = False,
         *,
-        published: str | None = None,
+        published: str | date | None = None,
         source: str | None = None,
         url: str | None = None,
         format: str = "text",
@@ -211,7 +212,8 @@ class Engine:
         check_metadata(metadata or {})
         metadata = dict(metadata or {})
         title = title or (str(metadata["title"]) if metadata.get("title") else None)
-        given = Article(title, published, source, url)
+        when = published.isoformat() if isinstance(published, date) else published
+        given = Article(title, when, source, url)
         for value, what in ((title, "the title"), (source, "the source"), (url, "the url")):
             if value is not None:
                 check_text(value, what, InvalidDocument)
@@ -329,17 +331,21 @@ class Engine:
         self, limit: int | None = None, after: str | None = None, sort: str = "published"
     ) -> list[DocumentSummary]:
         """Documents newest first (``sort="published"``: undated last, ties by doc_id) or by
-        doc_id (``sort="doc_id"``); ``limit`` of them after the cursor ``after`` (the ``next``
-        of ``document_page``)."""
+        doc_id (``sort="doc_id"``); ``limit`` of them after the document ``after`` (the
+        ``next`` of ``document_page``: the last doc_id of the previous page)."""
         if limit is not None and limit < 1:
             raise InvalidRequest("limit must be at least 1")
         if sort not in SORTS:
             raise InvalidRequest(f"sort {sort!r}: use one of {', '.join(SORTS)}")
-        try:
-            rows = self.index.list_documents(limit, after, sort)
-        except ValueError as exc:
-            raise InvalidRequest(str(exc)) from None
-        return [_summary(row) for row in rows]
+        cursor = after
+        if after is not None and sort == "published":  # continue after that document's date
+            found = self.index.article_fields([after]).get(after)
+            if found is None:
+                raise DocumentNotFound(
+                    f"no document {after[:64]!r} to continue after (deleted since?): list from the start"
+                )
+            cursor = page_cursor(found.doc_id, found.published, sort)
+        return [_summary(row) for row in self.index.list_documents(limit, cursor, sort)]
 
     def document_page(self, limit: int, after: str | None = None, sort: str = "published") -> DocumentList:
         """A page of ``documents``: at most ``limit`` of them and about ``MAX_PAGE_BYTES`` of
@@ -352,8 +358,7 @@ class Engine:
             cut += 1
         more = len(page) > cut
         last = page[cut - 1] if cut else None
-        cursor = page_cursor(last.doc_id, last.published, sort) if more and last is not None else None
-        return DocumentList(documents=page[:cut], next=cursor)
+        return DocumentList(documents=page[:cut], next=last.doc_id if more and last is not None else None)
 
     def health(self) -> Health:
         docs, passages = self.index.counts()
@@ -380,8 +385,8 @@ class Engine:
         max_answers: int = 3,
         doc_ids: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
-        published_after: str | None = None,
-        published_before: str | None = None,
+        published_after: str | date | None = None,
+        published_before: str | date | None = None,
     ) -> AskResponse:
         """Answers found in the ``top_k`` best passages, with citations; ``answers`` is
         empty when the corpus does not seem to hold the answer. ``published_after`` /
@@ -404,8 +409,8 @@ class Engine:
         doc_ids: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
         max_windows: int | None = None,
-        published_after: str | None = None,
-        published_before: str | None = None,
+        published_after: str | date | None = None,
+        published_before: str | date | None = None,
     ) -> list[AskResponse]:
         """``ask`` for up to ``MAX_BATCH`` questions; their passages are read in shared
         reader batches (fewer, fuller model calls than one question at a time).
@@ -469,8 +474,8 @@ class Engine:
         k: int = 5,
         doc_ids: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
-        published_after: str | None = None,
-        published_before: str | None = None,
+        published_after: str | date | None = None,
+        published_before: str | date | None = None,
     ) -> SearchResponse:
         """The ``k`` passages most likely to answer ``query`` (dense + BM25, fused)."""
         query = check_question(query)
@@ -484,8 +489,8 @@ class Engine:
         self,
         doc_ids: list[str] | None,
         metadata: dict[str, Any] | None,
-        published_after: str | None = None,
-        published_before: str | None = None,
+        published_after: str | date | None = None,
+        published_before: str | date | None = None,
     ) -> Any:
         """The passage ids a filter admits; a ``doc_id`` the corpus does not hold is an error
         (a typo would otherwise look like "nothing found")."""
@@ -551,7 +556,7 @@ def open_backend(settings: Settings, embedder: Embedder) -> Backend:
     )
 
 
-def date_range(after: str | None, before: str | None) -> DateRange | None:
+def date_range(after: str | date | None, before: str | date | None) -> DateRange | None:
     """The publication-time filter of ``published_after`` / ``published_before``."""
     if after is None and before is None:
         return None
@@ -560,9 +565,7 @@ def date_range(after: str | None, before: str | None) -> DateRange | None:
         hi = date_bound(before, end_of_day=True) if before is not None else None
     except ArticleError as exc:
         raise InvalidRequest(str(exc).replace("published ", "a date filter ", 1)) from None
-    if lo is not None and hi is not None and lo > hi:
-        raise InvalidRequest(f"published_after ({after}) is later than published_before ({before})")
-    return DateRange(lo, hi)
+    return DateRange(lo, hi)  # after later than before: a range that holds no article
 
 
 def dates_note(answers: Sequence[Answer]) -> str | None:

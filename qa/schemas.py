@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -33,16 +34,23 @@ def _a_json_number(value: Any) -> Any:
 
 Count = Annotated[int, BeforeValidator(_a_json_number)]
 DocumentFormat = Literal["text", "html"]
+URL_PATTERN = r"^https?://[^\s<>\"]+$"  # what index.text.article.check_url takes
 # A metadata filter compares scalars (README "Metadata filters").
 FilterValue = str | int | float | bool | None
 
 
-# A publication date as the API takes it: ISO 8601, a date or a date-time.
+def _an_iso_date(value: Any) -> Any:
+    """Lax parsing would take a number as a Unix time; a date here is ISO 8601 text."""
+    if (isinstance(value, str) and not value.strip().isdigit()) or isinstance(value, date):
+        return value
+    raise ValueError("must be an ISO 8601 date (2021-07-05) or date-time (2021-07-05T09:30:00Z)")
+
+
+# A publication date as the API takes it: ISO 8601, a date or a date-time (no zone: UTC).
 DateText = Annotated[
-    str,
+    date | datetime,
+    BeforeValidator(_an_iso_date),
     Field(
-        min_length=4,
-        max_length=40,
         description="ISO 8601: a date (2021-07-05) or a date-time (2021-07-05T09:30:00Z)",
         examples=["2021-07-05"],
     ),
@@ -184,7 +192,7 @@ class DocumentIn(BaseModel):
     title: str | None = Field(default=None, max_length=500, description="the headline")
     published: DateText | None = None
     source: str | None = Field(default=None, max_length=200, description="the outlet")
-    url: str | None = Field(default=None, max_length=2048)
+    url: str | None = Field(default=None, max_length=2048, pattern=URL_PATTERN, description="http(s) address")
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -196,7 +204,7 @@ class DocumentReplace(BaseModel):
     title: str | None = Field(default=None, max_length=500)
     published: DateText | None = None
     source: str | None = Field(default=None, max_length=200)
-    url: str | None = Field(default=None, max_length=2048)
+    url: str | None = Field(default=None, max_length=2048, pattern=URL_PATTERN, description="http(s) address")
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -94,7 +94,9 @@ def test_qa_ask_local_prints_highlighted_answer_and_json(tmp_path) -> None:
     cmd = [sys.executable, "-m", "qa.cli", "ask", QUESTIONS[2], "--local", "--data-dir", str(tmp_path)]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "[[" in out.stdout and "]]" in out.stdout and "score" in out.stdout  # plain markers when piped
+    assert (
+        "[[" in out.stdout and "]]" in out.stdout and "confidence" in out.stdout
+    )  # plain markers when piped
     reply = json.loads(
         subprocess.run([*cmd, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300).stdout
     )

@@ -552,8 +552,9 @@ def test_documents_are_listed_newest_first_a_page_at_a_time(make: MakeEngine) ->
             break
         after = page.next
     assert seen == expected
-    with pytest.raises(InvalidRequest):
-        engine.documents(after="jul03", sort="published")
+    assert [d.doc_id for d in engine.documents(after="jul05", limit=2)] == ["jul05b", "jul03"]
+    with pytest.raises(DocumentNotFound):
+        engine.documents(after="deleted-since", sort="published")
 
 
 HTML_PAGE = """<html><head><title>Border news</title><meta property="og:site_name" content="Courier">
@@ -597,3 +598,39 @@ def test_html_feed_and_json_lines_index_with_exact_offsets(make: MakeEngine) -> 
     with pytest.raises(InvalidDocument, match="line 1"):
         engine.import_file("bad.jsonl", b'{"doc_id": "x"}')
     assert "x" not in {d.doc_id for d in engine.documents()}
+
+
+def test_a_qdrant_store_written_before_article_fields_is_migrated(tmp_path: Path, embedder: Embedder) -> None:
+    """Records and passages of an earlier version (no article fields, no date on passages):
+    the next start fills what each text states, and the date filter then finds them."""
+    settings = backend_settings("qdrant", tmp_path, reader=False)
+    engine = Engine(settings, embedder=embedder)
+    engine.sync(SEEDS, progress=False)
+    index = engine.index
+    old_keys = ["published", "published_ts", "outlet", "url", "provenance"]
+    index.client.delete_payload(index.documents_name, old_keys, points=qm_all())  # type: ignore[attr-defined]
+    index.client.delete_payload(index.passages_name, ["published_ts"], points=qm_all())  # type: ignore[attr-defined]
+    index.set_state("article_fields", "0")
+    assert engine.document("002_c893cae8a75fbf29").source is None
+    engine.close()
+    engine = Engine(settings, embedder=embedder)
+    try:
+        doc = engine.document("002_c893cae8a75fbf29")
+        assert (doc.source, doc.published, sorted(doc.detected)) == (
+            "AFP",
+            "2021-07-05",
+            ["published", "source", "title"],
+        )
+        dated = engine.search(
+            "Afghan troops fled into Tajikistan", k=10, published_after="2021-07-05"
+        ).passages
+        assert dated and {p.doc_id for p in dated} == {"002_c893cae8a75fbf29"}
+    finally:
+        engine.close()
+        drop_test_collections(settings)
+
+
+def qm_all():  # type: ignore[no-untyped-def]
+    from qdrant_client import models
+
+    return models.Filter(must=[])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import positive_data_acceptance
 
 from api.app import create_app
 from qa.engine import Engine
@@ -21,6 +22,10 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory, embedder):
 
 
 MAX_EXAMPLES = 30
+# Operations whose input is a file (a feed, JSON Lines, an HTML page): whether it holds
+# documents is beyond what a schema can say, so a schema-valid body may get a clear 400. The
+# other checks (no 5xx, replies that match the schema) still apply to them.
+FILE_INPUT = {"/documents/import"}
 
 
 def test_no_server_errors_and_responses_match_schema(fuzz_app) -> None:
@@ -41,7 +46,8 @@ def test_no_server_errors_and_responses_match_schema(fuzz_app) -> None:
         def check(case) -> None:
             nonlocal cases
             cases += 1
-            case.call_and_validate()
+            excluded = [positive_data_acceptance] if case.operation.path in FILE_INPUT else []
+            case.call_and_validate(excluded_checks=excluded)
 
         check()
     print(f"schemathesis: {cases} cases")

@@ -21,18 +21,16 @@ from typing import Any
 import numpy as np
 
 from index.backend import (
-    DERIVED,
-    DETECTED,
-    GIVEN,
     DateRange,
     Document,
     DocumentRow,
     StoredPassage,
+    detected_fields,
     parse_cursor,
 )
 from index.local.datadir import StorageFull, disk_full
-from index.text.article import detect_article, published_ts
-from index.text.paragraphs import Paragraph, document_title
+from index.text.article import published_ts
+from index.text.paragraphs import Paragraph
 from index.text.terms import term_positions
 
 _SCHEMA = """
@@ -162,25 +160,12 @@ class PassageStore:
                 "INSERT INTO state VALUES ('metadata_index', '1') ON CONFLICT(key) DO UPDATE SET value = '1'"
             )
 
-    def _detect_fields(self, doc_id: str, title: str, text: str, head: str) -> None:
-        found = detect_article(text)
-        provenance = {n: DETECTED for n in sorted(found.detected) if n != "title"}
-        derived = title == document_title(head)
-        if found.title and derived:
-            title, provenance["title"] = found.title, DETECTED
-        elif title:
-            provenance["title"] = DERIVED if derived else GIVEN
+    def _detect_fields(self, doc_id: str, stored_title: str, text: str) -> None:
+        title, published, outlet, provenance = detected_fields(stored_title, text)
         self._db.execute(
             "UPDATE documents SET title = ?, published = ?, published_ts = ?, outlet = ?, "
             "provenance = ? WHERE doc_id = ?",
-            (
-                title,
-                found.published,
-                published_ts(found.published),
-                found.source,
-                json.dumps(provenance),
-                doc_id,
-            ),
+            (title, published, published_ts(published), outlet, json.dumps(provenance), doc_id),
         )
 
     def _has_terms(self) -> bool:
@@ -212,9 +197,7 @@ class PassageStore:
                         break
                     last = rows[-1][0]
                     for doc_id, title, head, tail, length in rows:
-                        self._detect_fields(
-                            doc_id, title, head if length <= 6000 else f"{head}\n{tail}", head
-                        )
+                        self._detect_fields(doc_id, title, head if length <= 9000 else f"{head}\n{tail}")
                 self._db.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):

@@ -63,10 +63,13 @@ from index.backend import (
     TextEncoder,
     UnsupportedFilter,
     corpus_source,
+    detected_fields,
+    excerpt,
     parse_cursor,
     published_order,
     stable_id,
 )
+from index.text.article import published_ts
 from index.text.paragraphs import Paragraph
 from index.text.terms import K1, B, query_terms, term_counts, term_positions
 
@@ -269,6 +272,8 @@ class QdrantBackend(Backend):
         self._payload_index("prefixes", qm.PayloadSchemaType.KEYWORD)
         self._payload_index("published_ts", qm.PayloadSchemaType.FLOAT)
         self._sweep_interrupted()
+        if not self.read_only and self.get_state(ARTICLE_FIELDS_STATE) != "1":
+            self._detect_article_fields()
         value = self.get_state(f"bm25_mean_length:{self.passages_name}")
         self._mean_length = float(value) if value else None
         if model_changed:
@@ -298,6 +303,52 @@ class QdrantBackend(Backend):
             return
         self.client.create_payload_index(self.passages_name, field, field_schema=schema, wait=True)
         self._indexed_fields.add(field)
+
+    def _detect_article_fields(self) -> None:
+        """Migrate a store written before article fields: each document record without them
+        gets what its text states (``detect_article``, marked detected; a derived title
+        gives way to a detected headline), and its passages the date the date filter reads.
+        Idempotent, resumable (a record that has fields is skipped), from any replica."""
+        offset = None
+        while True:
+            points, offset = self.client.scroll(
+                self.documents_name,
+                limit=PAGE,
+                offset=offset,
+                with_payload=["doc_id", "title", "text", "provenance"],
+            )
+            for point in points:
+                q = point.payload or {}
+                if "provenance" in q or "doc_id" not in q:
+                    continue
+                title, published, outlet, provenance = detected_fields(
+                    q.get("title", ""), excerpt(q.get("text", ""))
+                )
+                ts = published_ts(published)
+                if ts is not None:
+                    self.client.set_payload(
+                        self.passages_name,
+                        {"published_ts": ts},
+                        points=qm.Filter(
+                            must=[qm.FieldCondition(key="doc_id", match=qm.MatchValue(value=q["doc_id"]))]
+                        ),
+                        wait=True,
+                    )
+                fields = {
+                    "title": title,
+                    "published": published,
+                    "published_ts": ts,
+                    "outlet": outlet,
+                }
+                self.client.set_payload(
+                    self.documents_name,
+                    {**fields, "url": None, "provenance": provenance},
+                    points=[point.id],
+                    wait=True,
+                )
+            if offset is None:
+                break
+        self.set_state(ARTICLE_FIELDS_STATE, "1")
 
     def _reembed_all(self) -> None:
         offset = None
@@ -743,6 +794,7 @@ class QdrantBackend(Backend):
         self.client.close()
 
 
+ARTICLE_FIELDS_STATE = "article_fields"
 # The article fields a document record carries beside its text (index.text.article).
 _ARTICLE_PAYLOAD = ("published", "outlet", "url", "provenance")
 

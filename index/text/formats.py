@@ -178,8 +178,10 @@ def _html(name: str, html: str) -> tuple[str, Article]:
         date_extraction_params={"extensive_search": False, "original_date": True},
     )
     text = getattr(found, "text", None) or ""
+    if not text.strip():  # not a news page trafilatura knows (a fragment, a bare list): all its text
+        text = fragment_text(html)
     if not text.strip():
-        raise FormatError(f"{name}: no article text found in this HTML page")
+        raise FormatError(f"{name}: no text found in this HTML page")
     body = "\n\n".join(line.strip() for line in text.splitlines() if line.strip())
     fields = {}
     for key, attr in (("title", "title"), ("published", "date"), ("source", "sitename"), ("url", "url")):
