@@ -367,7 +367,8 @@ def cmd_add(args: argparse.Namespace) -> int:
                 replies = [client.add(path.stem, text, replace=args.replace, format=fmt, **given)]
         except ServiceError as exc:
             if exc.status == 409:
-                raise QAError(f"{path}: {exc.detail} (use --replace to overwrite)") from None
+                said = exc.detail.split(" (PUT ")[0]  # the HTTP hint; the CLI has its own
+                raise QAError(f"{path}: {said} (use --replace to overwrite it)") from None
             raise
         for reply in replies:
             note = f" ({reply['warning']})" if reply.get("warning") else ""
