@@ -253,7 +253,9 @@ def test_one_bad_file_in_a_folder_is_named_and_loses_nothing_else(tmp_path: Path
     with pytest.raises(CorpusError) as refused:
         scan_corpus(tmp_path)
     message = str(refused.value)
-    assert message.startswith("2 file(s)") and "nothing was changed" in message
+    assert (
+        message.startswith(f"2 entries of {tmp_path} cannot be indexed") and "nothing was changed" in message
+    )
     assert "broken.jsonl: line 2: not JSON" in message
     assert "bad name!.txt" in message and "letters, digits" in message
     skipped: list = []

@@ -89,7 +89,8 @@ def scan_corpus(directory: Path, skipped: list[tuple[Path, str]] | None = None) 
         lines = [f"{p}: {why}" for p, why in problems[:10]]
         more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
         raise CorpusError(
-            f"{len(problems)} file(s) or folder(s) cannot be indexed; nothing was changed "
+            f"{len(problems)} {'entry' if len(problems) == 1 else 'entries'} of {directory} cannot be "
+            "indexed; nothing was changed "
             "(fix them, or leave them out with --skip-invalid: their stored documents are kept):\n  "
             + "\n  ".join(lines)
             + more

@@ -327,7 +327,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     print(
         f"{added} documents indexed, {removed} removed"
-        + (f", {len(skipped)} files skipped" if skipped else "")
+        + (f", {len(skipped)} file{'' if len(skipped) == 1 else 's'} skipped" if skipped else "")
         + f"; {health.documents} documents, {health.passages} passages in {engine.settings.data_dir}/"
     )
     return 0
