@@ -634,3 +634,36 @@ def qm_all():  # type: ignore[no-untyped-def]
     from qdrant_client import models
 
     return models.Filter(must=[])
+
+
+def test_an_interrupted_model_change_is_resumed_at_the_next_start(tmp_path: Path, embedder: Embedder) -> None:
+    """A new model re-embeds every document into its own collection; killed part-way, the
+    next start (of any replica) finishes it instead of serving a fraction of the corpus."""
+    from index.qdrant.backend import QdrantBackend
+
+    settings = backend_settings("qdrant", tmp_path, reader=False)
+    engine = Engine(settings, embedder=embedder)
+    engine.sync(SEEDS, progress=False)
+    counts = engine.health()
+    engine.close()
+    real_add = QdrantBackend.add
+
+    def add_one_then_die(self: QdrantBackend, docs: Any, *args: Any, **kwargs: Any) -> None:
+        real_add(self, list(docs)[:1], *args, **kwargs)
+        raise _Killed("the process died while re-embedding")
+
+    renamed = Renamed(embedder)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(QdrantBackend, "add", add_one_then_die)
+        with pytest.raises(_Killed):
+            Engine(settings, embedder=renamed)
+    resumed = Engine(settings, embedder=renamed)
+    try:
+        assert resumed.health() == counts  # every passage, under the new model
+        assert resumed.index.get_state(f"reembed:{resumed.index.passages_name}") == "done"  # type: ignore[attr-defined]
+        assert resumed.sync(SEEDS, progress=False) == (0, 0)
+        top = resumed.search("How many troops did Tajikistan mobilize?", k=1).passages[0]
+        assert top.doc_id == "003_9e887223774c4d77"
+    finally:
+        resumed.close()
+        drop_test_collections(settings)

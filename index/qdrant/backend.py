@@ -276,16 +276,22 @@ class QdrantBackend(Backend):
             self._detect_article_fields()
         value = self.get_state(f"bm25_mean_length:{self.passages_name}")
         self._mean_length = float(value) if value else None
+        reembed_key = f"reembed:{self.passages_name}"
         if model_changed:
+            # Marked before any work: a start after a crash part-way finds the mark and resumes.
+            self.set_state(reembed_key, "pending")
+        if self.get_state(reembed_key) == "pending":
             others = sorted(n for n in existing if n.startswith(f"{self.prefix}_passages_"))
             log.info(
-                "no passages collection for %s (%s): re-embedding every document into it; "
+                "passages collection %s for %s is %s: re-embedding the documents it lacks; "
                 "those of other models (%s) can be dropped",
-                self.encoder.name,
                 self.passages_name,
+                self.encoder.name,
+                "new" if model_changed else "part-filled (an earlier re-embedding was interrupted)",
                 ", ".join(others) or "none",
             )
             self._reembed_all()
+            self.set_state(reembed_key, "done")
 
     def _create(self, name: str, **config: Any) -> bool:
         """Create a collection; False when another replica created it first."""
@@ -351,14 +357,30 @@ class QdrantBackend(Backend):
         self.set_state(ARTICLE_FIELDS_STATE, "1")
 
     def _reembed_all(self) -> None:
+        """Embed into this model's passages collection every document whose current version
+        has no passage there yet (all of them the first time; the rest after a crash). Two
+        replicas doing it at once write the same documents twice, each write whole."""
         offset = None
         while True:
             points, offset = self.client.scroll(
                 self.documents_name, limit=256, offset=offset, with_payload=True
             )
-            self.add([_document(p.payload) for p in points], progress=True)
+            records = [p.payload for p in points if p.payload]
+            done = self._embedded_versions(records)
+            todo = [_document(q) for q in records if (q["doc_id"], q.get("version", "")) not in done]
+            self.add(todo, progress=True)
             if offset is None:
                 return
+
+    def _embedded_versions(self, records: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        """(doc_id, version) of these records whose passages this collection holds."""
+        if not records:
+            return set()
+        ids = [passage_id(q["doc_id"], q.get("version", ""), 0) for q in records if q.get("passages")]
+        found = self.client.retrieve(self.passages_name, ids, with_payload=["doc_id", "version"])
+        have = {(p.payload["doc_id"], p.payload.get("version", "")) for p in found if p.payload}
+        # A document without a passage (no prose paragraph) needs nothing embedded.
+        return have | {(q["doc_id"], q.get("version", "")) for q in records if not q.get("passages")}
 
     # --- writes ------------------------------------------------------------------------
     @_reachable
