@@ -531,7 +531,7 @@ class Engine:
 def open_backend(settings: Settings, embedder: Embedder) -> Backend:
     """The storage back end the settings name (``QA_BACKEND``)."""
     if settings.backend == "qdrant":
-        from index.qdrant.backend import CollectionLayout, QdrantBackend  # an optional extra
+        from index.qdrant.backend import ClusterPolicy, CollectionLayout, QdrantBackend  # an optional extra
 
         layout = CollectionLayout(
             shards=settings.qdrant_shards,
@@ -546,6 +546,14 @@ def open_backend(settings: Settings, embedder: Embedder) -> Backend:
             path=settings.qdrant_path,
             prefix=settings.qdrant_collection,
             layout=layout,
+            policy=ClusterPolicy(
+                write_batch=settings.qdrant_write_batch,
+                retries=settings.qdrant_retries,
+                ordering=settings.qdrant_write_ordering,
+                write_consistency=settings.qdrant_write_consistency,
+                read_consistency=settings.qdrant_read_consistency,
+                grpc=settings.qdrant_grpc,
+            ),
         )
     return CorpusIndex(
         settings.data_dir,

@@ -42,6 +42,32 @@ class Settings(BaseSettings):
     qdrant_on_disk: bool = Field(
         default=False, description="backend=qdrant: original vectors and payload on disk (memory-mapped)"
     )
+    # How every API replica writes to and reads from the cluster (index.qdrant.backend.ClusterPolicy).
+    qdrant_grpc: bool = Field(
+        default=False, description="backend=qdrant: talk gRPC (port 6334) instead of REST"
+    )
+    qdrant_write_batch: int = Field(
+        default=256, ge=1, le=10_000, description="backend=qdrant: points per upsert"
+    )
+    qdrant_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="backend=qdrant: retries of a failed write (backoff 0.5 s, doubling)",
+    )
+    qdrant_write_ordering: str = Field(
+        default="medium",
+        pattern="^(weak|medium|strong)$",
+        description="backend=qdrant: write ordering across a shard's replicas",
+    )
+    qdrant_write_consistency: int = Field(
+        default=1, ge=1, description="backend=qdrant: replicas that acknowledge a write (new collections)"
+    )
+    qdrant_read_consistency: str = Field(
+        default="1",
+        pattern="^([1-9][0-9]*|majority|quorum|all)$",
+        description="backend=qdrant: replicas a read consults",
+    )
     qdrant_collection: str = Field(
         default="qa",
         pattern="^[A-Za-z0-9_-]{1,48}$",

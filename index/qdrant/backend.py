@@ -167,6 +167,34 @@ class CollectionLayout:
         )
 
 
+@dataclass(frozen=True)
+class ClusterPolicy:
+    """How this process writes to and reads from a cluster (every API replica sets the same).
+
+    Writes are idempotent (fixed point ids), so a write that fails on the transport is retried
+    ``retries`` times with exponential backoff from ``backoff_s``. ``ordering`` (weak, medium,
+    strong) is Qdrant's write ordering across a shard's replicas: ``medium`` (the default
+    here) routes a point's writes through its shard's current leader, so two writes of one
+    point are applied in one order on every replica. ``write_consistency`` replicas must
+    acknowledge a write before it succeeds (set when a collection is created).
+    ``read_consistency`` (1, majority, quorum, all) is how many replicas a read consults."""
+
+    write_batch: int = WRITE_BATCH
+    retries: int = 3
+    backoff_s: float = 0.5
+    ordering: str = "medium"
+    write_consistency: int = 1
+    read_consistency: str = "1"
+    grpc: bool = False
+
+    def write_ordering(self) -> Any:
+        return qm.WriteOrdering(self.ordering)
+
+    def consistency(self) -> Any:
+        value = self.read_consistency
+        return int(value) if value.isdigit() else qm.ReadConsistencyType(value)
+
+
 class QdrantBackend(Backend):
     def __init__(
         self,
@@ -175,9 +203,11 @@ class QdrantBackend(Backend):
         prefix: str = "qa",
         where: str = "",
         layout: CollectionLayout | None = None,
+        policy: ClusterPolicy | None = None,
     ) -> None:
         self.client = client
         self.layout = layout or CollectionLayout()
+        self.policy = policy or ClusterPolicy()
         self.encoder = encoder
         self.where = where or "local mode"
         self.local = where.startswith("path ")
@@ -202,6 +232,7 @@ class QdrantBackend(Backend):
         prefix: str = "qa",
         timeout: int = 30,
         layout: CollectionLayout | None = None,
+        policy: ClusterPolicy | None = None,
     ) -> QdrantBackend:
         """Connect to a server or cluster (``url``) or open a local-mode folder (``path``)."""
         if QdrantClient is None:
@@ -215,7 +246,8 @@ class QdrantBackend(Backend):
             )
         try:
             if url:
-                client = QdrantClient(url=url, api_key=api_key, timeout=timeout)
+                grpc = bool(policy and policy.grpc)
+                client = QdrantClient(url=url, api_key=api_key, timeout=timeout, prefer_grpc=grpc)
                 where = url
             else:
                 assert path is not None
@@ -225,7 +257,7 @@ class QdrantBackend(Backend):
         except (RuntimeError, OSError, ValueError) as exc:
             raise BackendUnavailable(f"cannot open Qdrant ({url or path}): {exc}") from None
         try:
-            return cls(client, encoder, prefix, where, layout)
+            return cls(client, encoder, prefix, where, layout, policy)
         except BackendUnavailable:
             client.close()
             raise
@@ -243,7 +275,15 @@ class QdrantBackend(Backend):
     def _prepare(self) -> None:
         existing = {c.name for c in self.client.get_collections().collections}
         layout = self.layout
-        cluster = {} if self.local else {"shard_number": layout.shards, "replication_factor": layout.replicas}
+        cluster = (
+            {}
+            if self.local
+            else {
+                "shard_number": layout.shards,
+                "replication_factor": layout.replicas,
+                "write_consistency_factor": min(self.policy.write_consistency, layout.replicas),
+            }
+        )
         if self.state_name not in existing:
             self._create(self.state_name, vectors_config={}, **cluster)
         if self.documents_name not in existing:
@@ -304,11 +344,48 @@ class QdrantBackend(Backend):
             raise
 
     def _payload_index(self, field: str, schema: Any) -> None:
-        """Payload indexes make filters fast on a server; local mode has none (and warns)."""
+        """Payload indexes make filters fast on a server; local mode has none (and warns).
+        With ``on_disk`` layouts they live on disk too (memory-mapped), not in RAM."""
         if self.local or field in self._indexed_fields:
             return
-        self.client.create_payload_index(self.passages_name, field, field_schema=schema, wait=True)
+        params = _index_params(schema, on_disk=True) if self.layout.on_disk else schema
+        self._retrying(
+            lambda: self.client.create_payload_index(
+                self.passages_name, field, field_schema=params, wait=True
+            )
+        )
         self._indexed_fields.add(field)
+
+    def _retrying(self, call: Callable[[], Any]) -> Any:
+        """An idempotent call, retried on transport errors with exponential backoff."""
+        for attempt in range(self.policy.retries + 1):
+            try:
+                return call()
+            except Exception as exc:
+                if attempt == self.policy.retries or not _is_transport_error(exc) or self.local:
+                    raise
+                delay = self.policy.backoff_s * 2**attempt
+                log.warning("Qdrant call failed (%s); retrying in %.1f s", type(exc).__name__, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _upsert(self, collection: str, points: list[Any], **options: Any) -> None:
+        """Points in batches of ``policy.write_batch``, each acknowledged and ordered."""
+        ordering = None if self.local else self.policy.write_ordering()
+        for lo in range(0, len(points), self.policy.write_batch):
+            part = points[lo : lo + self.policy.write_batch]
+            self._retrying(
+                functools.partial(
+                    self.client.upsert, collection, part, wait=True, ordering=ordering, **options
+                )
+            )
+
+    def _delete(self, collection: str, selector: Any) -> None:
+        ordering = None if self.local else self.policy.write_ordering()
+        self._retrying(lambda: self.client.delete(collection, selector, wait=True, ordering=ordering))
+
+    def _read_consistency(self) -> Any:
+        return None if self.local else self.policy.consistency()
 
     def _detect_article_fields(self) -> None:
         """Migrate a store written before article fields: each document record without them
@@ -436,8 +513,7 @@ class QdrantBackend(Backend):
                     )
                     row += 1
             self._index_metadata(docs)
-            for lo in range(0, len(points), WRITE_BATCH):
-                self.client.upsert(self.passages_name, points[lo : lo + WRITE_BATCH], wait=True)
+            self._upsert(self.passages_name, points)
             records = [
                 qm.PointStruct(
                     id=stable_id("document", doc.doc_id),
@@ -460,12 +536,22 @@ class QdrantBackend(Backend):
                 )
                 for doc, paragraphs in zip(docs, split, strict=True)
             ]
-            for lo in range(0, len(records), WRITE_BATCH):
-                self.client.upsert(self.documents_name, records[lo : lo + WRITE_BATCH], wait=True)
-            for doc in docs:  # the previous version, now unseen by readers
-                self._delete_passages(doc.doc_id, keep_version=version)
+            keep = {d.doc_id: version for d in docs}
+            if replace:
+                self._upsert(self.documents_name, records)
+            else:
+                # Another replica may have passed the same check at the same moment: a record is
+                # only inserted, never overwritten, then read back. A write whose record is not
+                # the stored one lost the race: its passages go and it answers "exists" (409).
+                self._upsert(self.documents_name, records, update_mode=qm.UpdateMode.INSERT_ONLY)
+                keep |= self._versions([d.doc_id for d in docs])
+            lost = sorted(d.doc_id for d in docs if keep[d.doc_id] != version)
+            for doc in docs:  # the version readers do not see: the previous one, or this one if it lost
+                self._delete_passages(doc.doc_id, keep_version=keep[doc.doc_id])
             self._unmark_writing([d.doc_id for d in docs])
             self._idf.clear()
+            if lost:
+                raise DocumentExistsError(lost[0])
 
     def _index_metadata(self, docs: Sequence[Document]) -> None:
         """Payload indexes for the metadata keys these documents bring, by their values' type
@@ -489,13 +575,12 @@ class QdrantBackend(Backend):
             )
             for d in doc_ids
         ]
-        for lo in range(0, len(points), WRITE_BATCH):
-            self.client.upsert(self.state_name, points[lo : lo + WRITE_BATCH], wait=True)
+        self._upsert(self.state_name, points)
 
     def _unmark_writing(self, doc_ids: list[str]) -> None:
         ids: list[Any] = [stable_id("state", f"writing:{d}") for d in doc_ids]
-        for lo in range(0, len(ids), WRITE_BATCH):
-            self.client.delete(self.state_name, qm.PointIdsList(points=ids[lo : lo + WRITE_BATCH]), wait=True)
+        for lo in range(0, len(ids), self.policy.write_batch):
+            self._delete(self.state_name, qm.PointIdsList(points=ids[lo : lo + self.policy.write_batch]))
 
     def _sweep_interrupted(self, older_than: float = STALE_WRITE_S) -> int:
         """Delete the passages of writes that were interrupted (a marker older than
@@ -513,7 +598,7 @@ class QdrantBackend(Backend):
             doc_id = key.removeprefix("writing:")
             versions = self._versions([doc_id])
             self._delete_passages(doc_id, keep_version=versions.get(doc_id))
-            self.client.delete(self.state_name, qm.PointIdsList(points=[point.id]), wait=True)
+            self._delete(self.state_name, qm.PointIdsList(points=[point.id]))
             swept += 1
         if swept:
             log.warning("swept the passages of %d interrupted writes", swept)
@@ -529,10 +614,17 @@ class QdrantBackend(Backend):
         return {p.payload["doc_id"]: str(p.payload.get("version", "")) for p in found if p.payload}
 
     def _bm25_mean_length(self, lengths: list[int]) -> float:
-        """The ``avglen`` of the sparse vectors: the first batch's mean, kept from then on."""
+        """The ``avglen`` of the sparse vectors: the first batch's mean, kept from then on.
+        Two replicas writing their first batch at once both offer theirs; only the first is
+        stored (insert-only) and both use the stored one, so every vector has one avglen."""
         if self._mean_length is None:
-            self._mean_length = max(1.0, float(np.mean(lengths))) if lengths else 1.0
-            self.set_state(f"bm25_mean_length:{self.passages_name}", repr(self._mean_length))
+            key = f"bm25_mean_length:{self.passages_name}"
+            offered = max(1.0, float(np.mean(lengths))) if lengths else 1.0
+            point = qm.PointStruct(
+                id=stable_id("state", key), vector={}, payload={"key": key, "value": repr(offered)}
+            )
+            self._upsert(self.state_name, [point], update_mode=qm.UpdateMode.INSERT_ONLY)
+            self._mean_length = float(self.get_state(key) or offered)
         return self._mean_length
 
     def _delete_passages(self, doc_id: str, keep_version: str | None = None) -> None:
@@ -544,7 +636,7 @@ class QdrantBackend(Backend):
         elif keep_version == "":  # a record written before versions: its passages have none
             must_not.append(qm.IsEmptyCondition(is_empty=qm.PayloadField(key="version")))
         selector = qm.FilterSelector(filter=qm.Filter(must=must, must_not=must_not or None))
-        self.client.delete(self.passages_name, selector, wait=True)
+        self._delete(self.passages_name, selector)
 
     @_reachable
     def delete(self, doc_id: str) -> bool:
@@ -561,9 +653,7 @@ class QdrantBackend(Backend):
             ).count
             if not known and not stray:
                 return False
-            self.client.delete(
-                self.documents_name, qm.PointIdsList(points=[stable_id("document", doc_id)]), wait=True
-            )
+            self._delete(self.documents_name, qm.PointIdsList(points=[stable_id("document", doc_id)]))
             self._delete_passages(doc_id)
             self._idf.clear()
         return True
@@ -576,7 +666,7 @@ class QdrantBackend(Backend):
     @_reachable
     def set_state(self, key: str, value: str) -> None:
         point = qm.PointStruct(id=stable_id("state", key), vector={}, payload={"key": key, "value": value})
-        self.client.upsert(self.state_name, [point], wait=True)
+        self._upsert(self.state_name, [point])
 
     # --- reads -------------------------------------------------------------------------
     @_reachable
@@ -586,6 +676,7 @@ class QdrantBackend(Backend):
             query=np.asarray(vector, dtype=np.float32).tolist(),
             using="dense",
             limit=k,
+            consistency=self._read_consistency(),
             query_filter=allowed,
             search_params=self.layout.search_params(),
             with_payload=False,
@@ -604,6 +695,7 @@ class QdrantBackend(Backend):
             limit=k,
             query_filter=allowed,
             with_payload=False,
+            consistency=self._read_consistency(),
         )
         return [Hit(int(p.id), float(p.score)) for p in found.points if p.score > 0]
 
@@ -886,3 +978,21 @@ def synced_from(
         raise
     finally:
         client.close()
+
+
+def _index_params(schema: Any, on_disk: bool) -> Any:
+    """A payload index's parameters for a schema type, kept on disk (memory-mapped)."""
+    kinds = {
+        qm.PayloadSchemaType.KEYWORD: lambda: qm.KeywordIndexParams(
+            type=qm.KeywordIndexType.KEYWORD, on_disk=on_disk
+        ),
+        qm.PayloadSchemaType.FLOAT: lambda: qm.FloatIndexParams(
+            type=qm.FloatIndexType.FLOAT, on_disk=on_disk
+        ),
+        qm.PayloadSchemaType.INTEGER: lambda: qm.IntegerIndexParams(
+            type=qm.IntegerIndexType.INTEGER, lookup=True, range=True, on_disk=on_disk
+        ),
+        qm.PayloadSchemaType.BOOL: lambda: qm.BoolIndexParams(type=qm.BoolIndexType.BOOL, on_disk=on_disk),
+    }
+    make = kinds.get(schema)
+    return make() if make else schema
