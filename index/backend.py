@@ -258,24 +258,32 @@ class Backend(ABC):
         skipped: list[tuple[Path, str]] | None = None,
         embed: Embed | None = None,
         chunk: int = SYNC_CHUNK,
+        shard: tuple[int, int] | None = None,
     ) -> tuple[int, int]:
         """Make the store hold exactly the folder's files. Only documents that came from this
         folder are changed or removed: documents added through the API or indexed from
         another folder stay. Returns (documents added or changed, documents removed). With a
         ``skipped`` list, files that cannot be documents and folders that cannot be listed
         are left out and listed there, and the stored documents they may hold are kept.
-        Documents are embedded and written ``chunk`` at a time."""
+        Documents are embedded and written ``chunk`` at a time. With ``shard=(i, n)``, only
+        the documents of shard ``i`` of ``n`` (by a stable hash of the doc_id) are this
+        call's: ``n`` drivers can index one folder side by side, each its own shard."""
         self._check_writable()
         scan = scan_corpus(directory, skipped)
         files = scan.files
         source = corpus_source(directory)
-        digest = corpus_sha256(files)
         state_key = f"corpus_sha256:{source}"
+        if shard is not None:
+            files = [f for f in files if in_shard(f.doc_id, shard)]
+            state_key += f":shard{shard[0]}of{shard[1]}"
+        digest = corpus_sha256(files)
         complete = not scan.unchecked and not scan.unreadable and not scan.unknown
         if complete and self.get_state(state_key) == digest:
             return 0, 0
         known = self.document_sources()
         mine = {d for d, (src, _) in known.items() if src in (source, LEGACY_CORPUS_SOURCE)}
+        if shard is not None:
+            mine = {d for d in mine if in_shard(d, shard)}
         changed = [f for f in files if known.get(f.doc_id) != (source, f.sha256)]
         # What could not be checked is kept: a file that could not be read is not a file that
         # was removed, and nothing is known of the files in a folder that could not be listed.
@@ -296,6 +304,12 @@ class Backend(ABC):
     def sources(self) -> set[str]:
         """Where the stored documents came from: ``api`` or ``corpus:<folder>``."""
         return {src for src, _ in self.document_sources().values()}
+
+
+def in_shard(doc_id: str, shard: tuple[int, int]) -> bool:
+    """Whether a document is in shard ``i`` of ``n`` (the same answer on every machine)."""
+    index, count = shard
+    return stable_id("shard", doc_id) % count == index
 
 
 def corpus_source(directory: Path) -> str:

@@ -60,14 +60,18 @@ class Embedder:
         onnx_dir: Path | None = None,
         threads: int = 1,
         precision: str = "auto",
+        device: str = "cpu",
     ) -> None:
+        """``device``: where passages are embedded (``cuda`` on a GPU worker of
+        ``qa index --ray``); queries are always embedded on the CPU."""
         offline()
         from sentence_transformers import SentenceTransformer
 
         self.name = name_or_path or DEFAULT_MODEL
         self.batch_size = batch_size
         self.model_dir = resolve_model_path(name_or_path)
-        self._model = SentenceTransformer(str(self.model_dir), device="cpu")
+        self.device = device
+        self._model = SentenceTransformer(str(self.model_dir), device=device)
         dim = (
             self._model.get_embedding_dimension()
             if hasattr(self._model, "get_embedding_dimension")
@@ -76,7 +80,9 @@ class Embedder:
         self.dim = int(dim or 0)
         if precision not in ("auto", "fp32", "bf16"):
             raise ValueError("embedding precision must be auto, fp32 or bf16")
-        self.precision = ("bf16" if bf16_pays_off() else "fp32") if precision == "auto" else precision
+        if precision == "auto":  # on a GPU, fp32: MiniLM is small, and the vectors stay exact
+            precision = "bf16" if device == "cpu" and bf16_pays_off() else "fp32"
+        self.precision = precision
         # Held around each model call; the engine shares one gate between the embedder and
         # the reader so that concurrent requests queue for the cores instead of thrashing.
         self.gate = ComputeGate(threads)
@@ -136,7 +142,7 @@ class Embedder:
             return nullcontext()
         import torch
 
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+        return torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16)
 
     def encode_query(self, text: str) -> np.ndarray:
         """One query's embedding, shape (dim,): a single call, so it takes one slot of the

@@ -1,10 +1,23 @@
 """Passage embeddings on Ray workers: ``qa index DIR --ray [ADDRESS]``.
 
-The driver (the ``qa index`` process) reads and splits the documents, as it always does;
-Ray Data spreads the passages over actors that each hold the embedding model, and the
-vectors come back to the driver, which writes them to the back end (a Qdrant cluster, or
-the local data directory) in batches, a sync chunk at a time. With an address, the work goes
-to that cluster; without one, a local Ray is started bound to 127.0.0.1 only.
+The driver (the ``qa index`` process) reads and splits the documents, as it always does; a
+pool of Ray actors, each holding the embedding model, embeds the passages, and the driver
+writes the vectors to the back end (a Qdrant cluster, or the local data directory) a small
+chunk of documents at a time, so that a failure loses at most one chunk and a rerun resumes
+from what the store holds (a corpus sync skips documents already stored whole).
+
+- **Local Ray** (no address): a private single-node Ray whose node address is 127.0.0.1 and
+  whose servers listen on loopback only, with Ray's token authentication on (a fresh random
+  token unless ``RAY_AUTH_TOKEN`` is set), no dashboard.
+- **A cluster** (an address): our code ships to the workers in the job's runtime
+  environment (``py_modules``); the workers need the package's dependencies installed (the
+  same image as the driver), which each actor checks when it starts.
+- **Faults**: actors that die (a worker node lost) are restarted by Ray and their batches
+  retried; actors that cannot be placed (not enough CPUs or GPUs) are reported after
+  ``start_timeout`` seconds instead of waiting for ever; a batch that takes longer than
+  ``batch_timeout`` stops the run with the reason. Every failure is a ``RayUnavailable`` with
+  a message fit for one ``qa:`` line.
+- **GPUs**: ``gpus_per_worker`` > 0 places each actor on a GPU and embeds there.
 
 Ray is an optional extra (``pip install 'newsqa[scale]'``); nothing else imports this module.
 """
@@ -13,6 +26,11 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,25 +38,43 @@ import numpy as np
 log = logging.getLogger(__name__)
 LOCAL = "local"
 # Passages per actor call: large enough to keep a worker's cores busy, small enough that a
-# slow worker does not hold the tail of the job.
+# slow or lost worker holds little of the job.
 ACTOR_BATCH = 256
+# Restarts of a lost actor, and retries of a batch whose actor was lost.
+ACTOR_RESTARTS = 4
+BATCH_RETRIES = 3
 
 
 class RayUnavailable(RuntimeError):
-    """Ray is not installed, or the cluster cannot be reached."""
+    """Ray is not installed, the cluster cannot be reached or cannot run the job."""
 
 
 class _PassageEncoder:
-    """A Ray Data actor: loads the model once, embeds batches of passages."""
+    """A Ray actor: loads the model once, embeds batches of passages."""
 
-    def __init__(self, model: str, threads: int) -> None:
+    def __init__(self, model: str, threads: int, device: str) -> None:
         from index.embedder import Embedder
 
-        self.embedder = Embedder(model, threads=threads)
+        self.embedder = Embedder(model, threads=threads, device=device)
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        vectors = self.embedder.encode([str(t) for t in batch["text"]])
-        return {"row": batch["row"], "vector": vectors}
+    def ready(self) -> str:
+        return f"{self.embedder.device} ({self.embedder.precision})"
+
+    def encode(self, rows: np.ndarray, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        return rows, self.embedder.encode(list(texts))
+
+
+def local_ray_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What a private local Ray needs in its environment: the node address resolved to
+    127.0.0.1 and every server bound there (Ray otherwise resolves the machine's outward
+    address and listens on all interfaces), and token authentication."""
+    source: Mapping[str, str] = os.environ if env is None else env
+    return {
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": source.get("RAY_AUTH_TOKEN") or secrets.token_urlsafe(32),
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
 
 
 class RayEmbed:
@@ -52,7 +88,13 @@ class RayEmbed:
         workers: int | None = None,
         threads_per_worker: int = 1,
         local_cpus: int | None = None,
+        gpus_per_worker: float = 0.0,
+        start_timeout: float = 300.0,
+        batch_timeout: float = 600.0,
     ) -> None:
+        if address == LOCAL and "ray" not in sys.modules:
+            # Before Ray is imported: it reads its authentication settings once, at import.
+            os.environ.update(local_ray_environment())
         try:
             import ray
         except ImportError:
@@ -60,55 +102,134 @@ class RayEmbed:
         self.ray = ray
         self.model = model
         self.dim = dim
+        self.address = address
         self.threads = max(1, threads_per_worker)
+        self.gpus = max(0.0, gpus_per_worker)
+        self.batch_timeout = batch_timeout
         logging.getLogger("ray").setLevel(logging.WARNING)
         self._started_here = not ray.is_initialized()
         if self._started_here:
-            try:
-                if address == LOCAL:
-                    # A private single-node Ray: listens on loopback only, no dashboard.
-                    ray.init(
-                        _node_ip_address="127.0.0.1",
-                        include_dashboard=False,
-                        num_cpus=local_cpus or os.cpu_count() or 1,
-                        logging_level=logging.WARNING,
-                        log_to_driver=False,
+            self._connect(local_cpus)
+        resources = ray.cluster_resources()
+        cpus, gpus = int(resources.get("CPU", 0)), int(resources.get("GPU", 0))
+        fit = int(gpus / self.gpus) if self.gpus else cpus // self.threads
+        self.workers = workers or max(1, fit)
+        self.actors = self._start_actors(start_timeout, cpus, gpus)
+        log.info("Ray: %d CPUs, %d GPUs, %d embedding actors", cpus, gpus, len(self.actors))
+
+    def _connect(self, local_cpus: int | None) -> None:
+        ray = self.ray
+        try:
+            if self.address == LOCAL:
+                if os.environ.get("RAY_AUTH_MODE") != "token":
+                    raise RayUnavailable(
+                        "a local Ray needs token authentication, set before Ray is imported: "
+                        "start it from a process that has not imported ray"
                     )
-                else:
-                    ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise RayUnavailable(f"cannot start or reach Ray at {address}: {exc}") from None
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        self.workers = workers or max(1, cpus // self.threads)
-        log.info("Ray: %d CPUs, %d embedding actors of %d threads", cpus, self.workers, self.threads)
+                ray.init(
+                    _node_ip_address="127.0.0.1",
+                    include_dashboard=False,
+                    num_cpus=local_cpus or os.cpu_count() or 1,
+                    logging_level=logging.WARNING,
+                    log_to_driver=False,
+                )
+            else:
+                # Our code travels with the job; its dependencies must be on the workers.
+                package = Path(__file__).resolve().parent
+                ray.init(
+                    address=self.address,
+                    runtime_env={"py_modules": [str(package)]},
+                    logging_level=logging.WARNING,
+                    log_to_driver=False,
+                )
+        except RayUnavailable:
+            raise
+        except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, ...
+            raise RayUnavailable(f"cannot start or reach Ray at {self.address}: {_first_line(exc)}") from None
+
+    def _start_actors(self, timeout: float, cpus: int, gpus: int) -> list[Any]:
+        ray = self.ray
+        encoder = ray.remote(
+            num_cpus=self.threads,
+            num_gpus=self.gpus,
+            max_restarts=ACTOR_RESTARTS,
+            max_task_retries=BATCH_RETRIES,
+        )(_PassageEncoder)
+        device = "cuda" if self.gpus else "cpu"
+        actors = [encoder.remote(self.model, self.threads, device) for _ in range(self.workers)]
+        pending = {a.ready.remote(): a for a in actors}
+        deadline = time.monotonic() + timeout
+        started: list[Any] = []
+        while pending and time.monotonic() < deadline:
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.1, deadline - time.monotonic()))
+            for ref in done:
+                actor = pending.pop(ref)
+                try:
+                    log.info("embedding actor ready on %s", ray.get(ref))
+                    started.append(actor)
+                except Exception as exc:
+                    self._kill(actors)
+                    raise RayUnavailable(
+                        "an embedding actor could not start on the cluster: "
+                        f"{_first_line(exc)} (the workers need the package's dependencies: "
+                        "the same image or `pip install 'newsqa[scale]'` on every node)"
+                    ) from None
+        if pending:
+            self._kill(actors)
+            need = f"{self.threads} CPU" + (f" and {self.gpus:g} GPU" if self.gpus else "")
+            raise RayUnavailable(
+                f"{len(pending)} of {len(actors)} embedding actors found no room within {timeout:.0f} s: "
+                f"each needs {need}, the cluster has {cpus} CPUs and {gpus} GPUs "
+                "(use fewer --ray-workers or --ray-threads, or add nodes)"
+            )
+        return started
+
+    def _kill(self, actors: list[Any]) -> None:
+        for actor in actors:
+            try:
+                self.ray.kill(actor)
+            except Exception as exc:  # already gone
+                log.debug("actor kill: %s", exc)
 
     def __call__(self, texts: list[str], progress: bool = False) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        data = self.ray.data
+        ray = self.ray
         # Longest first, so each batch holds passages of similar length (little padding).
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        items = [{"row": i, "text": texts[i]} for i in order]
-        dataset = data.from_items(
-            items, override_num_blocks=max(1, min(len(items) // ACTOR_BATCH, 4 * self.workers))
-        )
-        embedded = dataset.map_batches(
-            _PassageEncoder,
-            fn_constructor_args=(self.model, self.threads),
-            batch_size=ACTOR_BATCH,
-            batch_format="numpy",
-            compute=data.ActorPoolStrategy(size=self.workers),
-            num_cpus=self.threads,
-        )
-        done = 0
-        for batch in embedded.iter_batches(batch_size=4 * ACTOR_BATCH, batch_format="numpy"):
-            out[np.asarray(batch["row"], dtype=np.int64)] = np.asarray(batch["vector"], dtype=np.float32)
-            done += len(batch["row"])
-            if progress:
-                log.info("embedded %d of %d passages on Ray", done, len(texts))
-        if done != len(texts):
-            raise RayUnavailable(f"Ray returned {done} of {len(texts)} passage vectors")
+        order = np.array(sorted(range(len(texts)), key=lambda i: -len(texts[i])), dtype=np.int64)
+        batches = [order[lo : lo + ACTOR_BATCH] for lo in range(0, len(order), ACTOR_BATCH)]
+        waiting = list(reversed(batches))
+        running: dict[Any, np.ndarray] = {}
+        turn, done = 0, 0
+        try:
+            while waiting or running:
+                while waiting and len(running) < 2 * len(self.actors):  # two per actor: no idle gaps
+                    rows = waiting.pop()
+                    actor = self.actors[turn % len(self.actors)]
+                    turn += 1
+                    running[actor.encode.remote(rows, [texts[i] for i in rows])] = rows
+                finished, _ = ray.wait(list(running), num_returns=1, timeout=self.batch_timeout)
+                if not finished:
+                    raise RayUnavailable(
+                        f"no embedding batch finished within {self.batch_timeout:.0f} s on Ray at "
+                        f"{self.address} (workers lost or overloaded); what was written is whole: "
+                        "run the command again to resume"
+                    )
+                for ref in finished:
+                    running.pop(ref)
+                    rows, vectors = ray.get(ref)
+                    out[np.asarray(rows, dtype=np.int64)] = np.asarray(vectors, dtype=np.float32)
+                    done += len(rows)
+                if progress:
+                    log.info("embedded %d of %d passages on Ray", done, len(texts))
+        except RayUnavailable:
+            raise
+        except Exception as exc:  # a lost actor past its retries, the cluster gone, ...
+            raise RayUnavailable(
+                f"embedding on Ray at {self.address} failed: {_first_line(exc)}; what was written is "
+                "whole: run the command again to resume"
+            ) from None
         return out
 
     def close(self) -> None:
@@ -120,3 +241,8 @@ class RayEmbed:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__

@@ -171,14 +171,16 @@ class Engine:
         skipped: list[tuple[Path, str]] | None = None,
         embed: Embed | None = None,
         chunk: int = SYNC_CHUNK,
+        shard: tuple[int, int] | None = None,
     ) -> tuple[int, int]:
         """Index new or changed files of a folder and drop removed ones; with a ``skipped``
         list, files that cannot be documents are listed there instead of stopping the sync.
-        ``embed`` replaces the local model for passage vectors (``index.ray_ingest``), and
-        documents are embedded and written ``chunk`` at a time."""
+        ``embed`` replaces the local model for passage vectors (``index.ray_ingest``),
+        documents are embedded and written ``chunk`` at a time, and ``shard=(i, n)`` keeps
+        to shard ``i`` of ``n`` of the folder (several drivers, one shard each)."""
         try:
             return self.index.sync_corpus(
-                Path(corpus), progress=progress, skipped=skipped, embed=embed, chunk=chunk
+                Path(corpus), progress=progress, skipped=skipped, embed=embed, chunk=chunk, shard=shard
             )
         except CorpusError as exc:
             raise InvalidDocument(str(exc)) from None

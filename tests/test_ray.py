@@ -3,6 +3,7 @@ written to the Qdrant back end, searchable like a locally embedded corpus."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -48,3 +49,93 @@ def test_index_with_ray_into_qdrant(tmp_path: Path, embedder: Embedder) -> None:
         assert "fled into Tajikistan" in hit.text
         # A second run finds nothing to do (and starts no Ray job).
         assert engine.sync(SEEDS, progress=False) == (0, 0)
+
+
+PROBE = r"""
+import json, os, socket, struct, subprocess, sys
+from pathlib import Path
+from index.ray_ingest import LOCAL, RayEmbed
+
+def descendants(root):
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    found, todo = {root}, [root]
+    while todo:
+        pid = todo.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+def listening(pids):
+    # /proc/net/tcp{,6}: LISTEN sockets (state 0A) by inode, then the inodes these pids hold.
+    sockets = {}
+    for name, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]:
+            parts = line.split()
+            if parts[3] != "0A":
+                continue
+            address, port = parts[1].split(":")
+            raw = bytes.fromhex(address)
+            if family == socket.AF_INET:
+                ip = socket.inet_ntop(family, raw[::-1])
+            else:
+                ip = socket.inet_ntop(family, b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4)))
+            sockets[parts[9]] = (ip, int(port, 16))
+    out = []
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inode = target[8:-1]
+                    if inode in sockets:
+                        out.append([Path(f"/proc/{pid}/comm").read_text().strip(), *sockets[inode]])
+        except OSError:
+            pass
+    return out
+
+embed = RayEmbed("all-MiniLM-L6-v2", 384, LOCAL, workers=1, local_cpus=1)
+import ray
+open_sockets = listening(descendants(os.getpid()))
+gcs = ray.get_runtime_context().gcs_address
+env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+env["RAY_ADDRESS"] = ""
+intruder = subprocess.run(
+    [sys.executable, "-c", f"import ray; ray.init(address={gcs!r}); print('joined')"],
+    env=env, capture_output=True, text=True, timeout=120,
+)
+vectors = embed(["The ferry to the island resumed service on Sunday."])
+print(json.dumps({
+    "nodes": [n["NodeManagerAddress"] for n in ray.nodes()],
+    "gcs": gcs,
+    "listening": open_sockets,
+    "intruder_joined": "joined" in intruder.stdout,
+    "norm": float((vectors[0] ** 2).sum()),
+}))
+embed.close()
+"""
+
+
+@pytest.mark.slow
+def test_a_local_ray_listens_on_loopback_only_and_needs_its_token() -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_ADDRESS": ""}
+    env.pop("RAY_AUTH_TOKEN", None)
+    env.pop("RAY_AUTH_MODE", None)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["nodes"] == ["127.0.0.1"] and seen["gcs"].startswith("127.0.0.1:")
+    assert seen["listening"], "no Ray server found listening"
+    wide = [s for s in seen["listening"] if s[1] not in ("127.0.0.1", "::ffff:127.0.0.1", "::1")]
+    assert not wide, f"Ray listens beyond loopback: {wide}"
+    assert not seen["intruder_joined"]  # no token, no entry
+    assert abs(seen["norm"] - 1.0) < 1e-3  # and the job itself ran

@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 SEEDS = Path("seeds")
-# Documents per Ray job: each job starts its actors (and loads the model) once.
-RAY_CHUNK = 50_000
+# Documents embedded and written at a time with --ray: the actors live for the whole run,
+# so a chunk is small; a failure loses at most one, and a rerun resumes after the last.
+RAY_CHUNK = 500
 
 
 def _settings(args: argparse.Namespace, **extra: object):
@@ -304,30 +305,54 @@ def _read_regular(path: Path, limit: int) -> bytes:
         raise QAError(f"{path}: cannot read ({exc.strerror})") from None
 
 
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``--shard 2/4`` -> (1, 4): the second of four (1-based on the command line)."""
+    if not text:
+        return None
+    try:
+        number, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise QAError(f"--shard {text!r}: give I/N, e.g. 1/4 (this driver takes shard I of N)") from None
+    if not 1 <= number <= count:
+        raise QAError(f"--shard {text!r}: I must be between 1 and N")
+    return number - 1, count
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from qa.engine import Engine
 
     skipped: list[tuple[Path, str]] | None = [] if args.skip_invalid else None
+    shard = parse_shard(args.shard)
     with Engine(_settings(args, reader=False)) as engine:
         if args.ray:
             from index.ray_ingest import RayEmbed, RayUnavailable
 
             try:
-                embed = RayEmbed(
-                    engine.embedder.name, engine.embedder.dim, args.ray, args.ray_workers, args.ray_threads
-                )
+                with RayEmbed(
+                    engine.embedder.name,
+                    engine.embedder.dim,
+                    args.ray,
+                    args.ray_workers,
+                    args.ray_threads,
+                    gpus_per_worker=args.ray_gpus,
+                    start_timeout=args.ray_timeout,
+                    batch_timeout=args.ray_timeout,
+                ) as embed:
+                    added, removed = engine.sync(
+                        args.directory, skipped=skipped, embed=embed, chunk=RAY_CHUNK, shard=shard
+                    )
             except RayUnavailable as exc:
                 raise QAError(str(exc)) from None
-            with embed:
-                added, removed = engine.sync(args.directory, skipped=skipped, embed=embed, chunk=RAY_CHUNK)
         else:
-            added, removed = engine.sync(args.directory, skipped=skipped)
+            added, removed = engine.sync(args.directory, skipped=skipped, shard=shard)
         health = engine.health()
     for path, reason in skipped or []:
         print(f"skipped {path}: {reason}", file=sys.stderr)
+    n = len(skipped or [])
+    part = f" (shard {shard[0] + 1} of {shard[1]})" if shard else ""
     print(
-        f"{added} documents indexed, {removed} removed"
-        + (f", {len(skipped)} file{'' if len(skipped) == 1 else 's'} skipped" if skipped else "")
+        f"{added} documents indexed{part}, {removed} removed"
+        + (f", {n} file{'' if n == 1 else 's'} skipped" if n else "")
         + f"; {health.documents} documents, {health.passages} passages in {engine.settings.data_dir}/"
     )
     return 0
@@ -480,6 +505,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--ray-workers", type=int, help="embedding actors (default: the cluster's CPUs / threads)")
     p.add_argument("--ray-threads", type=int, default=1, help="CPU threads per embedding actor")
+    p.add_argument(
+        "--ray-gpus",
+        type=float,
+        default=0.0,
+        help="GPUs per embedding actor (0: embed on CPUs; 1: one GPU each)",
+    )
+    p.add_argument(
+        "--ray-timeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait for the actors to be placed, and for any one batch (default 300)",
+    )
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="index only shard I of N of the folder (by doc_id): run N drivers side by side, one shard each",
+    )
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser(
