@@ -12,11 +12,11 @@ from what the store holds (a corpus sync skips documents already stored whole).
 - **A cluster** (an address): our code ships to the workers in the job's runtime
   environment (``py_modules``); the workers need the package's dependencies installed (the
   same image as the driver), which each actor checks when it starts.
-- **Faults**: actors that die (a worker node lost) are restarted by Ray and their batches
-  retried; actors that cannot be placed (not enough CPUs or GPUs) are reported after
-  ``start_timeout`` seconds instead of waiting for ever; a batch that takes longer than
-  ``batch_timeout`` stops the run with the reason. Every failure is a ``RayUnavailable`` with
-  a message fit for one ``qa:`` line.
+- **Faults**: when an actor dies (its worker node lost), its batches go to the actors that
+  are left (and a replacement is started where the cluster has room); actors that cannot be
+  placed (not enough CPUs or GPUs) are reported after ``start_timeout`` seconds instead of
+  waiting for ever; a batch that takes longer than ``batch_timeout`` stops the run with the
+  reason. Every failure is a ``RayUnavailable`` with a message fit for one ``qa:`` line.
 - **GPUs**: ``gpus_per_worker`` > 0 places each actor on a GPU and embeds there.
 
 Ray is an optional extra (``pip install 'newsqa[scale]'``); nothing else imports this module.
@@ -40,8 +40,7 @@ LOCAL = "local"
 # Passages per actor call: large enough to keep a worker's cores busy, small enough that a
 # slow or lost worker holds little of the job.
 ACTOR_BATCH = 256
-# Restarts of a lost actor, and retries of a batch whose actor was lost.
-ACTOR_RESTARTS = 4
+# Times a batch is given to another actor after the one embedding it was lost.
 BATCH_RETRIES = 3
 
 
@@ -106,6 +105,7 @@ class RayEmbed:
         self.threads = max(1, threads_per_worker)
         self.gpus = max(0.0, gpus_per_worker)
         self.batch_timeout = batch_timeout
+        self.lost = 0  # actors lost (and their batches given to others) during the run
         logging.getLogger("ray").setLevel(logging.WARNING)
         self._started_here = not ray.is_initialized()
         if self._started_here:
@@ -149,17 +149,12 @@ class RayEmbed:
 
     def _start_actors(self, timeout: float, cpus: int, gpus: int) -> list[Any]:
         ray = self.ray
-        encoder = ray.remote(
-            num_cpus=self.threads,
-            num_gpus=self.gpus,
-            max_restarts=ACTOR_RESTARTS,
-            max_task_retries=BATCH_RETRIES,
-        )(_PassageEncoder)
-        device = "cuda" if self.gpus else "cpu"
-        actors = [encoder.remote(self.model, self.threads, device) for _ in range(self.workers)]
+        self._encoder = ray.remote(num_cpus=self.threads, num_gpus=self.gpus, max_restarts=0)(_PassageEncoder)
+        actors = [self._new_actor() for _ in range(self.workers)]
         pending = {a.ready.remote(): a for a in actors}
         deadline = time.monotonic() + timeout
         started: list[Any] = []
+        spares = len(actors)  # actors lost while starting are replaced, this many times at most
         while pending and time.monotonic() < deadline:
             done, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.1, deadline - time.monotonic()))
             for ref in done:
@@ -167,6 +162,18 @@ class RayEmbed:
                 try:
                     log.info("embedding actor ready on %s", ray.get(ref))
                     started.append(actor)
+                except self._lost_actor_errors() as exc:
+                    if spares == 0:
+                        raise RayUnavailable(
+                            f"embedding actors keep dying as they start: {_first_line(exc)}"
+                        ) from None
+                    spares -= 1
+                    log.warning(
+                        "an embedding actor died while starting (%s): starting another", _first_line(exc)
+                    )
+                    replacement = self._new_actor()
+                    actors.append(replacement)
+                    pending[replacement.ready.remote()] = replacement
                 except Exception as exc:
                     self._kill(actors)
                     raise RayUnavailable(
@@ -184,6 +191,9 @@ class RayEmbed:
             )
         return started
 
+    def _new_actor(self) -> Any:
+        return self._encoder.remote(self.model, self.threads, "cuda" if self.gpus else "cpu")
+
     def _kill(self, actors: list[Any]) -> None:
         for actor in actors:
             try:
@@ -198,17 +208,20 @@ class RayEmbed:
         ray = self.ray
         # Longest first, so each batch holds passages of similar length (little padding).
         order = np.array(sorted(range(len(texts)), key=lambda i: -len(texts[i])), dtype=np.int64)
-        batches = [order[lo : lo + ACTOR_BATCH] for lo in range(0, len(order), ACTOR_BATCH)]
-        waiting = list(reversed(batches))
-        running: dict[Any, np.ndarray] = {}
-        turn, done = 0, 0
+        waiting = [(order[lo : lo + ACTOR_BATCH], 0) for lo in range(0, len(order), ACTOR_BATCH)][::-1]
+        running: dict[Any, tuple[np.ndarray, int, Any]] = {}
+        load = {id(a): 0 for a in self.actors}
+        done = 0
         try:
             while waiting or running:
-                while waiting and len(running) < 2 * len(self.actors):  # two per actor: no idle gaps
-                    rows = waiting.pop()
-                    actor = self.actors[turn % len(self.actors)]
-                    turn += 1
-                    running[actor.encode.remote(rows, [texts[i] for i in rows])] = rows
+                while waiting and self.actors and len(running) < 2 * len(self.actors):
+                    rows, tries = waiting.pop()
+                    actor = min(self.actors, key=lambda a: load[id(a)])  # two in flight each: no gaps
+                    load[id(actor)] += 1
+                    ref = actor.encode.remote(rows, [texts[i] for i in rows])
+                    running[ref] = (rows, tries, actor)
+                if not running:
+                    raise RayUnavailable(f"every embedding actor on Ray at {self.address} was lost")
                 finished, _ = ray.wait(list(running), num_returns=1, timeout=self.batch_timeout)
                 if not finished:
                     raise RayUnavailable(
@@ -217,20 +230,58 @@ class RayEmbed:
                         "run the command again to resume"
                     )
                 for ref in finished:
-                    running.pop(ref)
-                    rows, vectors = ray.get(ref)
-                    out[np.asarray(rows, dtype=np.int64)] = np.asarray(vectors, dtype=np.float32)
-                    done += len(rows)
+                    rows, tries, actor = running.pop(ref)
+                    load[id(actor)] -= 1
+                    try:
+                        got_rows, vectors = ray.get(ref)
+                    except self._lost_actor_errors() as exc:
+                        if tries >= BATCH_RETRIES:
+                            raise
+                        log.warning(
+                            "an embedding actor was lost (%s): its batch goes to another", _first_line(exc)
+                        )
+                        self.lost += 1
+                        self._replace(actor, load)
+                        waiting.append((rows, tries + 1))
+                        continue
+                    out[np.asarray(got_rows, dtype=np.int64)] = np.asarray(vectors, dtype=np.float32)
+                    done += len(got_rows)
                 if progress:
                     log.info("embedded %d of %d passages on Ray", done, len(texts))
         except RayUnavailable:
             raise
-        except Exception as exc:  # a lost actor past its retries, the cluster gone, ...
+        except Exception as exc:  # the cluster gone, a batch lost too often, ...
             raise RayUnavailable(
                 f"embedding on Ray at {self.address} failed: {_first_line(exc)}; what was written is "
                 "whole: run the command again to resume"
             ) from None
         return out
+
+    def _lost_actor_errors(self) -> tuple[type[BaseException], ...]:
+        errors = self.ray.exceptions
+        return tuple(
+            getattr(errors, name)
+            for name in ("RayActorError", "ActorDiedError", "ActorUnavailableError")
+            if hasattr(errors, name)
+        )
+
+    def _replace(self, lost: Any, load: dict[int, int]) -> None:
+        """Drop a lost actor; start a replacement where the cluster has room (if it has none,
+        the actors left carry on)."""
+        if lost in self.actors:
+            self.actors.remove(lost)
+            self._kill([lost])
+        replacement = self._new_actor()
+        ready, _ = self.ray.wait([replacement.ready.remote()], timeout=30)
+        if ready:
+            try:
+                self.ray.get(ready[0])
+                self.actors.append(replacement)
+                load[id(replacement)] = 0
+                return
+            except Exception as exc:
+                log.warning("a replacement embedding actor failed to start: %s", _first_line(exc))
+        self._kill([replacement])
 
     def close(self) -> None:
         if self._started_here and self.ray.is_initialized():

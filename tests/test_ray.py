@@ -139,3 +139,95 @@ def test_a_local_ray_listens_on_loopback_only_and_needs_its_token() -> None:
     assert not wide, f"Ray listens beyond loopback: {wide}"
     assert not seen["intruder_joined"]  # no token, no entry
     assert abs(seen["norm"] - 1.0) < 1e-3  # and the job itself ran
+
+
+def _news_corpus(folder: Path, documents: int) -> Path:
+    """Documents of distinct prose paragraphs, enough to keep two actors busy a while."""
+    folder.mkdir()
+    for n in range(documents):
+        paragraphs = [
+            f"Report {n}-{k}: officials in district {n * 7 + k} said the river crossing number {k} "
+            f"reopened to trucks carrying {n + k * 13} tonnes of grain on the morning of day {n % 28 + 1}."
+            for k in range(4)
+        ]
+        (folder / f"report-{n:04d}.txt").write_text("\n\n".join(paragraphs) + "\n")
+    return folder
+
+
+def _ray_processes(name: str) -> list[int]:
+    found = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip().startswith(name):
+                found.append(int(comm.parent.name))
+        except OSError:
+            pass
+    return found
+
+
+def _index_with_ray(corpus: Path, data: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_ADDRESS": ""}
+    command = [sys.executable, "-m", "qa.cli", "index", str(corpus), "--ray", "--ray-workers", "2"]
+    command += ["--data-dir", str(data)]
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _kill_when_embedding(name: str, job: subprocess.Popen[str], after_s: float) -> int:
+    import signal
+    import time
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and job.poll() is None:
+        pids = _ray_processes(name)
+        if pids and len(_ray_processes("ray::_PassageEn")) >= 2:
+            time.sleep(after_s)
+            os.kill(pids[0], signal.SIGKILL)
+            return pids[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no {name} process to kill")
+
+
+def _stored_whole(data: Path, corpus: Path, embedder: Embedder) -> set[str]:
+    """The documents the store holds, each checked whole (every paragraph, exact offsets)."""
+    from index.text.paragraphs import split_paragraphs
+
+    with Engine(Settings(data_dir=data, reader=False), embedder=embedder) as engine:
+        stored = {d.doc_id for d in engine.documents(sort="doc_id")}
+        for doc in engine.documents(sort="doc_id"):
+            text = (corpus / f"{doc.doc_id}.txt").read_text()
+            assert doc.passages == len(split_paragraphs(text)), doc.doc_id
+    return stored
+
+
+@pytest.mark.slow
+def test_a_lost_worker_costs_nothing(tmp_path: Path, embedder: Embedder) -> None:
+    """SIGKILL one embedding actor's process during `qa index --ray`: its batch goes to the
+    other actor (and a replacement), the run finishes, and every document is stored once."""
+    corpus = _news_corpus(tmp_path / "corpus", 400)
+    job = _index_with_ray(corpus, tmp_path / "data")
+    _kill_when_embedding("ray::_PassageEn", job, after_s=8.0)  # once its model is loaded
+    out, err = job.communicate(timeout=300)
+    assert job.returncode == 0, err[-3000:]
+    assert "400 documents indexed" in out and "actor(s) were lost" in err
+    assert _stored_whole(tmp_path / "data", corpus, embedder) == {f"report-{n:04d}" for n in range(400)}
+
+
+@pytest.mark.slow
+def test_a_lost_head_ends_in_one_line_and_whole_documents(tmp_path: Path, embedder: Embedder) -> None:
+    """SIGKILL the Ray head's GCS during `qa index --ray`: the command exits non-zero with one
+    `qa:` line, and the store holds whole documents only; a rerun finishes the job."""
+    corpus = _news_corpus(tmp_path / "corpus", 400)
+    job = _index_with_ray(corpus, tmp_path / "data")
+    _kill_when_embedding("gcs_server", job, after_s=1.0)
+    _, err = job.communicate(timeout=300)
+    assert job.returncode != 0
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("qa: "), err[-3000:]
+    stored = _stored_whole(tmp_path / "data", corpus, embedder)
+    assert len(stored) < 400
+    rerun = _index_with_ray(corpus, tmp_path / "data")
+    out, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err[-3000:]
+    assert f"{400 - len(stored)} documents indexed" in out

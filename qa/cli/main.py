@@ -318,9 +318,42 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return number - 1, count
 
 
+def _index_in_a_child(args: argparse.Namespace) -> int:
+    """``qa index --ray``: the driver runs in a child process whose stderr goes to a log. Ray
+    can end a driver abruptly (its head lost: "Failed to connect to GCS", then an abort
+    that no Python handler sees); the parent then says so in one line."""
+    import subprocess
+    import tempfile
+
+    log_path = Path(tempfile.gettempdir()) / f"qa-index-ray-{os.getpid()}.log"
+    env = {**os.environ, "QA_RAY_DRIVER": "1"}
+    env.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", "20")  # give up on a lost head in 20 s
+    with open(log_path, "w", encoding="utf-8") as log_file:
+        code = subprocess.call([sys.executable, "-m", "qa.cli", *args.argv], env=env, stderr=log_file)
+    lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    said = [line for line in lines if line.startswith(("qa: ", "skipped "))]
+    if code == 0:
+        for line in said:
+            print(line, file=sys.stderr)
+        log_path.unlink(missing_ok=True)
+        return 0
+    if said and said[-1].startswith("qa: "):
+        print(f"{said[-1]} (Ray's log: {log_path})", file=sys.stderr)
+    else:
+        how = f"signal {-code}" if code < 0 else f"exit {code}"
+        print(
+            f"qa: the Ray run stopped before it finished ({how}; the cluster's head may have gone): "
+            f"the documents written are whole; run the same command again to resume (Ray's log: {log_path})",
+            file=sys.stderr,
+        )
+    return 1
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from qa.engine import Engine
 
+    if args.ray and not os.environ.get("QA_RAY_DRIVER") and getattr(args, "argv", None) is not None:
+        return _index_in_a_child(args)
     skipped: list[tuple[Path, str]] | None = [] if args.skip_invalid else None
     shard = parse_shard(args.shard)
     with Engine(_settings(args, reader=False)) as engine:
@@ -341,6 +374,12 @@ def cmd_index(args: argparse.Namespace) -> int:
                     added, removed = engine.sync(
                         args.directory, skipped=skipped, embed=embed, chunk=RAY_CHUNK, shard=shard
                     )
+                    if embed.lost:
+                        print(
+                            f"qa: {embed.lost} embedding actor(s) were lost during the run; their batches "
+                            "were embedded by the others",
+                            file=sys.stderr,
+                        )
             except RayUnavailable as exc:
                 raise QAError(str(exc)) from None
         else:
@@ -590,6 +629,7 @@ def _local_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return int(args.func(args))
     except BrokenPipeError:
