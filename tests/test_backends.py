@@ -667,3 +667,20 @@ def test_an_interrupted_model_change_is_resumed_at_the_next_start(tmp_path: Path
     finally:
         resumed.close()
         drop_test_collections(settings)
+
+
+def test_several_drivers_each_index_their_shard_of_a_folder(make: MakeEngine, tmp_path: Path) -> None:
+    """`qa index DIR --shard I/N`: each driver takes its own documents (by a stable hash of
+    the doc_id); together they index the folder once, and a removal is made by its shard."""
+    import shutil
+
+    folder = tmp_path / "folder"
+    shutil.copytree(SEEDS, folder)
+    engine = make()
+    added = [engine.sync(folder, progress=False, shard=(i, 2))[0] for i in range(2)]
+    assert sum(added) == 5 and all(added)  # both shards hold some of the five
+    assert len(engine.documents()) == 5
+    assert [engine.sync(folder, progress=False, shard=(i, 2)) for i in range(2)] == [(0, 0), (0, 0)]
+    (folder / "004_0b86c02cdc35424d.txt").unlink()
+    removed = [engine.sync(folder, progress=False, shard=(i, 2))[1] for i in range(2)]
+    assert sorted(removed) == [0, 1] and len(engine.documents()) == 4
