@@ -166,6 +166,19 @@ class Backend(ABC):
     def sparse(self, query: str, k: int, allowed: Any = None) -> list[Hit]:
         """The ``k`` best BM25 matches for a query with a positive score, best first."""
 
+    def hybrid(
+        self, vector: np.ndarray, query: str, k: int, allowed: Any = None
+    ) -> tuple[list[Hit], list[Hit]]:
+        """``dense`` and ``sparse`` together; a back end behind a network does both in one
+        round trip."""
+        return self.dense(vector, k, allowed), self.sparse(query, k, allowed)
+
+    def hybrid_many(
+        self, vectors: Sequence[np.ndarray], queries: Sequence[str], k: int, allowed: Any = None
+    ) -> list[tuple[list[Hit], list[Hit]]]:
+        """``hybrid`` for a batch of questions (one round trip for all of them over a network)."""
+        return [self.hybrid(v, q, k, allowed) for v, q in zip(vectors, queries, strict=True)]
+
     @abstractmethod
     def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]: ...
 

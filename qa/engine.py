@@ -435,9 +435,10 @@ class Engine:
         def more(text: str, seen: set[tuple[str, int]]) -> list[Passage]:
             return self.retriever.verbatim(text, limit, allowed, seen)
 
+        retrieved = self.retriever.retrieve_many(checked, top_k, allowed)
         asked = [
-            Asked(q, self.retriever.retrieve(q, top_k, allowed), more, partial(self.retriever.similarity, q))
-            for q in checked
+            Asked(q, found, more, partial(self.retriever.similarity, q))
+            for q, found in zip(checked, retrieved, strict=True)
         ]
         answers = self.answerer.answer_many(asked, max_answers, max_windows)
         replies = [

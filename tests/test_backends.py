@@ -297,6 +297,42 @@ def answers(engine: Engine, question: str) -> list[tuple[str, str, int, int]]:
     ]
 
 
+def test_an_ask_on_qdrant_makes_few_round_trips(answering: dict[str, Engine]) -> None:
+    """Every call to the store is a round trip (fanned out to every shard on a cluster): the
+    candidates of a question, or of a whole batch, are one request; the document records a
+    question needs are read once. (The prefix-term document frequencies are counted when
+    their 5-minute cache is cold: not counted here.)"""
+    import collections
+    import time
+
+    engine = answering["qdrant"]
+    client = engine.index.client  # type: ignore[attr-defined]
+    calls: collections.Counter[str] = collections.Counter()
+    originals = {}
+    for name in ("query_points", "query_batch_points", "retrieve", "scroll", "count"):
+        originals[name] = getattr(client, name)
+
+        def counted(*args: Any, _name: str = name, **kwargs: Any) -> Any:
+            calls[_name] += 1
+            return originals[_name](*args, **kwargs)
+
+        setattr(client, name, counted)
+    try:
+        engine.ask("How many troops did Tajikistan mobilize?")  # warms the term counts
+        time.sleep(2.1)  # records are read afresh
+        calls.clear()
+        engine.ask("How many troops did Tajikistan mobilize?")
+        assert calls["query_batch_points"] == 1 and calls["count"] == 0
+        assert sum(calls.values()) <= 7, dict(calls)  # 11 before
+        calls.clear()
+        questions = ["How many troops did Tajikistan mobilize?", "Who is the president of Tajikistan?"]
+        engine.ask_batch(questions * 2)
+        assert calls["query_batch_points"] == 1, dict(calls)  # one for the four questions' candidates
+    finally:
+        for name, original in originals.items():
+            setattr(client, name, original)
+
+
 def test_both_back_ends_give_the_same_answers(answering: dict[str, Engine]) -> None:
     """Questions written for this test (not the evaluation set) over the seeds."""
     questions = [

@@ -82,6 +82,7 @@ except ImportError:  # pragma: no cover - the optional extra is missing
 log = logging.getLogger(__name__)
 WRITE_BATCH = 256  # points per upsert
 PAGE = 1000  # points per scroll page
+RECORD_TTL_S = 2.0  # document records are read once for the reads of one question
 IDF_TTL_S = 300.0  # prefix document frequencies are counted again after this long
 # A write marker older than this is from a writer that died: its passages are swept at open.
 STALE_WRITE_S = 600.0
@@ -218,6 +219,7 @@ class QdrantBackend(Backend):
         self.state_name = f"{prefix}_state"
         self._write_lock = threading.Lock()
         self._idf: dict[str, tuple[float, int]] = {}  # prefix term -> (counted at, passages)
+        self._record_cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._indexed_fields: set[str] = set()
         self._mean_length: float | None = None
         self._prepare()
@@ -550,6 +552,8 @@ class QdrantBackend(Backend):
                 self._delete_passages(doc.doc_id, keep_version=keep[doc.doc_id])
             self._unmark_writing([d.doc_id for d in docs])
             self._idf.clear()
+            for doc in docs:
+                self._record_cache.pop(doc.doc_id, None)
             if lost:
                 raise DocumentExistsError(lost[0])
 
@@ -604,14 +608,43 @@ class QdrantBackend(Backend):
             log.warning("swept the passages of %d interrupted writes", swept)
         return swept
 
-    def _versions(self, doc_ids: Sequence[str]) -> dict[str, str]:
+    def _versions(self, doc_ids: Sequence[str], fresh: bool = True) -> dict[str, str]:
         """The version each document's record names ("" for a record written before
-        versions); documents without a record are absent."""
-        if not doc_ids:
-            return {}
-        ids = [stable_id("document", d) for d in doc_ids]
-        found = self.client.retrieve(self.documents_name, ids, with_payload=["doc_id", "version"])
-        return {p.payload["doc_id"]: str(p.payload.get("version", "")) for p in found if p.payload}
+        versions); documents without a record are absent. Not ``fresh``: a record read in
+        the last ``RECORD_TTL_S`` seconds will do (the reads of one question)."""
+        return {d: str(q.get("version", "")) for d, q in self._records(doc_ids, fresh).items()}
+
+    def _records(self, doc_ids: Sequence[str], fresh: bool = False) -> dict[str, dict[str, Any]]:
+        """Document records without their text, by doc_id: read once for the several reads a
+        question makes (passage versions, vectors, the articles cited), kept for
+        ``RECORD_TTL_S`` seconds. A record this process writes or deletes is dropped at once;
+        another replica's change is seen within the TTL (until then a reader may still find
+        the passages of the version it replaced, which it deletes right after)."""
+        now = time.monotonic()
+        found: dict[str, dict[str, Any]] = {}
+        missing = []
+        for d in dict.fromkeys(doc_ids):
+            cached = None if fresh else self._record_cache.get(d)
+            if cached is not None and now - cached[0] < RECORD_TTL_S:
+                if cached[1] is not None:
+                    found[d] = cached[1]
+            else:
+                missing.append(d)
+        for lo in range(0, len(missing), PAGE):
+            part = missing[lo : lo + PAGE]
+            got = {
+                p.payload["doc_id"]: p.payload
+                for p in self.client.retrieve(
+                    self.documents_name, [stable_id("document", d) for d in part], with_payload=_RECORD_FIELDS
+                )
+                if p.payload
+            }
+            if len(self._record_cache) > 100_000:
+                self._record_cache.clear()
+            for d in part:
+                self._record_cache[d] = (now, got.get(d))
+            found |= {d: got[d] for d in part if d in got}
+        return found
 
     def _bm25_mean_length(self, lengths: list[int]) -> float:
         """The ``avglen`` of the sparse vectors: the first batch's mean, kept from then on.
@@ -656,6 +689,7 @@ class QdrantBackend(Backend):
             self._delete(self.documents_name, qm.PointIdsList(points=[stable_id("document", doc_id)]))
             self._delete_passages(doc_id)
             self._idf.clear()
+            self._record_cache.pop(doc_id, None)
         return True
 
     @_reachable
@@ -683,14 +717,79 @@ class QdrantBackend(Backend):
         )
         return [Hit(int(p.id), float(p.score)) for p in found.points]
 
+    @staticmethod
+    def _sparse_query(words: list[str]) -> Any:
+        """A query's terms as a sparse vector (each term once; Qdrant weighs in the IDF)."""
+        indices = sorted({term_index(t) for t in words})
+        return qm.SparseVector(indices=indices, values=[1.0] * len(indices))
+
+    @_reachable
+    def hybrid(
+        self, vector: np.ndarray, query: str, k: int, allowed: Any = None
+    ) -> tuple[list[Hit], list[Hit]]:
+        """Both candidate lists in one request (``query_batch_points``): one round trip."""
+        return self._hybrid_batch([vector], [query], k, allowed)[0]
+
+    @_reachable
+    def hybrid_many(
+        self, vectors: Sequence[np.ndarray], queries: Sequence[str], k: int, allowed: Any = None
+    ) -> list[tuple[list[Hit], list[Hit]]]:
+        """Every question's two candidate lists in one request."""
+        return self._hybrid_batch(vectors, queries, k, allowed)
+
+    def _hybrid_batch(
+        self, vectors: Sequence[np.ndarray], queries: Sequence[str], k: int, allowed: Any
+    ) -> list[tuple[list[Hit], list[Hit]]]:
+        requests: list[Any] = []
+        slots: list[tuple[int, int | None]] = []
+        for vector, query in zip(vectors, queries, strict=True):
+            words = query_terms(query)
+            dense_at = len(requests)
+            requests.append(
+                qm.QueryRequest(
+                    query=np.asarray(vector, dtype=np.float32).tolist(),
+                    using="dense",
+                    limit=k,
+                    filter=allowed,
+                    params=self.layout.search_params(),
+                    with_payload=False,
+                )
+            )
+            sparse_at = None
+            if words:
+                sparse_at = len(requests)
+                requests.append(
+                    qm.QueryRequest(
+                        query=self._sparse_query(words),
+                        using="bm25",
+                        limit=k,
+                        filter=allowed,
+                        with_payload=False,
+                    )
+                )
+            slots.append((dense_at, sparse_at))
+        found = self.client.query_batch_points(
+            self.passages_name, requests, consistency=self._read_consistency()
+        )
+        out = []
+        for dense_at, sparse_at in slots:
+            dense = [Hit(int(p.id), float(p.score)) for p in found[dense_at].points]
+            sparse = (
+                []
+                if sparse_at is None
+                else [Hit(int(p.id), float(p.score)) for p in found[sparse_at].points if p.score > 0]
+            )
+            out.append((dense, sparse))
+        return out
+
     @_reachable
     def sparse(self, query: str, k: int, allowed: Any = None) -> list[Hit]:
-        indices = sorted({term_index(t) for t in query_terms(query)})
-        if not indices or k <= 0:
+        words = query_terms(query)
+        if not words or k <= 0:
             return []
         found = self.client.query_points(
             self.passages_name,
-            query=qm.SparseVector(indices=indices, values=[1.0] * len(indices)),
+            query=self._sparse_query(words),
             using="bm25",
             limit=k,
             query_filter=allowed,
@@ -714,7 +813,7 @@ class QdrantBackend(Backend):
     def _current(self, points: list[Any]) -> list[Any]:
         """The points whose version is the one their document's record names: never a
         passage of a write still under way, interrupted, or replaced."""
-        versions = self._versions(sorted({p.payload["doc_id"] for p in points if p.payload}))
+        versions = self._versions(sorted({p.payload["doc_id"] for p in points if p.payload}), fresh=False)
         return [
             p
             for p in points
@@ -725,7 +824,7 @@ class QdrantBackend(Backend):
     def vectors_at(self, keys: Sequence[tuple[str, int]]) -> list[np.ndarray | None]:
         if not keys:
             return []
-        versions = self._versions(sorted({d for d, _ in keys}))
+        versions = self._versions(sorted({d for d, _ in keys}), fresh=False)
         ids = [passage_id(d, versions.get(d, ""), n) for d, n in keys]
         found = self.client.retrieve(self.passages_name, ids, with_payload=False, with_vectors=["dense"])
         vectors: dict[int, np.ndarray] = {}
@@ -837,24 +936,19 @@ class QdrantBackend(Backend):
     @_reachable
     def article_fields(self, doc_ids: Sequence[str]) -> dict[str, DocumentRow]:
         rows: dict[str, DocumentRow] = {}
-        fields = ["doc_id", "title", "metadata", "source", "sha256", "passages", *_ARTICLE_PAYLOAD]
-        wanted = sorted(set(doc_ids))
-        for lo in range(0, len(wanted), PAGE):
-            ids = [stable_id("document", d) for d in wanted[lo : lo + PAGE]]
-            for p in self.client.retrieve(self.documents_name, ids, with_payload=fields):
-                q = p.payload or {}
-                rows[q["doc_id"]] = DocumentRow(
-                    q["doc_id"],
-                    q["title"],
-                    q.get("metadata") or {},
-                    q["source"],
-                    q["sha256"],
-                    int(q.get("passages", 0)),
-                    q.get("published"),
-                    q.get("outlet"),
-                    q.get("url"),
-                    q.get("provenance") or {},
-                )
+        for d, q in self._records(sorted(set(doc_ids))).items():
+            rows[d] = DocumentRow(
+                q["doc_id"],
+                q["title"],
+                q.get("metadata") or {},
+                q["source"],
+                q["sha256"],
+                int(q.get("passages", 0)),
+                q.get("published"),
+                q.get("outlet"),
+                q.get("url"),
+                q.get("provenance") or {},
+            )
         return rows
 
     @_reachable
@@ -909,6 +1003,20 @@ class QdrantBackend(Backend):
 
 
 ARTICLE_FIELDS_STATE = "article_fields"
+# What a document record holds besides its text (the reads of a question need no text).
+_RECORD_FIELDS = [
+    "doc_id",
+    "version",
+    "title",
+    "metadata",
+    "source",
+    "sha256",
+    "passages",
+    "published",
+    "outlet",
+    "url",
+    "provenance",
+]
 # The article fields a document record carries beside its text (index.text.article).
 _ARTICLE_PAYLOAD = ("published", "outlet", "url", "provenance")
 

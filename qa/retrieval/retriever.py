@@ -48,18 +48,29 @@ class HybridRetriever:
         lists = self.candidates(query, max(self.settings.candidates, k), allowed, mode)
         return self.rank(query, lists, k, mode)
 
+    def retrieve_many(self, queries: Sequence[str], k: int, allowed: Any = None) -> list[list[Passage]]:
+        """``retrieve`` (hybrid) for a batch of questions: their candidates in one call to the
+        back end (one round trip on a cluster)."""
+        n = max(self.settings.candidates, k)
+        vectors = [self.embed_query(q) for q in queries]
+        found = self.index.hybrid_many(vectors, queries, n, allowed)
+        return [
+            self.rank(q, [[(h.id, h.score) for h in dense], [(h.id, h.score) for h in sparse]], k)
+            for q, (dense, sparse) in zip(queries, found, strict=True)
+        ]
+
     def candidates(
         self, query: str, n: int, allowed: Any = None, mode: str = "hybrid"
     ) -> list[list[tuple[int, float]]]:
         """Up to ``n`` (passage id, score) hits from each retriever the mode uses."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
-        lists = []
-        if mode in ("hybrid", "dense"):
-            lists.append([(h.id, h.score) for h in self.index.dense(self.embed_query(query), n, allowed)])
-        if mode in ("hybrid", "lexical"):
-            lists.append([(h.id, h.score) for h in self.index.sparse(query, n, allowed)])
-        return lists
+        if mode == "hybrid":
+            dense, sparse = self.index.hybrid(self.embed_query(query), query, n, allowed)
+            return [[(h.id, h.score) for h in dense], [(h.id, h.score) for h in sparse]]
+        if mode == "dense":
+            return [[(h.id, h.score) for h in self.index.dense(self.embed_query(query), n, allowed)]]
+        return [[(h.id, h.score) for h in self.index.sparse(query, n, allowed)]]
 
     def rank(
         self,
