@@ -139,7 +139,11 @@ def test_index_skips_invalid_files_when_asked_and_search_runs_locally(tmp_path: 
     assert stopped.returncode == 1 and "latin1.txt" in stopped.stderr and "not UTF-8" in stopped.stderr
     done = _run("index", str(corpus), "--data-dir", str(data), "--skip-invalid")
     assert done.returncode == 0, done.stderr
-    assert "1 files skipped" in done.stdout and "latin1.txt" in done.stderr
+    assert (
+        "1 document indexed" in done.stdout
+        and "1 file skipped" in done.stdout
+        and "latin1.txt" in done.stderr
+    )
     found = _run("search", "When did the ferry resume?", "--local", "--data-dir", str(data), "--json")
     assert found.returncode == 0, found.stderr
     assert [p["doc_id"] for p in json.loads(found.stdout)["passages"]] == ["good"]

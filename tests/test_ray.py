@@ -230,4 +230,19 @@ def test_a_lost_head_ends_in_one_line_and_whole_documents(tmp_path: Path, embedd
     rerun = _index_with_ray(corpus, tmp_path / "data")
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err[-3000:]
-    assert f"{400 - len(stored)} documents indexed" in out
+    left = 400 - len(stored)
+    assert f"{left} document{'' if left == 1 else 's'} indexed" in out
+
+
+@pytest.mark.slow
+def test_a_cluster_without_room_for_the_actors_is_said_not_waited_on(tmp_path: Path) -> None:
+    """Actors that need more CPUs than the cluster has used to wait for ever: now the command
+    stops after --ray-timeout with what they need and what there is, in one line."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_ADDRESS": ""}
+    command = [sys.executable, "-m", "qa.cli", "index", str(SEEDS), "--ray", "--ray-threads", "4096"]
+    command += ["--ray-timeout", "5", "--data-dir", str(tmp_path / "data")]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("qa: "), done.stderr[-2000:]
+    assert "found no room within 5 s" in lines[0] and "4096 CPU" in lines[0]

@@ -305,6 +305,10 @@ def _read_regular(path: Path, limit: int) -> bytes:
         raise QAError(f"{path}: cannot read ({exc.strerror})") from None
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def parse_shard(text: str | None) -> tuple[int, int] | None:
     """``--shard 2/4`` -> (1, 4): the second of four (1-based on the command line)."""
     if not text:
@@ -390,7 +394,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     n = len(skipped or [])
     part = f" (shard {shard[0] + 1} of {shard[1]})" if shard else ""
     print(
-        f"{added} documents indexed{part}, {removed} removed"
+        f"{_count(added, 'document')} indexed{part}, {removed} removed"
         + (f", {n} file{'' if n == 1 else 's'} skipped" if n else "")
         + f"; {health.documents} documents, {health.passages} passages in {engine.settings.data_dir}/"
     )
