@@ -77,6 +77,7 @@ MAX_METADATA_DEPTH = 5
 MAX_METADATA_BYTES = 16_384
 MAX_PAGE_BYTES = 1_000_000  # titles and metadata in one page of GET /documents
 SORTS = ("published", "doc_id")  # orders of GET /documents
+MAX_IMPORT_DOCUMENTS = 1000  # documents of one file in one request (POST /documents/import)
 
 
 class Engine:
@@ -246,6 +247,17 @@ class Engine:
             docs = read_document(name, raw, format)
         except CorpusError as exc:
             raise InvalidDocument(str(exc)) from None
+        if len(docs) > MAX_IMPORT_DOCUMENTS:
+            raise DocumentTooLarge(
+                f"{name} holds {len(docs):,} documents; one request takes at most {MAX_IMPORT_DOCUMENTS:,} "
+                "(`qa add` sends JSON Lines in parts; `qa index` takes a folder of any size)"
+            )
+        passages = sum(len(split_paragraphs(d.text)) for d in docs)
+        if passages > self.settings.max_passages_per_document:
+            raise DocumentTooLarge(
+                f"{name} splits into {passages:,} passages; one request takes at most "
+                f"{self.settings.max_passages_per_document:,} (QA_MAX_PASSAGES_PER_DOCUMENT)"
+            )
         return self._write(docs, replace)
 
     def _check_size(self, text: str | bytes) -> bytes:

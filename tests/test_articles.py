@@ -364,3 +364,16 @@ def test_a_reply_says_when_its_answers_come_from_different_dates() -> None:
     assert dates_note([answer("1,030", "2021-07-05"), answer("1,030", "2021-07-03")]) is None  # one figure
     assert dates_note([answer("1,030", "2021-07-05"), answer("300", "2021-07-05")]) is None  # one date
     assert dates_note([answer("1,030", "2021-07-05"), answer("300")]) is None  # undated
+
+
+def test_one_import_is_bounded_in_documents(make_engine) -> None:  # type: ignore[no-untyped-def]
+    from qa.errors import DocumentTooLarge
+
+    engine = make_engine(reader=False)
+    lines = [
+        json.dumps({"doc_id": f"d{n}", "text": f"Note {n} about the ferry to the island on Sunday."})
+        for n in range(1001)
+    ]
+    with pytest.raises(DocumentTooLarge, match="at most 1,000"):
+        engine.import_file("big.jsonl", "\n".join(lines).encode())
+    assert engine.documents() == []  # nothing of it was written

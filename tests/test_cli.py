@@ -318,6 +318,18 @@ def test_add_takes_article_fields_feeds_and_json_lines(
     assert main(["add", str(feed), str(lines), "--service", keyed_server]) == 0
     out = capsys.readouterr().out
     assert out.count("wire-") == 2 and "exp-1: 1 passage" in out
+    big = tmp_path / "big.jsonl"
+    big.write_text(
+        "\n".join(
+            json.dumps(
+                {"doc_id": f"bulk-{n}", "text": f"Bulletin {n}: the ferry to the island left on time."}
+            )
+            for n in range(600)
+        )
+    )
+    capsys.readouterr()
+    assert main(["add", str(big), "--service", keyed_server]) == 0  # in parts of 500 lines
+    assert capsys.readouterr().out.count("bulk-") == 600
     assert main(["add", str(note), str(feed), "--title", "x", "--service", keyed_server]) == 1
     assert "one file" in capsys.readouterr().err
 

@@ -426,7 +426,9 @@ def cmd_add(args: argparse.Namespace) -> int:
                         f"{path}: a {fmt} file carries each article's fields itself; "
                         f"drop --{next(iter(given))}"
                     )
-                replies = client.import_file(path.name, raw, replace=args.replace)
+                replies = []
+                for part in _file_parts(raw, fmt):
+                    replies += client.import_file(path.name, part, replace=args.replace)
             else:
                 try:
                     text = raw.decode("utf-8")
@@ -443,6 +445,18 @@ def cmd_add(args: argparse.Namespace) -> int:
             n = reply["passages"]
             print(f"{reply['doc_id']}: {n} passage{'' if n == 1 else 's'}{note}")
     return 0
+
+
+# JSON Lines documents per request: a large export goes in parts (each checked whole).
+JSONL_PART = 500
+
+
+def _file_parts(raw: bytes, fmt: str) -> list[bytes]:
+    """A JSON Lines file in parts of ``JSONL_PART`` lines; any other file whole."""
+    if fmt != "jsonl":
+        return [raw]
+    lines = [line for line in raw.splitlines(keepends=True) if line.strip()]
+    return [b"".join(lines[lo : lo + JSONL_PART]) for lo in range(0, len(lines), JSONL_PART)] or [raw]
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
