@@ -64,6 +64,19 @@ def test_each_seed_article_states_its_headline_date_and_outlet(doc_id: str) -> N
             (None, None, None),
         ),
         (
+            "KABUL, Afghanistan (AP) \u2014 Taliban fighters took a border crossing on Friday.",
+            (None, None, "AP"),
+        ),
+        (
+            "Afghanistan: Taliban seize a border crossing\nBy Jane Doe\nMonday, July 5, 2021 10:30 AM EDT\n\n"
+            "Taliban fighters took the main border crossing with Tajikistan, officials said on Monday.",
+            ("Afghanistan: Taliban seize a border crossing", "2021-07-05", None),
+        ),
+        (
+            "By Jane Doe\n\nTaliban fighters took the main border crossing with Tajikistan, officials said.",
+            (None, None, None),
+        ),
+        (
             "SOURCE: Asia-Plus\nBorder reopens to trucks\n\nThe border crossing reopened to trucks.",
             ("Border reopens to trucks", None, "Asia-Plus"),
         ),

@@ -66,8 +66,14 @@ _REPRINT = re.compile(
     r"\boriginally (?:published|appeared) (?:by|in|on)\s+(?:the\s+)?"
     r"([A-Z][\w&'./-]*(?:\s+(?:[A-Z][\w&'./-]*|of|and|for|the|&))*)"
 )
-_WIRE_DATELINE = re.compile(
-    r"^[A-Z][A-Z .,'-]{1,40}\((Reuters|AP|AFP|Bloomberg|Xinhua|UPI|dpa|IANS|PTI)\)\s*[-\u2013\u2014]"
+_WIRE_DATELINE = re.compile(  # "KABUL (Reuters) -", "KABUL, Afghanistan (AP) —"
+    r"^[A-Z][A-Za-z .,'-]{1,40}\((Reuters|AP|AFP|Bloomberg|Xinhua|UPI|dpa|IANS|PTI)\)\s*[-\u2013\u2014]"
+)
+# Lines that label something rather than head the article: "SOURCE: AFP", "By Jane Doe".
+_LABEL_LINE = re.compile(
+    r"^(?:source|via|by|photo|photos|credit|image|caption|editor|editing|reporting|writing|"
+    r"updated|published|posted|date|filed|tags?|category|read more|related)\b\s*:?",
+    re.IGNORECASE,
 )
 _BULLET = re.compile(r"^\s*[\u2022\u00b7*\-\u2013]\s")
 _SENTENCE_END = re.compile(r"[.!;:,]['\"\u201d\u2019)]*$")
@@ -201,7 +207,7 @@ def _date_line(line: str) -> str | None:
         return None
     rest = _ISO_DATE.sub(" ", _MONTH_FIRST.sub(" ", _DAY_FIRST.sub(" ", line)))
     words = re.findall(r"[^\s,|:\u2013\u2014/-]+", rest)
-    times = [w for w in words if re.fullmatch(r"\d{1,2}[:.]\d{2}", w)]
+    times = [w for w in words if re.fullmatch(r"\d{1,2}(?:[:.]\d{2})?", w)]  # "10:30" is split at ":"
     label_words = [w for w in words if w not in times]
     if len(label_words) > 3 or not all(
         _DATE_LINE_WORDS.match(w.strip(".").lower() if not w.isupper() else w) for w in label_words
@@ -220,7 +226,7 @@ def _headline(line: str) -> bool:
         return False
     if line.isupper() or _BULLET.match(line) or _PROMO.search(line) or _date_line(line):
         return False
-    if _SOURCE_LINE.match(line) or re.match(r"^[A-Za-z ]{2,20}:\s", line):  # "SOURCE: AFP", "By: ..."
+    if _LABEL_LINE.match(line):
         return False
     if re.search(r"\([^)]*/[^)]*\)\s*$", line):  # "Afghan border guards (Spc. Name/Agency)": a photo credit
         return False
