@@ -515,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     p.add_argument(
         "--corpus",
-        help="folder of .txt documents to keep in step (default: QA_CORPUS, or seeds/ unless the "
+        help="folder of news files to keep in step (default: QA_CORPUS, or seeds/ unless the "
         "data dir was built from another folder with `qa index`)",
     )
     p.add_argument("--data-dir", help="index folder (default: QA_DATA_DIR or data/)")
@@ -639,7 +639,7 @@ def _local_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--local", action="store_true", help="run the engine here, without a server")
     p.add_argument(
         "--corpus",
-        help="with --local: folder of .txt documents (default: seeds/, unless the data dir was "
+        help="with --local: folder of news files (default: seeds/, unless the data dir was "
         "built from another folder)",
     )
     p.add_argument("--data-dir", help="with --local: index folder")
