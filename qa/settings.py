@@ -19,7 +19,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
 
     data_dir: Path = Field(default=Path("data"), description="built indexes live here")
-    corpus: Path | None = Field(default=None, description="folder of news files to index (.txt, .html, feeds, .jsonl)")
+    corpus: Path | None = Field(
+        default=None, description="folder of news files to index (.txt, .html, feeds, .jsonl)"
+    )
     embedding_model: str = "all-MiniLM-L6-v2"
     backend: str = Field(
         default="local",
