@@ -367,3 +367,19 @@ def test_outside_the_repository_the_default_is_an_empty_index(
     assert default_corpus(tmp_path / "data") is None
     monkeypatch.chdir(ROOT)
     assert default_corpus(tmp_path / "fresh") == Path("seeds")
+
+
+def test_search_and_ask_take_a_date_range(server: str) -> None:
+    out = _run("search", "Afghan troops fled", "--published-after", "2021-07-05", "--url", server, "--json")
+    assert out.returncode == 0, out.stderr
+    assert {p["doc_id"] for p in json.loads(out.stdout)["passages"]} == {"002_c893cae8a75fbf29"}
+    printed = _run(
+        "search", "Afghan troops fled", "--published-after", "2021-07-05", "-k", "1", "--url", server
+    )
+    assert "AFP · 2021-07-05" in printed.stdout  # the source named by headline, outlet and date
+    none = _run(
+        "ask", "How many troops did Tajikistan mobilize?", "--published-before", "2021-07-01", "--url", server
+    )
+    assert none.returncode == 0 and "No answer" in none.stdout
+    bad = _run("ask", "Anything?", "--published-after", "soon", "--url", server)
+    assert bad.returncode == 1 and "published_after" in bad.stderr
