@@ -85,7 +85,7 @@ class Engine:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
-        if settings.backend == "local":
+        if settings.backend == "local" and not settings.shared_read:
             # Before a minute of model loading: a data directory a server holds is refused now.
             try:
                 check_free(settings.data_dir)
@@ -576,6 +576,7 @@ def open_backend(settings: Settings, embedder: Embedder) -> Backend:
         settings.index_type,
         hnsw_threshold=settings.hnsw_threshold,
         ef_search=settings.hnsw_ef_search,
+        shared=settings.shared_read,
     )
 
 

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
         pattern="^[A-Za-z0-9_-]{1,48}$",
         description="prefix of the Qdrant collections (several services can share a cluster)",
     )
+    shared_read: bool = Field(
+        default=False,
+        description="backend=local: open a data directory another process (a server) holds, read-only",
+    )
     index_type: str = Field(default="auto", pattern="^(auto|flat|hnsw)$")
     reader_path: Path = DEFAULT_READER
     reader: bool = Field(default=True, description="load the extractive reader")

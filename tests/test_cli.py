@@ -334,10 +334,10 @@ def test_add_takes_article_fields_feeds_and_json_lines(
     assert "one file" in capsys.readouterr().err
 
 
-def test_local_commands_refuse_a_data_dir_in_use_before_loading_models(
+def test_a_writer_refuses_a_data_dir_in_use_before_loading_models(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A server holds the data directory: --local says so at once, not after a minute of
+    """A server holds the data directory: `qa index` says so at once, not after a minute of
     model loading."""
     from index.local.datadir import DataDirLock
 
@@ -349,13 +349,46 @@ def test_local_commands_refuse_a_data_dir_in_use_before_loading_models(
     data.mkdir()
     lock = DataDirLock(data)
     try:
-        assert main(["search", "anything", "--local", "--data-dir", str(data)]) == 1
+        assert main(["index", str(tmp_path), "--data-dir", str(data)]) == 1
         err = capsys.readouterr().err
         assert "in use" in err and "without --local" in err
-        assert main(["index", str(tmp_path), "--data-dir", str(data)]) == 1
-        assert "in use" in capsys.readouterr().err
     finally:
         lock.release()
+
+
+def test_a_local_search_reads_beside_the_server_that_holds_the_data_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make_engine
+) -> None:  # type: ignore[no-untyped-def]
+    """`qa search --local` while a server holds the directory: read-only, no lock taken,
+    what the server has committed is found (including what it added after we last looked)."""
+    data = tmp_path / "served"
+    server = make_engine(data_dir=data, reader=False)  # holds the directory's lock
+    server.add("ferry", "The harbour authority said the ferry to the island resumed service on Sunday.")
+    assert (
+        main(["search", "When did the ferry resume service?", "--local", "--data-dir", str(data), "--json"])
+        == 0
+    )
+    out = capsys.readouterr()
+    assert "read-only" in out.err and json.loads(out.out)["passages"][0]["doc_id"] == "ferry"
+    server.add("bridge", "Officials in Kestrel Bay said the harbour bridge would stay closed until May.")
+    assert (
+        main(
+            [
+                "search",
+                "When will the Kestrel Bay bridge reopen?",
+                "--local",
+                "--data-dir",
+                str(data),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["passages"][0]["doc_id"] == "bridge"
+    server.add("later", "A third note, about the ferry timetable for the winter months on the island.")
+    assert (
+        server.search("winter ferry timetable", k=1).passages[0].doc_id == "later"
+    )  # the writer still writes
 
 
 def test_outside_the_repository_the_default_is_an_empty_index(

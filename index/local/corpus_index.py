@@ -63,9 +63,12 @@ class CorpusIndex(Backend):
         index_type: str = "auto",
         hnsw_threshold: int = HNSW_THRESHOLD,
         ef_search: int = EF_SEARCH,
+        shared: bool = False,
     ) -> None:
         """``index_type``: ``flat`` (exact), ``hnsw``, or ``auto``: exact below
-        ``hnsw_threshold`` passages, HNSW from there on."""
+        ``hnsw_threshold`` passages, HNSW from there on. ``shared``: open read-only beside the
+        process that holds the directory (a server): no lock taken, nothing written; what
+        that process has committed is read from the store."""
         self.data_dir = data_dir
         self.encoder = encoder
         self.requested_index_type = index_type
@@ -76,7 +79,7 @@ class CorpusIndex(Backend):
         except OSError as exc:
             raise DataDirUnavailable(f"cannot create data directory {data_dir}: {exc.strerror}") from None
         store_path = data_dir / "store.sqlite3"
-        self.read_only = not os.access(data_dir, os.W_OK)
+        self.read_only = shared or not os.access(data_dir, os.W_OK)
         self._dir_lock: DataDirLock | None = None
         if self.read_only:
             if not store_path.exists():
@@ -84,11 +87,14 @@ class CorpusIndex(Backend):
                     f"data directory {data_dir} is read-only and holds no index: build one in a "
                     "writable directory first (`qa index DIR --data-dir ...`)"
                 )
-            log.warning("data directory %s is read-only: serving it, writes are refused", data_dir)
+            if shared:
+                log.info("reading %s beside the process that holds it: read-only", data_dir)
+            else:
+                log.warning("data directory %s is read-only: serving it, writes are refused", data_dir)
         else:
             self._dir_lock = DataDirLock(data_dir)
         try:
-            self.store = PassageStore(store_path, read_only=self.read_only)
+            self.store = PassageStore(store_path, read_only=self.read_only, shared=shared)
         except CorruptStore as exc:
             self.close()
             raise DataDirUnavailable(

@@ -112,13 +112,18 @@ class CorruptStore(RuntimeError):
 class PassageStore:
     """Thread-safe SQLite store; one connection guarded by a lock."""
 
-    def __init__(self, path: Path, read_only: bool = False) -> None:
+    def __init__(self, path: Path, read_only: bool = False, shared: bool = False) -> None:
         """``read_only``: for a directory this process cannot write (no journal can be made
-        there, so the file is opened as immutable)."""
+        there, so the file is opened as immutable). ``shared``: read-only beside the process
+        that writes it (SQLite's WAL lets a reader see each committed write whole)."""
         self.path = path
         self._lock = threading.RLock()
+        read_only = read_only or shared
         try:
-            if read_only:
+            if shared:
+                uri = f"file:{path.resolve()}?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+            elif read_only:
                 uri = f"file:{path.resolve()}?mode=ro&immutable=1"
                 self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
             else:

@@ -144,9 +144,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _local_engine(args: argparse.Namespace, reader: bool):  # type: ignore[no-untyped-def]
+    from index.local.datadir import DataDirInUse, check_free
     from qa.engine import Engine
 
     settings = _settings(args, corpus=Path(args.corpus) if args.corpus else None, reader=reader)
+    if settings.backend == "local":
+        try:
+            check_free(settings.data_dir)  # in under a second, before any model loads
+        except DataDirInUse:
+            # A server holds it: read what it has committed, beside it, without a lock.
+            print(
+                f"qa: {settings.data_dir}/ is held by a running server: reading it read-only "
+                "(its corpus is not synced from here; `qa add` writes through the server)",
+                file=sys.stderr,
+            )
+            return Engine(settings.model_copy(update={"shared_read": True, "corpus": None}))
     if settings.corpus is None:
         settings.corpus = default_corpus(settings.data_dir, settings)
     return Engine(settings)
