@@ -121,6 +121,11 @@ IMPORT_TYPES = {
 }
 
 
+def article_fields(doc: DocumentIn | DocumentReplace) -> dict[str, Any]:
+    """The article fields and format of a written document, as ``Engine.add`` takes them."""
+    return {"published": doc.published, "source": doc.source, "url": doc.url, "format": doc.format}
+
+
 def no_passages_warning(passages: int) -> str | None:
     if passages:
         return None
@@ -294,16 +299,7 @@ def _routes(app: FastAPI) -> None:
         """Add a document (409 if the id exists: use PUT to replace it). Headline, date and
         outlet not given are detected in the text where it states them; `format: html` takes
         an HTML page and stores its main text."""
-        n = engine.add(
-            doc.doc_id,
-            doc.text,
-            doc.title,
-            doc.metadata,
-            published=doc.published,
-            source=doc.source,
-            url=doc.url,
-            format=doc.format,
-        )
+        n = engine.add(doc.doc_id, doc.text, doc.title, doc.metadata, **article_fields(doc))
         return DocumentWritten(doc_id=doc.doc_id, passages=n, warning=no_passages_warning(n))
 
     @app.post(
@@ -356,17 +352,7 @@ def _routes(app: FastAPI) -> None:
     )
     def replace_document(engine: EngineDep, doc_id: DocId, doc: DocumentReplace) -> DocumentWritten:
         """Add or replace a document under this id."""
-        n = engine.add(
-            doc_id,
-            doc.text,
-            doc.title,
-            doc.metadata,
-            replace=True,
-            published=doc.published,
-            source=doc.source,
-            url=doc.url,
-            format=doc.format,
-        )
+        n = engine.add(doc_id, doc.text, doc.title, doc.metadata, replace=True, **article_fields(doc))
         return DocumentWritten(doc_id=doc_id, passages=n, warning=no_passages_warning(n))
 
     @app.delete("/documents/{doc_id}", status_code=204, dependencies=WRITE, responses=_errors(401, 404))

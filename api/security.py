@@ -31,6 +31,14 @@ class _Refused(Exception):
         self.status, self.detail = status, detail
 
 
+def route_path(scope: Scope) -> str:
+    """The request's path below the app's mount prefix (``root_path``)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    if root and path.startswith(root):
+        return str(path[len(root) :] or "/")
+    return str(path)
+
+
 def authorized(headers: dict[str, str], key: str) -> bool:
     scheme, _, given = headers.get("authorization", "").partition(" ")
     # compare_digest takes constant time whatever the mismatch; the key is never logged.
@@ -82,9 +90,7 @@ class RequestGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path, root = scope["path"], scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root) :] or "/"
+        path = route_path(scope)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if self.api_key and self.needs_key(scope["method"], path) and not authorized(headers, self.api_key):
             await _reply(send, 401, refusal(headers), [(b"www-authenticate", b"Bearer")])
@@ -152,9 +158,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path, root = scope["path"], scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root) :] or "/"
+        path = route_path(scope)
         extra = [
             (b"x-content-type-options", b"nosniff"),
             (b"x-frame-options", b"DENY"),

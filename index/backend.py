@@ -247,12 +247,15 @@ class Backend(ABC):
         progress: bool = False,
         replace: bool = True,
         embed: Embed | None = None,
+        split: Sequence[list[Paragraph]] | None = None,
     ) -> None:
-        """Split, embed (with ``embed``, or the back end's encoder) and ``write`` documents."""
+        """Split (unless the caller passes ``split``, one list of paragraphs per document),
+        embed (with ``embed``, or the back end's encoder) and ``write`` documents."""
         self._check_writable()
         if not docs:
             return
-        split = [split_paragraphs(d.text) for d in docs]
+        if split is None:
+            split = [split_paragraphs(d.text) for d in docs]
         texts = [p.text for paragraphs in split for p in paragraphs]
         if embed is None:
             vectors = self.encoder.encode(texts, progress=progress and bool(texts))
@@ -383,10 +386,10 @@ def parse_cursor(after: str, order: str) -> tuple[float | None, str]:
     return (None if ts == "-" else float(ts)), doc_id
 
 
-def published_order(row: DocumentRow) -> tuple[bool, float, str]:
+def published_order(doc_id: str, published: str | None) -> tuple[bool, float, str]:
     """The sort key of ``order="published"``: newest first, undated last, ties by doc_id."""
-    ts = published_ts(row.published)
-    return (ts is None, -(ts or 0.0), row.doc_id)
+    ts = published_ts(published)
+    return (ts is None, -(ts or 0.0), doc_id)
 
 
 def stable_id(*parts: str | int) -> int:

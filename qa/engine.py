@@ -212,7 +212,6 @@ class Engine:
         if format not in ("text", "html"):
             raise InvalidDocument(f"format {format!r}: one document is 'text' or 'html' (feeds: import_file)")
         raw = self._check_size(text)
-        check_metadata(metadata or {})
         metadata = dict(metadata or {})
         title = title or (str(metadata["title"]) if metadata.get("title") else None)
         when = published.isoformat() if isinstance(published, date) else published
@@ -252,13 +251,7 @@ class Engine:
                 f"{name} holds {len(docs):,} documents; one request takes at most {MAX_IMPORT_DOCUMENTS:,} "
                 "(`qa add` sends JSON Lines in parts; `qa index` takes a folder of any size)"
             )
-        passages = sum(len(split_paragraphs(d.text)) for d in docs)
-        if passages > self.settings.max_passages_per_document:
-            raise DocumentTooLarge(
-                f"{name} splits into {passages:,} passages; one request takes at most "
-                f"{self.settings.max_passages_per_document:,} (QA_MAX_PASSAGES_PER_DOCUMENT)"
-            )
-        return self._write(docs, replace)
+        return self._write(docs, replace, name)
 
     def _check_size(self, text: str | bytes) -> bytes:
         if isinstance(text, str):
@@ -279,9 +272,12 @@ class Engine:
         except CorpusError as exc:
             raise InvalidDocument(str(exc)) from None
 
-    def _write(self, incoming: list[Incoming], replace: bool) -> list[tuple[str, int]]:
-        """Check every document, then write them all (one embedding pass)."""
-        docs = []
+    def _write(
+        self, incoming: list[Incoming], replace: bool, name: str | None = None
+    ) -> list[tuple[str, int]]:
+        """Check every document, then write them all (one embedding pass). ``name``: the file
+        they came from, whose passages together are held to the one-document limit too."""
+        docs, split = [], []
         for item in incoming:
             check_metadata(item.metadata)
             check_text(item.text, f"{item.doc_id}: the text", InvalidDocument)
@@ -291,15 +287,22 @@ class Engine:
                     check_text(value, f"{item.doc_id}: the {what}", InvalidDocument)
             if not item.text.strip():
                 raise InvalidDocument(f"{item.doc_id}: document text is empty")
-            passages = len(split_paragraphs(item.text))
-            if passages > self.settings.max_passages_per_document:
+            paragraphs = split_paragraphs(item.text)
+            if len(paragraphs) > self.settings.max_passages_per_document:
                 raise DocumentTooLarge(
-                    f"{item.doc_id}: document splits into {passages:,} passages; the limit is "
+                    f"{item.doc_id}: document splits into {len(paragraphs):,} passages; the limit is "
                     f"{self.settings.max_passages_per_document:,} (QA_MAX_PASSAGES_PER_DOCUMENT)"
                 )
             docs.append(document_from_file(item, "api"))
+            split.append(paragraphs)
+        total = sum(len(paragraphs) for paragraphs in split)
+        if name is not None and total > self.settings.max_passages_per_document:
+            raise DocumentTooLarge(
+                f"{name} splits into {total:,} passages; one request takes at most "
+                f"{self.settings.max_passages_per_document:,} (QA_MAX_PASSAGES_PER_DOCUMENT)"
+            )
         try:
-            self.index.add(docs, replace=replace)
+            self.index.add(docs, replace=replace, split=split)
         except (ReadOnlyDataDir, ReadOnlyStore) as exc:
             raise ReadOnly(str(exc)) from None
         except IndexStorageFull as exc:

@@ -73,11 +73,12 @@ _ARTICLE_COLUMNS = (
     ("url", "TEXT"),
     ("provenance", "TEXT"),
 )
-_ROW = (
+_ROW_BASE = (
     "d.doc_id, d.title, d.metadata, d.source, d.sha256, "
-    "(SELECT COUNT(*) FROM passages p WHERE p.doc_id = d.doc_id), "
-    "d.published, d.outlet, d.url, d.provenance"
+    "(SELECT COUNT(*) FROM passages p WHERE p.doc_id = d.doc_id)"
 )
+_ROW = _ROW_BASE + ", d.published, d.outlet, d.url, d.provenance"
+_ROW_WITHOUT_ARTICLES = _ROW_BASE + ", NULL, NULL, NULL, NULL"  # an older store opened read-only
 
 
 def filter_value(value: Any) -> str | None:
@@ -152,6 +153,7 @@ class PassageStore:
         self._metadata_indexed = self.get_state("metadata_index") == "1"
         # ... and no article fields: it lists them as absent.
         self._articles = self._has_column("documents", "provenance")
+        self._row_columns = _ROW if self._articles else _ROW_WITHOUT_ARTICLES
 
     def _index_metadata(self) -> None:
         with self._transaction() as db:
@@ -339,7 +341,7 @@ class PassageStore:
         """Every document (no text), by doc_id or with ``order="published"`` newest first
         (undated last, ties by doc_id); a page of ``limit`` of them after the cursor ``after``
         (keyset paging: each page costs the same however deep it is)."""
-        columns = _ROW if self._articles else _ROW.split(", d.published")[0] + ", NULL, NULL, NULL, NULL"
+        columns = self._row_columns
         count = -1 if limit is None else limit
         if order == "published" and self._articles:
             where, args = "1", list[Any]()
@@ -371,7 +373,7 @@ class PassageStore:
         ids = sorted(set(doc_ids))
         if not ids:
             return {}
-        columns = _ROW if self._articles else _ROW.split(", d.published")[0] + ", NULL, NULL, NULL, NULL"
+        columns = self._row_columns
         marks = ",".join("?" * len(ids))
         rows = self._query(f"SELECT {columns} FROM documents d WHERE d.doc_id IN ({marks})", ids)
         return {r[0]: _row(r) for r in rows}

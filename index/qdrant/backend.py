@@ -917,19 +917,16 @@ class QdrantBackend(Backend):
     ) -> list[DocumentRow]:
         """Qdrant orders by point id, not by a keyword: the doc_ids (and dates) are scrolled,
         no text, and sorted here, then the page's records fetched."""
-        keys = [
-            DocumentRow(p["doc_id"], "", {}, "", "", 0, p.get("published"))
-            for p in self._document_payloads(["doc_id", "published"])
-        ]
+        keys = [(p["doc_id"], p.get("published")) for p in self._document_payloads(["doc_id", "published"])]
         if order == "published":
-            keys.sort(key=published_order)
+            keys.sort(key=lambda k: published_order(*k))
             if after:
                 ts, doc_id = parse_cursor(after, order)
                 cursor = (ts is None, -(ts or 0.0), doc_id)
-                keys = [k for k in keys if published_order(k) > cursor]
+                keys = [k for k in keys if published_order(*k) > cursor]
         else:
-            keys = sorted((k for k in keys if k.doc_id > (after or "")), key=lambda k: k.doc_id)
-        page = [k.doc_id for k in (keys if limit is None else keys[:limit])]
+            keys = sorted(k for k in keys if k[0] > (after or ""))
+        page = [doc_id for doc_id, _ in (keys if limit is None else keys[:limit])]
         rows = self.article_fields(page)
         return [rows[d] for d in page if d in rows]
 
