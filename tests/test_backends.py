@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from index.embedder import Embedder
 from index.text.paragraphs import split_paragraphs
+from index.text.terms import prefix_terms
 from qa.engine import Engine
 from qa.errors import DocumentExists, DocumentNotFound, InvalidDocument, InvalidRequest
 from qa.settings import Settings
@@ -299,9 +300,9 @@ def answers(engine: Engine, question: str) -> list[tuple[str, str, int, int]]:
 
 def test_an_ask_on_qdrant_makes_few_round_trips(answering: dict[str, Engine]) -> None:
     """Every call to the store is a round trip (fanned out to every shard on a cluster): the
-    candidates of a question, or of a whole batch, are one request; the document records a
-    question needs are read once. (The prefix-term document frequencies are counted when
-    their 5-minute cache is cold: not counted here.)"""
+    candidates of a question, or of a whole batch, are one request, which also reads the
+    IDF of the question's terms (no count per term, cache cold or warm); the document records
+    a question needs are read once."""
     import collections
     import time
 
@@ -318,7 +319,9 @@ def test_an_ask_on_qdrant_makes_few_round_trips(answering: dict[str, Engine]) ->
 
         setattr(client, name, counted)
     try:
-        engine.ask("How many troops did Tajikistan mobilize?")  # warms the term counts
+        engine.index._statistics_changed()  # type: ignore[attr-defined]  # a cold replica
+        engine.ask("How many troops did Tajikistan mobilize?")
+        assert calls["query_batch_points"] == 1 and calls["count"] == 0, dict(calls)
         time.sleep(2.1)  # records are read afresh
         calls.clear()
         engine.ask("How many troops did Tajikistan mobilize?")
@@ -331,6 +334,18 @@ def test_an_ask_on_qdrant_makes_few_round_trips(answering: dict[str, Engine]) ->
     finally:
         for name, original in originals.items():
             setattr(client, name, original)
+
+
+def test_both_back_ends_weigh_question_terms_alike(answering: dict[str, Engine]) -> None:
+    """The reader's term weights (IDF of prefix terms over the passages) are the same
+    whichever store keeps the statistics, for terms the corpus holds and one it never uses."""
+    terms = set(prefix_terms("How many troops did Tajikistan mobilize at the Afghan border?"))
+    terms.add("zzzqx")
+    local, qdrant = (answering[b].index.prefix_idf(terms) for b in BACKENDS)
+    assert local.keys() == qdrant.keys() == terms
+    for term in terms:
+        assert qdrant[term] == pytest.approx(local[term], rel=1e-4), term
+    assert qdrant["zzzqx"] > max(w for t, w in qdrant.items() if t != "zzzqx")
 
 
 def test_both_back_ends_give_the_same_answers(answering: dict[str, Engine]) -> None:
@@ -661,6 +676,42 @@ def test_a_qdrant_store_written_before_article_fields_is_migrated(tmp_path: Path
             "Afghan troops fled into Tajikistan", k=10, published_after="2021-07-05"
         ).passages
         assert dated and {p.doc_id for p in dated} == {"002_c893cae8a75fbf29"}
+    finally:
+        engine.close()
+        drop_test_collections(settings)
+
+
+def test_a_passages_collection_without_the_prefix_vector_keeps_working(
+    tmp_path: Path, embedder: Embedder, seed_engine: Engine
+) -> None:
+    """A store made before passages carried the prefix-term vector (it cannot be added to an
+    existing collection): the term weights are counted as before, and equal the local ones."""
+    from qdrant_client import QdrantClient
+    from qdrant_client import models as qm
+
+    from index.qdrant.backend import model_slug
+
+    settings = backend_settings("qdrant", tmp_path, reader=False)
+    client = (
+        QdrantClient(url=CLUSTER, api_key=settings.qdrant_api_key)
+        if CLUSTER
+        else QdrantClient(path=str(settings.qdrant_path))
+    )
+    client.create_collection(
+        f"{settings.qdrant_collection}_passages_{model_slug(embedder.name)}_{embedder.dim}",
+        vectors_config={"dense": qm.VectorParams(size=embedder.dim, distance=qm.Distance.DOT)},
+        sparse_vectors_config={"bm25": qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+    )
+    client.close()
+    engine = Engine(settings, embedder=embedder)
+    try:
+        engine.sync(SEEDS, progress=False)
+        terms = set(prefix_terms("Which Afghan soldiers crossed the border into Tajikistan?")) | {"zzzqx"}
+        expected = seed_engine.index.prefix_idf(terms)
+        found = engine.index.prefix_idf(terms)
+        assert found == pytest.approx(expected, rel=1e-4)
+        top = engine.search("How many troops did Tajikistan mobilize?", k=1).passages[0]
+        assert top.doc_id == "003_9e887223774c4d77"
     finally:
         engine.close()
         drop_test_collections(settings)

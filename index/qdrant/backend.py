@@ -4,8 +4,9 @@ Three collections, all named from one prefix (``QA_QDRANT_COLLECTION``, default 
 
     {prefix}_passages_{model}_{dim}   one point per passage: a dense vector (the passage
                                       embedding, dot product), a sparse vector of BM25 term
-                                      weights and the payload doc_id, paragraph, start, end,
-                                      text, metadata, prefixes
+                                      weights, a sparse vector of its prefix terms (1 each)
+                                      and the payload doc_id, paragraph, start, end, text,
+                                      metadata, terms
     {prefix}_documents                one point per document: doc_id, title, text, metadata,
                                       source, sha256, passages (no vector)
     {prefix}_state                    key -> value (corpus hashes, BM25 length statistics)
@@ -21,6 +22,14 @@ own tokenizer (the one the local BM25 uses), its saturated term frequency
 with ``avglen`` fixed when the collection is first written, rather than recomputed as the
 corpus grows. Fusion and the proximity re-rank stay in our code, so both back ends rank the
 same candidates the same way.
+
+The reader's coverage signal weighs a question's prefix terms by their IDF over the passages
+(``prefix_idf``). Qdrant keeps those statistics: each passage has a ``prefix`` sparse vector
+(value 1 for each prefix term it holds, ``modifier=IDF``), so a one-term query's score is the
+term's IDF, ``ln((N + 1) / (df + 0.5))``, the same formula the local index uses. The probes
+ride in the request that fetches a question's candidates (no extra round trip, no per-query
+count); a replica keeps each term's value for ``IDF_TTL_S``. A passages collection made
+before the ``prefix`` vector existed keeps the older way (a count per term, cached).
 
 Qdrant has no transactions across points, so a write is made whole as readers see it by
 versions: each write of a document draws a new version; its passages are written under point
@@ -71,7 +80,7 @@ from index.backend import (
 )
 from index.text.article import published_ts
 from index.text.paragraphs import Paragraph
-from index.text.terms import K1, B, query_terms, term_counts, term_positions
+from index.text.terms import K1, B, prefix_terms, query_terms, term_counts, term_positions
 
 try:
     from qdrant_client import QdrantClient
@@ -83,7 +92,7 @@ log = logging.getLogger(__name__)
 WRITE_BATCH = 256  # points per upsert
 PAGE = 1000  # points per scroll page
 RECORD_TTL_S = 2.0  # document records are read once for the reads of one question
-IDF_TTL_S = 300.0  # prefix document frequencies are counted again after this long
+IDF_TTL_S = 300.0  # a prefix term's IDF is read again after this long
 # A write marker older than this is from a writer that died: its passages are swept at open.
 STALE_WRITE_S = 600.0
 _FIELD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -218,7 +227,9 @@ class QdrantBackend(Backend):
         self.documents_name = f"{prefix}_documents"
         self.state_name = f"{prefix}_state"
         self._write_lock = threading.Lock()
-        self._idf: dict[str, tuple[float, int]] = {}  # prefix term -> (counted at, passages)
+        self._idf: dict[str, tuple[float, float | None]] = {}  # prefix term -> (read at, IDF; None: unseen)
+        self._passages_n: tuple[float, int] | None = None  # (counted at, passages)
+        self._prefix_vector = True  # whether passages carry the ``prefix`` sparse vector
         self._record_cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._indexed_fields: set[str] = set()
         self._mean_length: float | None = None
@@ -302,16 +313,32 @@ class QdrantBackend(Backend):
                 sparse_vectors_config={
                     "bm25": qm.SparseVectorParams(
                         modifier=qm.Modifier.IDF, index=qm.SparseIndexParams(on_disk=layout.on_disk or None)
-                    )
+                    ),
+                    # Every value is 1, exact in half precision: half the bytes of float32.
+                    "prefix": qm.SparseVectorParams(
+                        modifier=qm.Modifier.IDF,
+                        index=qm.SparseIndexParams(on_disk=layout.on_disk or None, datatype=qm.Datatype.FLOAT16),
+                    ),
                 },
                 quantization_config=layout.quantization_config(),
                 on_disk_payload=layout.on_disk or None,
                 **cluster,
             )
             model_changed = created and self.client.count(self.documents_name, exact=True).count > 0
+        else:
+            sparse = self.client.get_collection(self.passages_name).config.params.sparse_vectors or {}
+            self._prefix_vector = "prefix" in sparse
+            if not self._prefix_vector:
+                log.warning(
+                    "passages collection %s predates the prefix-term vector: a question's term "
+                    "weights are counted per term (cached); re-create it (a model change does) "
+                    "for the faster way",
+                    self.passages_name,
+                )
         self._payload_index("doc_id", qm.PayloadSchemaType.KEYWORD)
         self._payload_index("version", qm.PayloadSchemaType.KEYWORD)
-        self._payload_index("prefixes", qm.PayloadSchemaType.KEYWORD)
+        if not self._prefix_vector:
+            self._payload_index("prefixes", qm.PayloadSchemaType.KEYWORD)
         self._payload_index("published_ts", qm.PayloadSchemaType.FLOAT)
         self._sweep_interrupted()
         if not self.read_only and self.get_state(ARTICLE_FIELDS_STATE) != "1":
@@ -492,26 +519,28 @@ class QdrantBackend(Backend):
                 for number, p in enumerate(paragraphs):
                     tf, length = counts[row]
                     weights = sparse_weights(tf, length, mean_length)
+                    vector: dict[str, Any] = {
+                        "dense": np.asarray(vectors[row], dtype=np.float32).tolist(),
+                        "bm25": qm.SparseVector(indices=list(weights), values=list(weights.values())),
+                    }
+                    payload = {
+                        "doc_id": doc.doc_id,
+                        "version": version,
+                        "paragraph": number,
+                        "start": p.start,
+                        "end": p.end,
+                        "text": p.text,
+                        "metadata": doc.metadata,
+                        "published_ts": doc.published_ts,
+                        "terms": json.dumps(positions[row], separators=(",", ":")),
+                    }
+                    if not self._prefix_vector:
+                        payload["prefixes"] = sorted(positions[row])
+                    elif positions[row]:
+                        indices = sorted({term_index(t) for t in positions[row]})
+                        vector["prefix"] = qm.SparseVector(indices=indices, values=[1.0] * len(indices))
                     points.append(
-                        qm.PointStruct(
-                            id=passage_id(doc.doc_id, version, number),
-                            vector={
-                                "dense": np.asarray(vectors[row], dtype=np.float32).tolist(),
-                                "bm25": qm.SparseVector(indices=list(weights), values=list(weights.values())),
-                            },
-                            payload={
-                                "doc_id": doc.doc_id,
-                                "version": version,
-                                "paragraph": number,
-                                "start": p.start,
-                                "end": p.end,
-                                "text": p.text,
-                                "metadata": doc.metadata,
-                                "published_ts": doc.published_ts,
-                                "prefixes": sorted(positions[row]),
-                                "terms": json.dumps(positions[row], separators=(",", ":")),
-                            },
-                        )
+                        qm.PointStruct(id=passage_id(doc.doc_id, version, number), vector=vector, payload=payload)
                     )
                     row += 1
             self._index_metadata(docs)
@@ -551,7 +580,7 @@ class QdrantBackend(Backend):
             for doc in docs:  # the version readers do not see: the previous one, or this one if it lost
                 self._delete_passages(doc.doc_id, keep_version=keep[doc.doc_id])
             self._unmark_writing([d.doc_id for d in docs])
-            self._idf.clear()
+            self._statistics_changed()
             for doc in docs:
                 self._record_cache.pop(doc.doc_id, None)
             if lost:
@@ -688,7 +717,7 @@ class QdrantBackend(Backend):
                 return False
             self._delete(self.documents_name, qm.PointIdsList(points=[stable_id("document", doc_id)]))
             self._delete_passages(doc_id)
-            self._idf.clear()
+            self._statistics_changed()
             self._record_cache.pop(doc_id, None)
         return True
 
@@ -742,6 +771,11 @@ class QdrantBackend(Backend):
     ) -> list[tuple[list[Hit], list[Hit]]]:
         requests: list[Any] = []
         slots: list[tuple[int, int | None]] = []
+        now = time.monotonic()
+        probed: list[str] = []
+        if self._prefix_vector:  # the reader will weigh these questions' terms: read their IDF now
+            wanted = {t for q in queries for t in prefix_terms(q)}
+            probed = [t for t in sorted(wanted) if not self._idf_cached(t, now)]
         for vector, query in zip(vectors, queries, strict=True):
             words = query_terms(query)
             dense_at = len(requests)
@@ -768,9 +802,12 @@ class QdrantBackend(Backend):
                     )
                 )
             slots.append((dense_at, sparse_at))
+        probes_at = len(requests)
+        requests += self._idf_probes(probed)
         found = self.client.query_batch_points(
             self.passages_name, requests, consistency=self._read_consistency()
         )
+        self._keep_idf(probed, found[probes_at:], now)
         out = []
         for dense_at, sparse_at in slots:
             dense = [Hit(int(p.id), float(p.score)) for p in found[dense_at].points]
@@ -873,26 +910,65 @@ class QdrantBackend(Backend):
 
     @_reachable
     def prefix_idf(self, terms: set[str]) -> dict[str, float]:
-        """As the local index's, from Qdrant's counts of passages holding each prefix term
-        (cached for ``IDF_TTL_S``: an IDF moves little between two writes)."""
+        """As the local index's: read from the ``prefix`` vector's IDF statistics (usually
+        already, by the request that fetched the question's candidates), kept for
+        ``IDF_TTL_S`` (an IDF moves little between two writes)."""
         now = time.monotonic()
-        n = self._df("", now)
-        return {t: float(np.log((n + 1) / (self._df(t, now) + 0.5))) for t in terms}
+        missing = [t for t in sorted(terms) if not self._idf_cached(t, now)]
+        if missing and self._prefix_vector:
+            requests = self._idf_probes(missing)
+            found = self.client.query_batch_points(self.passages_name, requests)
+            self._keep_idf(missing, found, now)
+        elif missing:
+            for term in missing:
+                self._count_idf(term, now)
+        weights = {t: self._idf[t][1] for t in terms}
+        if all(w is not None for w in weights.values()):
+            return weights  # type: ignore[return-value]
+        # A term no passage holds has the highest weight there is.
+        unseen = float(np.log((self._passage_total(now) + 1) / 0.5))
+        return {t: unseen if w is None else w for t, w in weights.items()}
 
-    def _df(self, term: str, now: float) -> int:
+    def _statistics_changed(self) -> None:
+        """After this process's own write: its next question reads term weights afresh."""
+        self._idf.clear()
+        self._passages_n = None
+
+    def _idf_cached(self, term: str, now: float) -> bool:
         cached = self._idf.get(term)
-        if cached is not None and now - cached[0] < IDF_TTL_S:
-            return cached[1]
-        condition = (
-            qm.Filter(must=[qm.FieldCondition(key="prefixes", match=qm.MatchValue(value=term))])
-            if term
-            else None
-        )
-        count = self.client.count(self.passages_name, count_filter=condition, exact=self.local).count
+        return cached is not None and now - cached[0] < IDF_TTL_S
+
+    @staticmethod
+    def _idf_probes(terms: Sequence[str]) -> list[Any]:
+        """One request per term: the best passage holding it scores the term's IDF (each
+        holds it with value 1); none comes back for a term no passage holds."""
+        return [
+            qm.QueryRequest(
+                query=qm.SparseVector(indices=[term_index(t)], values=[1.0]),
+                using="prefix",
+                limit=1,
+                with_payload=False,
+            )
+            for t in terms
+        ]
+
+    def _keep_idf(self, terms: Sequence[str], found: Sequence[Any], now: float) -> None:
         if len(self._idf) > 100_000:
             self._idf.clear()
-        self._idf[term] = (now, int(count))
-        return int(count)
+        for term, response in zip(terms, found, strict=True):
+            self._idf[term] = (now, float(response.points[0].score) if response.points else None)
+
+    def _count_idf(self, term: str, now: float) -> None:
+        """The older way, for a collection without the ``prefix`` vector: a count per term."""
+        condition = qm.Filter(must=[qm.FieldCondition(key="prefixes", match=qm.MatchValue(value=term))])
+        df = self.client.count(self.passages_name, count_filter=condition, exact=self.local).count
+        n = self._passage_total(now)
+        self._idf[term] = (now, float(np.log((n + 1) / (df + 0.5))) if df else None)
+
+    def _passage_total(self, now: float) -> int:
+        if self._passages_n is None or now - self._passages_n[0] >= IDF_TTL_S:
+            self._passages_n = (now, int(self.client.count(self.passages_name, exact=self.local).count))
+        return self._passages_n[1]
 
     @_reachable
     def get_document(self, doc_id: str) -> Document | None:
