@@ -317,7 +317,9 @@ class QdrantBackend(Backend):
                     # Every value is 1, exact in half precision: half the bytes of float32.
                     "prefix": qm.SparseVectorParams(
                         modifier=qm.Modifier.IDF,
-                        index=qm.SparseIndexParams(on_disk=layout.on_disk or None, datatype=qm.Datatype.FLOAT16),
+                        index=qm.SparseIndexParams(
+                            on_disk=layout.on_disk or None, datatype=qm.Datatype.FLOAT16
+                        ),
                     ),
                 },
                 quantization_config=layout.quantization_config(),
@@ -539,9 +541,8 @@ class QdrantBackend(Backend):
                     elif positions[row]:
                         indices = sorted({term_index(t) for t in positions[row]})
                         vector["prefix"] = qm.SparseVector(indices=indices, values=[1.0] * len(indices))
-                    points.append(
-                        qm.PointStruct(id=passage_id(doc.doc_id, version, number), vector=vector, payload=payload)
-                    )
+                    point_id = passage_id(doc.doc_id, version, number)
+                    points.append(qm.PointStruct(id=point_id, vector=vector, payload=payload))
                     row += 1
             self._index_metadata(docs)
             self._upsert(self.passages_name, points)
