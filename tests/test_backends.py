@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
+import string
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from index.embedder import Embedder
+from index.qdrant.listing import ID_FIELDS
+from index.text.article import published_ts
 from index.text.paragraphs import split_paragraphs
 from index.text.terms import prefix_terms
 from qa.engine import Engine
@@ -606,6 +610,97 @@ def test_documents_are_listed_newest_first_a_page_at_a_time(make: MakeEngine) ->
     assert [d.doc_id for d in engine.documents(after="jul05", limit=2)] == ["jul05b", "jul03"]
     with pytest.raises(DocumentNotFound):
         engine.documents(after="deleted-since", sort="published")
+
+
+def tricky_ids() -> list[str]:
+    """Doc_ids that share prefixes up to and across every 8-character boundary, are
+    prefixes of one another, use every kind of character, and run to the longest allowed."""
+    rng = random.Random(7)
+    alphabet = "-._" + string.digits + string.ascii_letters
+    ids = {"a", "a-", "a.", "a0", "aA", "a_", "aa", "aaaaaaaa", "aaaaaaaa-", "aaaaaaaaa", "Z" * 128}
+    ids |= {"Z" * 127 + "z", "Z" * 127, "wire-2021-07-05-" + "0" * 8, "wire-2021-07-05-" + "0" * 7}
+    for shared in (0, 7, 8, 9, 16, 24):
+        stem = "n" + "".join(rng.choice(alphabet) for _ in range(shared))
+        for _ in range(6):
+            ids.add(stem + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))))
+    return sorted(ids)
+
+
+def test_documents_are_paged_in_order_whatever_their_ids_and_dates(make: MakeEngine) -> None:
+    """Every document once, in order, at any page size, by doc_id and newest first (dates
+    shared by several documents, some undated); a cursor need not be a doc_id."""
+    engine = make()
+    ids = tricky_ids()
+    dates = [None, "2021-07-03", "2021-07-05", "2021-07-05T10:00:00+00:00", "2021-07-09"]
+    lines = [
+        json.dumps({"doc_id": d, "text": f"Report {i} on the border.", "published": dates[i % len(dates)]})
+        for i, d in enumerate(ids)
+    ]
+    engine.import_file("many.jsonl", "\n".join(lines).encode())
+    by_date = {d: dates[i % len(dates)] for i, d in enumerate(ids)}
+
+    def newest_first(d: str) -> tuple[bool, float, str]:
+        ts = published_ts(by_date[d])
+        return (ts is None, -(ts or 0.0), d)
+
+    for sort, expected in (("doc_id", ids), ("published", sorted(ids, key=newest_first))):
+        for limit in (1, 3, 7, 50):
+            seen, after = [], None
+            while True:
+                page = engine.document_page(limit, after, sort)
+                seen += [d.doc_id for d in page.documents]
+                if page.next is None:
+                    break
+                after = page.next
+            assert seen == expected, (sort, limit)
+    for cursor in ("a/", "aaaaaaaa:", "n~", "a" * 300, "~"):
+        assert [d.doc_id for d in engine.documents(limit=4, after=cursor, sort="doc_id")] == [
+            d for d in ids if d > cursor
+        ][:4]
+
+
+def test_a_page_of_documents_on_qdrant_reads_only_a_few_records(tmp_path: Path, embedder: Embedder) -> None:
+    """Listing reads the records of a page, not of the whole store: a keyset seek on numeric
+    listing keys (Qdrant orders by numbers only), also on a store written before them."""
+    settings = backend_settings("qdrant", tmp_path, reader=False)
+    engine = Engine(settings, embedder=embedder)
+    ids = [f"doc-{i:04d}" for i in range(150)]
+    lines = [
+        json.dumps({"doc_id": d, "text": f"Border guards filed report {d} about the crossing on Monday."})
+        for d in ids
+    ]
+    engine.import_file("many.jsonl", "\n".join(lines).encode())
+    index = engine.index
+    index.client.delete_payload(index.documents_name, ["newest", *ID_FIELDS], points=qm_all())  # type: ignore[attr-defined]
+    index.set_state("listing_keys", "0")
+    engine.close()
+    engine = Engine(settings, embedder=embedder)  # gives the older records their keys
+    client = engine.index.client  # type: ignore[attr-defined]
+    read = []
+    real_scroll = client.scroll
+
+    def scroll(*args: Any, **kwargs: Any) -> Any:
+        points, offset = real_scroll(*args, **kwargs)
+        read.append(len(points))
+        return points, offset
+
+    client.scroll = scroll
+    try:
+        for sort in ("doc_id", "published"):
+            seen, after = [], None
+            while True:
+                read.clear()
+                page = engine.document_page(10, after, sort)
+                assert sum(read) <= 30 and len(read) <= 4, read  # a scan reads all 150
+                seen += [d.doc_id for d in page.documents]
+                if page.next is None:
+                    break
+                after = page.next
+            assert seen == ids, sort
+    finally:
+        client.scroll = real_scroll
+        engine.close()
+        drop_test_collections(settings)
 
 
 HTML_PAGE = """<html><head><title>Border news</title><meta property="og:site_name" content="Courier">

@@ -8,7 +8,8 @@ Three collections, all named from one prefix (``QA_QDRANT_COLLECTION``, default 
                                       and the payload doc_id, paragraph, start, end, text,
                                       metadata, terms
     {prefix}_documents                one point per document: doc_id, title, text, metadata,
-                                      source, sha256, passages (no vector)
+                                      source, sha256, passages, article fields and the
+                                      listing keys of index.qdrant.listing (no vector)
     {prefix}_state                    key -> value (corpus hashes, BM25 length statistics)
 
 The passages collection is named by the embedding model and dimension: after a model change
@@ -77,6 +78,16 @@ from index.backend import (
     parse_cursor,
     published_order,
     stable_id,
+)
+from index.qdrant.listing import (
+    ID_FIELDS,
+    NEWEST,
+    KeysetPager,
+    fields_past,
+    floor_id,
+    id_keys,
+    listing_payload,
+    newest,
 )
 from index.text.article import published_ts
 from index.text.paragraphs import Paragraph
@@ -231,7 +242,7 @@ class QdrantBackend(Backend):
         self._passages_n: tuple[float, int] | None = None  # (counted at, passages)
         self._prefix_vector = True  # whether passages carry the ``prefix`` sparse vector
         self._record_cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
-        self._indexed_fields: set[str] = set()
+        self._indexed_fields: set[tuple[str, str]] = set()  # (collection, field)
         self._mean_length: float | None = None
         self._prepare()
 
@@ -342,9 +353,15 @@ class QdrantBackend(Backend):
         if not self._prefix_vector:
             self._payload_index("prefixes", qm.PayloadSchemaType.KEYWORD)
         self._payload_index("published_ts", qm.PayloadSchemaType.FLOAT)
+        self._payload_index(NEWEST, qm.PayloadSchemaType.FLOAT, self.documents_name)
+        for field in ID_FIELDS:
+            self._payload_index(field, qm.PayloadSchemaType.INTEGER, self.documents_name)
         self._sweep_interrupted()
         if not self.read_only and self.get_state(ARTICLE_FIELDS_STATE) != "1":
             self._detect_article_fields()
+        self._listing_keys = self.get_state(LISTING_STATE) == "1"
+        if not self.read_only and not self._listing_keys:
+            self._add_listing_keys()
         value = self.get_state(f"bm25_mean_length:{self.passages_name}")
         self._mean_length = float(value) if value else None
         reembed_key = f"reembed:{self.passages_name}"
@@ -374,18 +391,16 @@ class QdrantBackend(Backend):
                 return False
             raise
 
-    def _payload_index(self, field: str, schema: Any) -> None:
-        """Payload indexes make filters fast on a server; local mode has none (and warns).
-        With ``on_disk`` layouts they live on disk too (memory-mapped), not in RAM."""
-        if self.local or field in self._indexed_fields:
+    def _payload_index(self, field: str, schema: Any, collection: str | None = None) -> None:
+        """Payload indexes make filters fast on a server (and ``order_by`` possible); local
+        mode has none (and warns). With ``on_disk`` layouts they live on disk too
+        (memory-mapped), not in RAM. On the passages collection unless said otherwise."""
+        name = collection or self.passages_name
+        if self.local or (name, field) in self._indexed_fields:
             return
         params = _index_params(schema, on_disk=True) if self.layout.on_disk else schema
-        self._retrying(
-            lambda: self.client.create_payload_index(
-                self.passages_name, field, field_schema=params, wait=True
-            )
-        )
-        self._indexed_fields.add(field)
+        self._retrying(lambda: self.client.create_payload_index(name, field, field_schema=params, wait=True))
+        self._indexed_fields.add((name, field))
 
     def _retrying(self, call: Callable[[], Any]) -> Any:
         """An idempotent call, retried on transport errors with exponential backoff."""
@@ -452,6 +467,7 @@ class QdrantBackend(Backend):
                     "title": title,
                     "published": published,
                     "published_ts": ts,
+                    NEWEST: newest(ts),
                     "outlet": outlet,
                 }
                 self.client.set_payload(
@@ -463,6 +479,38 @@ class QdrantBackend(Backend):
             if offset is None:
                 break
         self.set_state(ARTICLE_FIELDS_STATE, "1")
+
+    def _add_listing_keys(self) -> None:
+        """Migrate a store written before the listing keys: each record without them gets
+        them (one request per page of records). Idempotent, resumable, from any replica."""
+        offset = None
+        while True:
+            points, offset = self.client.scroll(
+                self.documents_name,
+                limit=PAGE,
+                offset=offset,
+                with_payload=["doc_id", "published_ts", ID_FIELDS[0]],
+            )
+            updates = [
+                qm.SetPayloadOperation(
+                    set_payload=qm.SetPayload(
+                        payload=listing_payload(p.payload["doc_id"], p.payload.get("published_ts")),
+                        points=[p.id],
+                    )
+                )
+                for p in points
+                if p.payload and "doc_id" in p.payload and ID_FIELDS[0] not in p.payload
+            ]
+            if updates:
+                self._retrying(
+                    functools.partial(
+                        self.client.batch_update_points, self.documents_name, updates, wait=True
+                    )
+                )
+            if offset is None:
+                break
+        self.set_state(LISTING_STATE, "1")
+        self._listing_keys = True
 
     def _reembed_all(self) -> None:
         """Embed into this model's passages collection every document whose current version
@@ -564,6 +612,7 @@ class QdrantBackend(Backend):
                         "outlet": doc.outlet,
                         "url": doc.url,
                         "provenance": doc.provenance,
+                        **listing_payload(doc.doc_id, doc.published_ts),
                     },
                 )
                 for doc, paragraphs in zip(docs, split, strict=True)
@@ -992,8 +1041,42 @@ class QdrantBackend(Backend):
     def list_documents(
         self, limit: int | None = None, after: str | None = None, order: str = "doc_id"
     ) -> list[DocumentRow]:
-        """Qdrant orders by point id, not by a keyword: the doc_ids (and dates) are scrolled,
-        no text, and sorted here, then the page's records fetched."""
+        """A page by keyset seek on the records' listing keys (index.qdrant.listing): a few
+        ordered scrolls of at most ``limit`` records, however many the store holds. Without a
+        ``limit``, or on a store not yet given those keys (opened read-only), every doc_id is
+        read and sorted here."""
+        if limit is None or not self._listing_keys:
+            return self._list_by_scan(limit, after, order)
+        fields = [NEWEST, *ID_FIELDS] if order == "published" else ID_FIELDS
+        pager = KeysetPager(fields, self._ordered_scroll(fields), _range_condition)
+        cursor: list[float] | None = None
+        skip = 0
+        if after:
+            ts, doc_id = parse_cursor(after, order)
+            doc_id = floor_id(doc_id)
+            cursor = [float(k) for k in id_keys(doc_id)]
+            if order == "published":
+                cursor.insert(0, newest(ts))
+            skip = fields_past(doc_id)
+        page = [r["doc_id"] for r in pager.page(limit, cursor, skip)]
+        rows = self.article_fields(page)
+        return [rows[d] for d in page if d in rows]
+
+    def _ordered_scroll(self, fields: list[str]) -> Callable[[list[Any], str, int], list[dict[str, Any]]]:
+        def scroll(conditions: list[Any], field: str, limit: int) -> list[dict[str, Any]]:
+            points, _ = self.client.scroll(
+                self.documents_name,
+                scroll_filter=qm.Filter(must=conditions) if conditions else None,
+                limit=limit,
+                order_by=qm.OrderBy(key=field, direction=qm.Direction.ASC),
+                with_payload=["doc_id", *fields],
+                consistency=self._read_consistency(),
+            )
+            return [p.payload for p in points if p.payload]
+
+        return scroll
+
+    def _list_by_scan(self, limit: int | None, after: str | None, order: str) -> list[DocumentRow]:
         keys = [(p["doc_id"], p.get("published")) for p in self._document_payloads(["doc_id", "published"])]
         if order == "published":
             keys.sort(key=lambda k: published_order(*k))
@@ -1077,6 +1160,7 @@ class QdrantBackend(Backend):
 
 
 ARTICLE_FIELDS_STATE = "article_fields"
+LISTING_STATE = "listing_keys"
 # What a document record holds besides its text (the reads of a question need no text).
 _RECORD_FIELDS = [
     "doc_id",
@@ -1160,6 +1244,13 @@ def synced_from(
         raise
     finally:
         client.close()
+
+
+def _range_condition(field: str, value: float, how: str) -> Any:
+    """``field`` above ``value`` (``gt``) or equal to it (``eq``): ranges, which integer and
+    float payload indexes both answer."""
+    bounds = qm.Range(gt=value) if how == "gt" else qm.Range(gte=value, lte=value)
+    return qm.FieldCondition(key=field, range=bounds)
 
 
 def _index_params(schema: Any, on_disk: bool) -> Any:
