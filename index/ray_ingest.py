@@ -42,6 +42,8 @@ LOCAL = "local"
 ACTOR_BATCH = 256
 # Times a batch is given to another actor after the one embedding it was lost.
 BATCH_RETRIES = 3
+# How long a replacement for a lost actor may take to be placed and load its model.
+REPLACEMENT_WAIT_S = 60.0
 
 
 class RayUnavailable(RuntimeError):
@@ -106,6 +108,7 @@ class RayEmbed:
         self.gpus = max(0.0, gpus_per_worker)
         self.batch_timeout = batch_timeout
         self.lost = 0  # actors lost (and their batches given to others) during the run
+        self._starting: dict[Any, tuple[Any, float]] = {}  # replacements: ready ref -> (actor, give up at)
         logging.getLogger("ray").setLevel(logging.WARNING)
         self._started_here = not ray.is_initialized()
         if self._started_here:
@@ -214,6 +217,7 @@ class RayEmbed:
         done = 0
         try:
             while waiting or running:
+                self._admit_replacements(load, block=not running and not self.actors)
                 while waiting and self.actors and len(running) < 2 * len(self.actors):
                     rows, tries = waiting.pop()
                     actor = min(self.actors, key=lambda a: load[id(a)])  # two in flight each: no gaps
@@ -266,24 +270,41 @@ class RayEmbed:
         )
 
     def _replace(self, lost: Any, load: dict[int, int]) -> None:
-        """Drop a lost actor; start a replacement where the cluster has room (if it has none,
-        the actors left carry on)."""
+        """Drop a lost actor and start a replacement, which joins once it is ready; the
+        actors left carry on meanwhile (if the cluster has no room for it, they finish)."""
         if lost in self.actors:
             self.actors.remove(lost)
             self._kill([lost])
         replacement = self._new_actor()
-        ready, _ = self.ray.wait([replacement.ready.remote()], timeout=30)
-        if ready:
-            try:
-                self.ray.get(ready[0])
-                self.actors.append(replacement)
-                load[id(replacement)] = 0
+        self._starting[replacement.ready.remote()] = (replacement, time.monotonic() + REPLACEMENT_WAIT_S)
+
+    def _admit_replacements(self, load: dict[int, int], block: bool) -> None:
+        """Replacements that are ready join the pool; those not placed in time are given up.
+        ``block``: no actor is left, so wait for one."""
+        while self._starting:
+            refs = list(self._starting)
+            wait_s = max(0.0, min(d for _, d in self._starting.values()) - time.monotonic()) if block else 0
+            ready, _ = self.ray.wait(refs, num_returns=1 if block else len(refs), timeout=wait_s)
+            for ref in ready:
+                actor, _ = self._starting.pop(ref)
+                try:
+                    self.ray.get(ref)
+                    self.actors.append(actor)
+                    load[id(actor)] = 0
+                except Exception as exc:
+                    log.warning("a replacement embedding actor failed to start: %s", _first_line(exc))
+                    self._kill([actor])
+            now = time.monotonic()
+            for ref, (actor, deadline) in list(self._starting.items()):
+                if now >= deadline:
+                    del self._starting[ref]
+                    self._kill([actor])
+            if not block or self.actors:
                 return
-            except Exception as exc:
-                log.warning("a replacement embedding actor failed to start: %s", _first_line(exc))
-        self._kill([replacement])
 
     def close(self) -> None:
+        self._kill([actor for actor, _ in self._starting.values()])  # never placed: not left behind
+        self._starting.clear()
         if self._started_here and self.ray.is_initialized():
             self.ray.shutdown()
 

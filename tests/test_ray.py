@@ -3,6 +3,7 @@ written to the Qdrant back end, searchable like a locally embedded corpus."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ from index.embedder import Embedder
 from qa.engine import Engine
 from qa.settings import Settings
 from tests.conftest import ROOT, SEEDS
+from tests.procs import descendants
 
 pytest.importorskip("ray", reason="--ray needs pip install '.[scale]'")
 pytest.importorskip("qdrant_client", reason="the Qdrant back end needs pip install '.[scale]'")
@@ -52,54 +54,9 @@ def test_index_with_ray_into_qdrant(tmp_path: Path, embedder: Embedder) -> None:
 
 
 PROBE = r"""
-import json, os, socket, struct, subprocess, sys
-from pathlib import Path
+import json, os, subprocess, sys
 from index.ray_ingest import LOCAL, RayEmbed
-
-def descendants(root):
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            parents[int(stat.parent.name)] = int(fields[1])
-        except (OSError, IndexError, ValueError):
-            pass
-    found, todo = {root}, [root]
-    while todo:
-        pid = todo.pop()
-        for child, parent in parents.items():
-            if parent == pid and child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-def listening(pids):
-    # /proc/net/tcp{,6}: LISTEN sockets (state 0A) by inode, then the inodes these pids hold.
-    sockets = {}
-    for name, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
-        for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]:
-            parts = line.split()
-            if parts[3] != "0A":
-                continue
-            address, port = parts[1].split(":")
-            raw = bytes.fromhex(address)
-            if family == socket.AF_INET:
-                ip = socket.inet_ntop(family, raw[::-1])
-            else:
-                ip = socket.inet_ntop(family, b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4)))
-            sockets[parts[9]] = (ip, int(port, 16))
-    out = []
-    for pid in pids:
-        try:
-            for fd in Path(f"/proc/{pid}/fd").iterdir():
-                target = os.readlink(fd)
-                if target.startswith("socket:["):
-                    inode = target[8:-1]
-                    if inode in sockets:
-                        out.append([Path(f"/proc/{pid}/comm").read_text().strip(), *sockets[inode]])
-        except OSError:
-            pass
-    return out
+from tests.procs import descendants, listening
 
 embed = RayEmbed("all-MiniLM-L6-v2", 384, LOCAL, workers=1, local_cpus=1)
 import ray
@@ -212,6 +169,93 @@ def test_a_lost_worker_costs_nothing(tmp_path: Path, embedder: Embedder) -> None
     assert job.returncode == 0, err[-3000:]
     assert "400 documents indexed" in out and "actor(s) were lost" in err
     assert _stored_whole(tmp_path / "data", corpus, embedder) == {f"report-{n:04d}" for n in range(400)}
+
+
+TWO_NODES = r"""
+import json, os, sys
+from index.ray_ingest import local_ray_environment
+from tests.procs import descendants, listening
+os.environ.update(local_ray_environment())  # loopback only, token authentication
+from ray.cluster_utils import Cluster
+
+cluster = Cluster(
+    initialize_head=True,
+    connect=False,
+    head_node_args={"num_cpus": 1, "include_dashboard": False, "node_ip_address": "127.0.0.1"},
+)
+worker = cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+cluster.wait_for_nodes()
+print(json.dumps({
+    "address": cluster.address,
+    "token": os.environ["RAY_AUTH_TOKEN"],
+    "nodes": sorted({n.node_ip_address for n in cluster.list_all_nodes()}),
+    "worker_raylet": worker.all_processes["raylet"][0].process.pid,
+    "listening": listening(descendants(os.getpid())),
+}), flush=True)
+sys.stdin.read()  # until the test is done
+cluster.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_a_lost_worker_node_costs_nothing(tmp_path: Path, embedder: Embedder) -> None:
+    """A two-node Ray on 127.0.0.1 (a head and a worker node, one CPU each, token auth),
+    one embedding actor on each: SIGKILL the worker node (its raylet and every process under
+    it) during `qa index --ray ADDRESS`. The run finishes on the head's actor, and every
+    document is stored once, whole."""
+    import signal
+    import time
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_ADDRESS": "", "RAY_AUTH_TOKEN": ""}
+    cluster = subprocess.Popen(
+        [sys.executable, "-c", TWO_NODES],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert cluster.stdout is not None and cluster.stdin is not None
+        started = json.loads(cluster.stdout.readline() or "{}")
+        assert started.get("nodes") == ["127.0.0.1"], started
+        wide = [s for s in started["listening"] if s[1] not in ("127.0.0.1", "::ffff:127.0.0.1", "::1")]
+        assert started["listening"] and not wide, f"a Ray server listens beyond loopback: {wide}"
+        corpus = _news_corpus(tmp_path / "corpus", 400)
+        job_env = {
+            **env,
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN": started["token"],
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        }
+        command = [sys.executable, "-m", "qa.cli", "index", str(corpus), "--ray", started["address"]]
+        command += ["--ray-workers", "2", "--data-dir", str(tmp_path / "data")]
+        job = subprocess.Popen(
+            command, cwd=ROOT, env=job_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        node = descendants(started["worker_raylet"])
+        deadline = time.monotonic() + 180
+        while not node & set(_ray_processes("ray::_PassageEn")):
+            assert time.monotonic() < deadline and job.poll() is None, "no actor on the worker node"
+            time.sleep(0.2)
+            node = descendants(started["worker_raylet"])
+        time.sleep(8.0)  # its model loaded, embedding
+        for pid in descendants(started["worker_raylet"]):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        out, err = job.communicate(timeout=400)
+        assert job.returncode == 0, err[-3000:]
+        assert "400 documents indexed" in out and "actor(s) were lost" in err
+        stored = _stored_whole(tmp_path / "data", corpus, embedder)
+        assert stored == {f"report-{n:04d}" for n in range(400)}
+    finally:
+        with contextlib.suppress(OSError):
+            cluster.stdin.close()  # type: ignore[union-attr]
+        try:
+            cluster.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            cluster.kill()
 
 
 @pytest.mark.slow
