@@ -573,22 +573,11 @@ class QdrantBackend(Backend):
                         "dense": np.asarray(vectors[row], dtype=np.float32).tolist(),
                         "bm25": qm.SparseVector(indices=list(weights), values=list(weights.values())),
                     }
-                    payload = {
-                        "doc_id": doc.doc_id,
-                        "version": version,
-                        "paragraph": number,
-                        "start": p.start,
-                        "end": p.end,
-                        "text": p.text,
-                        "metadata": doc.metadata,
-                        "published_ts": doc.published_ts,
-                        "terms": json.dumps(positions[row], separators=(",", ":")),
-                    }
+                    payload = passage_payload(doc, version, number, p, positions[row])
                     if not self._prefix_vector:
                         payload["prefixes"] = sorted(positions[row])
                     elif positions[row]:
-                        indices = sorted({term_index(t) for t in positions[row]})
-                        vector["prefix"] = qm.SparseVector(indices=indices, values=[1.0] * len(indices))
+                        vector["prefix"] = prefix_vector(positions[row])
                     point_id = passage_id(doc.doc_id, version, number)
                     points.append(qm.PointStruct(id=point_id, vector=vector, payload=payload))
                     row += 1
@@ -1183,6 +1172,29 @@ def passage_id(doc_id: str, version: str, number: int) -> int:
     """A passage's point id: per version of its document (passages written before versions
     keep their old ids)."""
     return stable_id("passage", doc_id, version, number) if version else stable_id("passage", doc_id, number)
+
+
+def passage_payload(
+    doc: Document, version: str, number: int, paragraph: Paragraph, positions: dict[str, list[int]]
+) -> dict[str, Any]:
+    """What a passage point carries beside its vectors."""
+    return {
+        "doc_id": doc.doc_id,
+        "version": version,
+        "paragraph": number,
+        "start": paragraph.start,
+        "end": paragraph.end,
+        "text": paragraph.text,
+        "metadata": doc.metadata,
+        "published_ts": doc.published_ts,
+        "terms": json.dumps(positions, separators=(",", ":")),
+    }
+
+
+def prefix_vector(positions: dict[str, list[int]]) -> Any:
+    """The ``prefix`` sparse vector of a passage's prefix terms (``term_positions``): 1 each."""
+    indices = sorted({term_index(t) for t in positions})
+    return qm.SparseVector(indices=indices, values=[1.0] * len(indices))
 
 
 def _passage(point_id: int, payload: dict[str, Any]) -> StoredPassage:

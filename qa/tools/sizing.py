@@ -10,7 +10,8 @@ On SQuAD dev paragraphs (Wikipedia paragraphs of news-paragraph length) and thei
 - bytes per vector and recall@10 against exact search for fp32, scalar int8 and binary
   (sign bit per dimension, the top 4k re-scored with the fp32 vectors, as Qdrant's
   oversampling and rescoring do), measured with FAISS on the same vectors;
-- BM25 terms per passage (the sparse vector's length) and payload bytes per passage;
+- BM25 terms and prefix terms per passage (the two sparse vectors' lengths) and payload
+  bytes per passage, as the Qdrant back end writes it;
 - the Qdrant back end in local mode: passages written per second and query latency.
 """
 
@@ -29,8 +30,9 @@ import numpy as np
 
 from index.backend import Document
 from index.embedder import Embedder
+from index.qdrant.backend import passage_payload
 from index.text.paragraphs import Paragraph
-from index.text.terms import prefix_terms, term_counts
+from index.text.terms import term_counts, term_positions
 
 
 def load_squad(path: Path, paragraphs: int, queries: int) -> tuple[list[str], list[tuple[str, int]]]:
@@ -157,27 +159,22 @@ def main(argv: list[str] | None = None) -> int:
 
     counts = term_counts(texts)
     terms = [len(tf) for tf, _ in counts]
-    payload = [  # as index/qdrant.py writes it, with empty metadata
-        len(
-            json.dumps(
-                {
-                    "doc_id": "x" * 20,
-                    "paragraph": 1,
-                    "start": 0,
-                    "end": len(t),
-                    "text": t,
-                    "metadata": {},
-                    "prefixes": sorted(set(prefix_terms(t))),
-                }
-            ).encode()
-        )
-        for t in texts
+    # As the Qdrant back end writes it (its own function), a 20-character doc_id, a dated
+    # document without metadata.
+    doc = Document("x" * 20, "", "", published="2021-07-05")
+    positions = [term_positions(t) for t in texts]
+    payload = [
+        len(json.dumps(passage_payload(doc, "0" * 16, 1, Paragraph(0, len(t), t), pos)).encode())
+        for t, pos in zip(texts, positions, strict=True)
     ]
+    prefixes = [len(pos) for pos in positions]
     lines += [
         "",
         "| Per passage | mean | p95 |",
         "|---|---:|---:|",
         f"| BM25 terms (sparse vector entries) | {np.mean(terms):.1f} | {np.percentile(terms, 95):.0f} |",
+        f"| prefix terms (`prefix` sparse vector entries) | {np.mean(prefixes):.1f} | "
+        f"{np.percentile(prefixes, 95):.0f} |",
         f"| text bytes (UTF-8) | {np.mean([len(t.encode()) for t in texts]):.0f} | "
         f"{np.percentile([len(t.encode()) for t in texts], 95):.0f} |",
         f"| payload bytes (JSON as stored, 20-char doc_id) | {np.mean(payload):.0f} | "
