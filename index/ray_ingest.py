@@ -56,6 +56,14 @@ class _PassageEncoder:
     def __init__(self, model: str, threads: int, device: str) -> None:
         from index.embedder import Embedder
 
+        if device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise RuntimeError(
+                    f"Ray gave this actor a GPU, but torch {torch.__version__} on node "
+                    f"{os.uname().nodename} sees no CUDA device (a CPU-only build, or no driver)"
+                )
         self.embedder = Embedder(model, threads=threads, device=device)
 
     def ready(self) -> str:
@@ -166,6 +174,16 @@ class RayEmbed:
                     log.info("embedding actor ready on %s", ray.get(ref))
                     started.append(actor)
                 except self._lost_actor_errors() as exc:
+                    failed = _creation_error(exc)
+                    if failed:  # its constructor raised: another would too
+                        self._kill(actors)
+                        hint = (
+                            " (the workers need the package's dependencies: the same image or "
+                            "`pip install 'newsqa[scale]'` on every node)"
+                            if "ImportError" in failed or "ModuleNotFoundError" in failed
+                            else ""
+                        )
+                        raise RayUnavailable(f"an embedding actor could not start: {failed}{hint}") from None
                     if spares == 0:
                         raise RayUnavailable(
                             f"embedding actors keep dying as they start: {_first_line(exc)}"
@@ -292,7 +310,8 @@ class RayEmbed:
                     self.actors.append(actor)
                     load[id(actor)] = 0
                 except Exception as exc:
-                    log.warning("a replacement embedding actor failed to start: %s", _first_line(exc))
+                    cause = _creation_error(exc) or _first_line(exc)
+                    log.warning("a replacement embedding actor failed to start: %s", cause)
                     self._kill([actor])
             now = time.monotonic()
             for ref, (actor, deadline) in list(self._starting.items()):
@@ -313,6 +332,15 @@ class RayEmbed:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _creation_error(exc: BaseException) -> str | None:
+    """The error an actor's constructor raised (the last line of Ray's report), or None
+    when the actor was lost some other way."""
+    if not getattr(exc, "_actor_init_failed", False):
+        return None
+    lines = [line.strip() for line in str(getattr(exc, "error_msg", "")).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else type(exc).__name__
 
 
 def _first_line(exc: BaseException) -> str:

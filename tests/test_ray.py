@@ -278,6 +278,42 @@ def test_a_lost_head_ends_in_one_line_and_whole_documents(tmp_path: Path, embedd
     assert f"{left} document{'' if left == 1 else 's'} indexed" in out
 
 
+GPU_WITHOUT_CUDA = r"""
+import os
+from index.ray_ingest import LOCAL, RayEmbed, RayUnavailable, local_ray_environment
+os.environ.update(local_ray_environment())
+import ray
+# A GPU as Ray counts resources, on a machine whose torch has no CUDA.
+ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, num_cpus=1, num_gpus=1, log_to_driver=False)
+try:
+    RayEmbed("all-MiniLM-L6-v2", 384, LOCAL, gpus_per_worker=1, start_timeout=60)
+    print("started")
+except RayUnavailable as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.slow
+def test_gpu_actors_ask_for_a_gpu_and_say_when_torch_has_none(tmp_path: Path) -> None:
+    """`--ray-gpus 1`: each actor is placed on a GPU (a Ray resource) and embeds with CUDA;
+    where torch sees no CUDA device (here), the run stops at once with that cause, instead of
+    restarting actors that die the same way."""
+    if __import__("torch").cuda.is_available():
+        pytest.skip("this machine has a GPU: the actor would start")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_ADDRESS": ""}
+    done = subprocess.run(
+        [sys.executable, "-c", GPU_WITHOUT_CUDA],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    said = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-2000:]
+    assert said.startswith("an embedding actor could not start: RuntimeError: Ray gave this actor a GPU")
+    assert "sees no CUDA device" in said
+
+
 @pytest.mark.slow
 def test_a_cluster_without_room_for_the_actors_is_said_not_waited_on(tmp_path: Path) -> None:
     """Actors that need more CPUs than the cluster has used to wait for ever: now the command
