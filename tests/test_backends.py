@@ -672,7 +672,6 @@ def test_a_page_of_documents_on_qdrant_reads_only_a_few_records(tmp_path: Path, 
     engine.import_file("many.jsonl", "\n".join(lines).encode())
     index = engine.index
     index.client.delete_payload(index.documents_name, ["newest", *ID_FIELDS], points=qm_all())  # type: ignore[attr-defined]
-    index.set_state("listing_keys", "0")
     engine.close()
     engine = Engine(settings, embedder=embedder)  # gives the older records their keys
     client = engine.index.client  # type: ignore[attr-defined]

@@ -359,9 +359,9 @@ class QdrantBackend(Backend):
         self._sweep_interrupted()
         if not self.read_only and self.get_state(ARTICLE_FIELDS_STATE) != "1":
             self._detect_article_fields()
-        self._listing_keys = self.get_state(LISTING_STATE) == "1"
-        if not self.read_only and not self._listing_keys:
+        if not self.read_only:
             self._add_listing_keys()
+        self._listing_keys = not self._without_listing_keys(1)
         value = self.get_state(f"bm25_mean_length:{self.passages_name}")
         self._mean_length = float(value) if value else None
         reembed_key = f"reembed:{self.passages_name}"
@@ -481,16 +481,11 @@ class QdrantBackend(Backend):
         self.set_state(ARTICLE_FIELDS_STATE, "1")
 
     def _add_listing_keys(self) -> None:
-        """Migrate a store written before the listing keys: each record without them gets
-        them (one request per page of records). Idempotent, resumable, from any replica."""
-        offset = None
-        while True:
-            points, offset = self.client.scroll(
-                self.documents_name,
-                limit=PAGE,
-                offset=offset,
-                with_payload=["doc_id", "published_ts", ID_FIELDS[0]],
-            )
+        """Give the records that lack them their listing keys: a store written before them,
+        or records an older replica wrote during a rolling upgrade. Only those records are
+        read (a filter on the indexed key), a page at a time, one request per page; at every
+        start, from any replica (idempotent)."""
+        while records := self._without_listing_keys(PAGE):
             updates = [
                 qm.SetPayloadOperation(
                     set_payload=qm.SetPayload(
@@ -498,19 +493,21 @@ class QdrantBackend(Backend):
                         points=[p.id],
                     )
                 )
-                for p in points
-                if p.payload and "doc_id" in p.payload and ID_FIELDS[0] not in p.payload
+                for p in records
             ]
-            if updates:
-                self._retrying(
-                    functools.partial(
-                        self.client.batch_update_points, self.documents_name, updates, wait=True
-                    )
-                )
-            if offset is None:
-                break
-        self.set_state(LISTING_STATE, "1")
-        self._listing_keys = True
+            self._retrying(
+                functools.partial(self.client.batch_update_points, self.documents_name, updates, wait=True)
+            )
+
+    def _without_listing_keys(self, limit: int) -> list[Any]:
+        lacking = qm.Filter(
+            must=[qm.IsEmptyCondition(is_empty=qm.PayloadField(key=ID_FIELDS[0]))],
+            must_not=[qm.IsEmptyCondition(is_empty=qm.PayloadField(key="doc_id"))],
+        )
+        points, _ = self.client.scroll(
+            self.documents_name, scroll_filter=lacking, limit=limit, with_payload=["doc_id", "published_ts"]
+        )
+        return [p for p in points if p.payload]
 
     def _reembed_all(self) -> None:
         """Embed into this model's passages collection every document whose current version
@@ -1149,7 +1146,6 @@ class QdrantBackend(Backend):
 
 
 ARTICLE_FIELDS_STATE = "article_fields"
-LISTING_STATE = "listing_keys"
 # What a document record holds besides its text (the reads of a question need no text).
 _RECORD_FIELDS = [
     "doc_id",
