@@ -335,23 +335,36 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 
 def _index_in_a_child(args: argparse.Namespace) -> int:
-    """``qa index --ray``: the driver runs in a child process whose stderr goes to a log. Ray
-    can end a driver abruptly (its head lost: "Failed to connect to GCS", then an abort
-    that no Python handler sees); the parent then says so in one line."""
+    """``qa index --ray``: the driver runs in a child process whose output (its own and
+    what Ray prints into it: lost workers, a lost head) goes to a log. Ray can end a driver
+    abruptly (its head lost: "Failed to connect to GCS", then an abort that no Python
+    handler sees); the parent then says so in one line. What the driver has to say comes
+    back in its ``qa:`` lines and a summary file."""
     import subprocess
     import tempfile
 
     log_path = Path(tempfile.gettempdir()) / f"qa-index-ray-{os.getpid()}.log"
-    env = {**os.environ, "QA_RAY_DRIVER": "1"}
+    summary_path = log_path.with_suffix(".summary")
+    summary_path.unlink(missing_ok=True)
+    env = {**os.environ, "QA_RAY_DRIVER": "1", "QA_RAY_SUMMARY": str(summary_path)}
     env.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", "20")  # give up on a lost head in 20 s
     with open(log_path, "w", encoding="utf-8") as log_file:
-        code = subprocess.call([sys.executable, "-m", "qa.cli", *args.argv], env=env, stderr=log_file)
+        code = subprocess.call(
+            [sys.executable, "-m", "qa.cli", *args.argv], env=env, stdout=log_file, stderr=log_file
+        )
     lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
     said = [line for line in lines if line.startswith(("qa: ", "skipped "))]
+    summary = summary_path.read_text(encoding="utf-8") if summary_path.exists() else ""
+    summary_path.unlink(missing_ok=True)
     if code == 0:
+        lost = any(line.startswith("qa: ") and "were lost" in line for line in said)
         for line in said:
-            print(line, file=sys.stderr)
-        log_path.unlink(missing_ok=True)
+            print(
+                f"{line} (Ray's log: {log_path})" if lost and "were lost" in line else line, file=sys.stderr
+            )
+        print(summary, end="")
+        if not lost:
+            log_path.unlink(missing_ok=True)
         return 0
     if said and said[-1].startswith("qa: "):
         print(f"{said[-1]} (Ray's log: {log_path})", file=sys.stderr)
@@ -405,11 +418,15 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     n = len(skipped or [])
     part = f" (shard {shard[0] + 1} of {shard[1]})" if shard else ""
-    print(
+    summary = (
         f"{_count(added, 'document')} indexed{part}, {removed} removed"
         + (f", {n} file{'' if n == 1 else 's'} skipped" if n else "")
         + f"; {health.documents} documents, {health.passages} passages in {engine.settings.data_dir}/"
     )
+    if os.environ.get("QA_RAY_SUMMARY"):  # a Ray driver in a child: its stdout is the log
+        Path(os.environ["QA_RAY_SUMMARY"]).write_text(summary + "\n", encoding="utf-8")
+    else:
+        print(summary)
     return 0
 
 
