@@ -241,6 +241,7 @@ class QdrantBackend(Backend):
         self._idf: dict[str, tuple[float, float | None]] = {}  # prefix term -> (read at, IDF; None: unseen)
         self._passages_n: tuple[float, int] | None = None  # (counted at, passages)
         self._prefix_vector = True  # whether passages carry the ``prefix`` sparse vector
+        self._listing_keys = False  # whether every document record has its listing keys
         self._record_cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._indexed_fields: set[tuple[str, str]] = set()  # (collection, field)
         self._mean_length: float | None = None
