@@ -361,8 +361,8 @@ class QdrantBackend(Backend):
         if not self.read_only and self.get_state(ARTICLE_FIELDS_STATE) != "1":
             self._detect_article_fields()
         if not self.read_only:
-            self._add_listing_keys()
-        self._listing_keys = not self._without_listing_keys(1)
+            self._add_listing_keys()  # after it, every record has them
+        self._listing_keys = not self.read_only or not self._without_listing_keys(1)
         value = self.get_state(f"bm25_mean_length:{self.passages_name}")
         self._mean_length = float(value) if value else None
         reembed_key = f"reembed:{self.passages_name}"
@@ -959,12 +959,15 @@ class QdrantBackend(Backend):
         elif missing:
             for term in missing:
                 self._count_idf(term, now)
-        weights = {t: self._idf[t][1] for t in terms}
-        if all(w is not None for w in weights.values()):
-            return weights  # type: ignore[return-value]
-        # A term no passage holds has the highest weight there is.
-        unseen = float(np.log((self._passage_total(now) + 1) / 0.5))
-        return {t: unseen if w is None else w for t, w in weights.items()}
+        weights: dict[str, float] = {}
+        unseen = None  # a term no passage holds has the highest weight there is
+        for term in terms:
+            weight = self._idf[term][1]
+            if weight is None:
+                unseen = unseen or float(np.log((self._passage_total(now) + 1) / 0.5))
+                weight = unseen
+            weights[term] = weight
+        return weights
 
     def _statistics_changed(self) -> None:
         """After this process's own write: its next question reads term weights afresh."""
