@@ -644,10 +644,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "eval",
         help="measure: `qa eval FILE.jsonl` end to end, `qa eval squad FILE` the reader alone, "
-        "`qa eval open-squad FILE` the open-book benchmark",
+        "`qa eval open-squad FILE` the open-book benchmark, `qa eval news DIR` real news pages",
     )
-    p.add_argument("target", help="a questions .jsonl file, 'squad' or 'open-squad'")
-    p.add_argument("file", nargs="?", help="with 'squad' or 'open-squad': a SQuAD v1.1 JSON file")
+    p.add_argument("target", help="a questions .jsonl file, 'squad', 'open-squad' or 'news'")
+    p.add_argument(
+        "file",
+        nargs="?",
+        help="with 'squad' or 'open-squad': a SQuAD v1.1 JSON file; with 'news': the folder of "
+        "news_dev.jsonl, ground-truth.json and pages/ (default ../shared/eval/news)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("text", "pages", "both"),
+        default="both",
+        help="news: index the bodies as text, import the HTML pages, or both",
+    )
+    p.add_argument("--misses", action="store_true", help="news: list every question missed")
     p.add_argument("--corpus", default="seeds")
     p.add_argument("--data-dir")
     p.add_argument("--top-k", type=int, default=5)
@@ -658,7 +670,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="only the first N questions (open-squad: N answerable and N unanswerable, sampled)",
     )
     p.add_argument("--seed", type=int, default=0, help="open-squad: how articles are split and sampled")
-    p.add_argument("--json", help="open-squad: also write the figures to this JSON file")
+    p.add_argument("--json", help="open-squad, news: also write the figures to this JSON file")
     p.add_argument("--retrieval-only", action="store_true")
     p.set_defaults(func=cmd_eval)
     return parser

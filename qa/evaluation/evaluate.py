@@ -125,6 +125,17 @@ def main(args: argparse.Namespace) -> int:
     settings = Settings()
     if args.data_dir:
         settings.data_dir = Path(args.data_dir)
+    if args.target == "news":
+        from qa.evaluation import news
+
+        folder = Path(args.file or "../shared/eval/news")
+        if not (folder / "news_dev.jsonl").is_file():
+            raise InvalidRequest(f"{folder}: no news_dev.jsonl there (usage: qa eval news DIR)")
+        modes = news.MODES if args.mode == "both" else (args.mode,)
+        results = news.run(folder, modes, settings.data_dir / "eval", args.top_k, args.misses, args.limit)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        return 0
     if args.target == "open-squad":
         if not args.file:
             raise InvalidRequest("usage: qa eval open-squad FILE.json")

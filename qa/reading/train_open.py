@@ -35,6 +35,7 @@ import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 from index.hardware import file_sha256
+from qa.reading.negatives import on_topic_negatives
 from qa.reading.spans import Window, answer_token_span, encode_windows, pad_batch
 from qa.reading.train import (
     add_recipe_arguments,
@@ -63,12 +64,15 @@ class OpenRecipe:
     distractors: int = 4
     window_weight: float = 0.5
     bf16: bool = True
+    # On-topic no-answer episodes (qa.reading.negatives): about this share of the episodes
+    # each way (gold passage removed; question perturbed), every window labelled [CLS].
+    negatives: float = 0.0
 
 
 @dataclass(frozen=True)
 class EpisodeFeature:
     """The windows read for one question; ``gold`` indexes the window holding the answer
-    at tokens ``start``..``end``."""
+    at tokens ``start``..``end``, or is -1 when no window answers (every one at [CLS])."""
 
     windows: list[Window]
     gold: int
@@ -87,7 +91,7 @@ def episode_features(
         part = records[lo : lo + chunk]
         questions, texts, owner = [], [], []
         for r, rec in enumerate(part):
-            for text in [rec["context"], *rec["distractors"][: recipe.distractors]]:
+            for text in [rec["context"] or ".", *rec["distractors"][: recipe.distractors]]:
                 questions.append(rec["question"])
                 texts.append(text)
                 owner.append(r)
@@ -100,6 +104,14 @@ def episode_features(
             first_passage.setdefault(r, p)
         for r, rec in enumerate(part):
             p0 = first_passage[r]
+            n_other = len(rec["distractors"][: recipe.distractors])
+            others = [rng.choice(by_passage[p]) for p in range(p0 + 1, p0 + 1 + n_other) if by_passage.get(p)]
+            if not rec["answers"]:
+                read = by_passage.get(p0, []) if rec["context"] else []
+                chosen = ([rng.choice(read)] if read else []) + others
+                if chosen:
+                    out.append(EpisodeFeature(chosen, -1, 0, 0))
+                continue
             text, start = rec["answers"][0]
             holding = []
             for w in by_passage.get(p0, []):
@@ -109,11 +121,7 @@ def episode_features(
             if not holding:
                 continue  # the answer does not fit a window: nothing to learn from
             gold, s, e = rng.choice(holding)
-            chosen = [gold]
-            n_other = len(rec["distractors"][: recipe.distractors])
-            for p in range(p0 + 1, p0 + 1 + n_other):
-                if by_passage.get(p):
-                    chosen.append(rng.choice(by_passage[p]))
+            chosen = [gold, *others]
             order = list(range(len(chosen)))
             rng.shuffle(order)
             out.append(EpisodeFeature([chosen[i] for i in order], order.index(0), s, e))
@@ -143,11 +151,14 @@ def episode_losses(
     ) / 2
     shared = []
     for (lo, hi, s, e), row in zip(episodes, gold_rows, strict=True):
+        if row < 0:  # no window answers: only the per-window loss ([CLS] everywhere) applies
+            continue
         mask = context[lo:hi]
         log_z_start = torch.logsumexp(starts[lo:hi][mask], dim=0)
         log_z_end = torch.logsumexp(ends[lo:hi][mask], dim=0)
         shared.append(log_z_start - starts[row, s] + log_z_end - ends[row, e])
-    return torch.stack(shared).mean() / 2, window
+    zero = starts.new_zeros(())
+    return (torch.stack(shared).mean() / 2 if shared else zero), window
 
 
 def collate(batch: list[EpisodeFeature], pad_id: int) -> dict:
@@ -160,9 +171,10 @@ def collate(batch: list[EpisodeFeature], pad_id: int) -> dict:
     for ep in batch:
         for i, w in enumerate(ep.windows):
             context[row + i, : len(w.offsets)] = [o is not None for o in w.offsets]
-        targets[row + ep.gold] = (ep.start, ep.end)
+        if ep.gold >= 0:
+            targets[row + ep.gold] = (ep.start, ep.end)
         spans.append((row, row + len(ep.windows), ep.start, ep.end))
-        gold_rows.append(row + ep.gold)
+        gold_rows.append(row + ep.gold if ep.gold >= 0 else -1)
         row += len(ep.windows)
     return {
         "inputs": {k: torch.from_numpy(v) for k, v in arrays.items()},
@@ -203,6 +215,15 @@ def main(argv: list[str] | None = None) -> None:
     records = [json.loads(line) for line in args.episodes.read_text(encoding="utf-8").splitlines()]
     if recipe.max_episodes:
         records = rng.sample(records, min(recipe.max_episodes, len(records)))
+    if recipe.negatives:
+        negatives = on_topic_negatives(records, recipe.negatives, rng)
+        log.info(
+            "%d on-topic no-answer episodes (%d removed, %d perturbed)",
+            len(negatives),
+            sum(n["negative"] == "removed" for n in negatives),
+            sum(n["negative"] == "perturbed" for n in negatives),
+        )
+        records = records + negatives
     t0 = time.time()
     features = episode_features(tokenizer, records, recipe, rng)
     n_windows = sum(len(f.windows) for f in features)
