@@ -49,6 +49,7 @@ from qa.errors import (
     ServiceUnavailable,
     StorageFull,
 )
+from qa.reading.answer_kind import KindModel
 from qa.reading.pipeline import AnswerPipeline, Asked
 from qa.reading.reader import Reader, ReaderUnavailable
 from qa.reading.scorer import AnswerScorer
@@ -139,6 +140,7 @@ class Engine:
                     settings.answer_threshold,
                     settings.corroborate,
                     settings.corroborate_context,
+                    KindModel.load(settings.answer_kinds) if settings.answer_kinds else None,
                 )
             except (ReaderUnavailable, OSError, ValueError, KeyError) as exc:
                 log.warning("answers are off: %s", exc)

@@ -13,6 +13,7 @@ from index.local.vectors import EF_SEARCH, HNSW_THRESHOLD
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_READER = PACKAGE_DIR / "weights" / "reader"
 DEFAULT_SCORER = PACKAGE_DIR / "weights" / "answer_scorer.json"
+DEFAULT_KINDS = PACKAGE_DIR / "weights" / "answer_kinds.json"
 
 
 class Settings(BaseSettings):
@@ -115,6 +116,11 @@ class Settings(BaseSettings):
         "fitted with the answer scorer on SQuAD-train episodes)",
     )
     answer_scorer: Path = Field(default=DEFAULT_SCORER, description="fitted answer scorer (JSON)")
+    answer_kinds: Path | None = Field(
+        default=DEFAULT_KINDS,
+        description="what kind of answer each question asks for, fitted on SQuAD train (JSON); "
+        "none: answers are not typed",
+    )
     # Bounds on one request's reading (README "Bounded work" derives them): top_k=50 passages
     # of news average under 2.5 windows each; a batch reads at most 8 questions' worth.
     max_windows_per_question: int = Field(

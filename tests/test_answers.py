@@ -50,21 +50,46 @@ def _feature(row: np.ndarray, name: str) -> float:
     return float(row[FEATURES.index(name)])
 
 
-def _answers(spans: list[Span], passages: list[Passage] | None = None, threshold: float = 0.0, n: int = 5):
+def _answers(
+    spans: list[Span],
+    passages: list[Passage] | None = None,
+    threshold: float = 0.0,
+    n: int = 5,
+    citation_floor: float = 0.0,
+):
     """Answers scored by their best citation's span probability (a stand-in scorer)."""
     found = candidates(spans, passages or _passages(), SIGNALS)
     scores = [c.probability for c in found]
-    own = [[e.probability for e in c.evidence] for c in found]
-    return answers_from(found, scores, own, threshold, n)
+    return answers_from(found, scores, threshold, n, citation_floor=citation_floor)
 
 
 def test_same_answer_in_several_passages_is_one_candidate_with_every_citation() -> None:
     spans = [_span(0, "20,000", 0.7), _span(1, "20,000", 0.6), _span(2, "1,030", 0.65)]
     answers = _answers(spans)
     assert [a.text for a in answers] == ["20,000", "1,030"]
-    assert {c.doc_id for c in answers[0].citations} == {"d0", "d1"}
-    assert [c.score for c in answers[0].citations] == [0.7, 0.6]  # best citation first
+    assert [c.doc_id for c in answers[0].citations] == ["d0", "d1"]  # best citation first
+    shares = [c.score for c in answers[0].citations]
+    assert shares == pytest.approx([0.7 / 1.3, 0.6 / 1.3], abs=1e-5)  # shares of the support
     assert all(0 <= a.score <= 1 for a in answers)
+
+
+def test_an_article_is_one_citation_and_shares_sum_to_one() -> None:
+    passages = _passages()
+    same_doc = [passages[0], passages[1].model_copy(update={"doc_id": "d0", "paragraph": 5}), passages[2]]
+    spans = [_span(0, "20,000", 0.5), _span(1, "20,000", 0.8), _span(2, "1,030", 0.3)]
+    [top, _] = _answers(spans, same_doc)
+    assert [(c.doc_id, c.paragraph) for c in top.citations] == [("d0", 5)]  # its best passage
+    assert sum(c.score for c in top.citations) == pytest.approx(1.0)
+
+
+def test_a_passage_where_the_reader_barely_finds_the_answer_is_not_cited() -> None:
+    """The same words read elsewhere with a low span probability ("a factor of two") do
+    not make that passage a source; the answer's best passage is always cited."""
+    spans = [_span(0, "20,000", 0.9), _span(1, "20,000", 0.05)]
+    [answer] = _answers(spans, citation_floor=0.2)
+    assert [c.doc_id for c in answer.citations] == ["d0"]
+    [alone] = _answers([_span(1, "20,000", 0.05)], citation_floor=0.2)
+    assert [c.doc_id for c in alone.citations] == ["d1"]
 
 
 def test_different_numbers_stay_apart() -> None:

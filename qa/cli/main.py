@@ -670,6 +670,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="only the first N questions (open-squad: N answerable and N unanswerable, sampled)",
     )
     p.add_argument("--seed", type=int, default=0, help="open-squad: how articles are split and sampled")
+    p.add_argument(
+        "--on-topic",
+        type=int,
+        default=500,
+        help="open-squad: on-topic questions without an answer, each way (0: none)",
+    )
     p.add_argument("--json", help="open-squad, news: also write the figures to this JSON file")
     p.add_argument("--retrieval-only", action="store_true")
     p.set_defaults(func=cmd_eval)

@@ -166,12 +166,15 @@ def open_squad_main(args: argparse.Namespace, settings: Settings) -> int:
 
     book = open_squad.load_open_book(Path(args.file), seed=args.seed)
     episodes = book.sample(args.limit, seed=args.seed)
+    episodes += book.on_topic(args.on_topic, seed=args.seed) if args.on_topic else []
     engine = open_squad.open_engine(book, settings.data_dir / "eval")
     try:
         print(
             f"open book from {Path(args.file).name}: {len(book.documents)} articles in the corpus, "
             f"{sum(bool(e.answers) for e in episodes)} answerable and "
-            f"{sum(not e.answers for e in episodes)} unanswerable questions"
+            f"{sum(not e.answers and not e.on_topic for e in episodes)} unanswerable questions about "
+            f"articles not in it, {sum(bool(e.on_topic) for e in episodes)} on topic without an answer "
+            "(the passages stating it removed, or the question's name, number or date swapped)"
         )
         report: dict[str, Any] = open_squad.retrieval_recall(engine, episodes)
         _print(report)
@@ -180,7 +183,7 @@ def open_squad_main(args: argparse.Namespace, settings: Settings) -> int:
         outcomes = open_squad.ask_all(engine, episodes, args.top_k)
         summary = open_squad.summarize(outcomes)
         _print(summary)
-        answered = [o for o in outcomes if o.answer is not None]
+        answered = [o for o in outcomes if o.answer is not None and not o.episode.on_topic]
         predicted = np.array([o.probability for o in answered])
         observed = np.array([open_squad.right(o) for o in answered])
         print(

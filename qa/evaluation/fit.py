@@ -28,9 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.evaluation.open_squad import KS, OpenBook, holds, open_book, open_engine
+from qa.evaluation.open_squad import KS, OpenBook, asked, holds, open_book, open_engine
 from qa.reading.answers import feature_rows
-from qa.reading.pipeline import Asked
 from qa.reading.scorer import (
     FEATURES,
     INTERACTIONS,
@@ -46,6 +45,7 @@ from qa.reading.squad import best_score
 from qa.retrieval.proximity import proximity_score, query_pairs
 
 log = logging.getLogger("qa.evaluation.fit")
+KIND_FLOORS = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -92,23 +92,14 @@ def score_fusions(engine: Any, episodes: list, grid: list[dict[str, Any]]) -> li
 
 
 def collect(engine: Any, episodes: list, top_k: int, max_answers: int) -> dict[str, list]:
-    """Features and labels of every candidate answer of every episode."""
+    """Features and labels of every candidate answer of every episode; for each candidate
+    also P(its kind | question), and for each citation of a right answer its span
+    probability and whether it is in the gold article (what the citation floor is fitted on)."""
     pipeline = engine.answerer
-    rows, labels, question_of, answerable, f1s = [], [], [], [], []
+    rows, labels, question_of, answerable, f1s, kind_p, citations = [], [], [], [], [], [], []
     t0 = time.perf_counter()
     for q, e in enumerate(episodes):
-        allowed = None
-        passages = engine.retriever.retrieve(e.question, top_k, allowed)
-
-        def more(text: str, seen: set, allowed: Any = allowed) -> list:
-            return engine.retriever.verbatim(text, pipeline.corroborate, allowed, seen)
-
-        def similarity(read: Any, question: str = e.question) -> list[float]:
-            return engine.retriever.similarity(question, read)
-
-        [(found, context)] = pipeline.candidates_many(
-            [Asked(e.question, passages, more, similarity)], max_answers
-        )
+        [(found, context)] = pipeline.candidates_many([asked(engine, e, top_k)], max_answers)
         features, _ = feature_rows(context, found)
         for c, x in zip(found, features, strict=True):
             f1 = best_score(c.text, e.answers)[1] if e.answers else 0.0
@@ -116,6 +107,9 @@ def collect(engine: Any, episodes: list, top_k: int, max_answers: int) -> dict[s
             f1s.append(f1)
             labels.append(float(f1 >= 0.5))
             question_of.append(q)
+            kind_p.append(context.kind_p.get(c.kind(context.common), 1.0) if context.kind_p else 1.0)
+            if f1 >= 0.5:
+                citations += [[ev.probability, float(ev.doc_id == e.doc_id)] for ev in c.evidence]
         answerable.append(bool(e.answers))
         if (q + 1) % 250 == 0:
             log.info(
@@ -124,17 +118,69 @@ def collect(engine: Any, episodes: list, top_k: int, max_answers: int) -> dict[s
                 len(episodes),
                 1000 * (time.perf_counter() - t0) / (q + 1),
             )
-    return {"rows": rows, "labels": labels, "f1": f1s, "question": question_of, "answerable": answerable}
+    return {
+        "rows": rows,
+        "labels": labels,
+        "f1": f1s,
+        "question": question_of,
+        "answerable": answerable,
+        "kind_p": kind_p,
+        "citations": citations,
+    }
 
 
-def top_per_question(score: np.ndarray, data: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Each question's best score (-inf: no candidate) and that answer's F1."""
+def top_per_question(
+    score: np.ndarray, data: dict[str, Any], kind_floor: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each question's best score (-inf: no candidate) and that answer's F1, among the
+    candidates whose kind the question asks for with a probability of at least ``kind_floor``."""
     n = len(data["answerable"])
     best, f1 = np.full(n, -np.inf), np.zeros(n)
-    for p, q, f in zip(score, data["question"], data["f1"], strict=True):
-        if p > best[q]:
+    for p, q, f, k in zip(score, data["question"], data["f1"], data["kind_p"], strict=True):
+        if p > best[q] and k >= kind_floor:
             best[q], f1[q] = p, f
     return best, f1
+
+
+def fit_kind_floor(scorer: AnswerScorer, x: np.ndarray, data: dict[str, Any]) -> tuple[float, float, float]:
+    """The kind floor (and its threshold) that maximizes the episodes' overall score:
+    (floor, threshold, overall)."""
+    answerable = np.array(data["answerable"])
+    best_fit = (0.0, 0.0, -1.0)
+    for floor in KIND_FLOORS:
+        best, f1 = top_per_question(scorer.probability(x), data, floor)
+        best[best == -np.inf] = 0.0
+        threshold, overall = best_threshold(best, f1, answerable)
+        print(f"  kind floor {floor:.3f}: threshold {threshold:.4f}, overall {overall:.4f}")
+        if overall > best_fit[2] + 1e-4:
+            best_fit = (floor, threshold, overall)
+    return best_fit
+
+
+def fit_citation_floor(citations: list[list[float]]) -> float:
+    """The span probability under which a passage is not cited for a right answer: the one
+    that best separates the citations in the answer's own article from those elsewhere
+    (largest F1 of keeping the former), never above what keeps 95% of them."""
+    if not citations:
+        return 0.0
+    c = np.array(citations, dtype=np.float64)
+    probability, own = c[:, 0], c[:, 1].astype(bool)
+    cap = float(np.quantile(probability[own], 0.05)) if own.any() else 0.0
+    best, best_f1 = 0.0, -1.0
+    for floor in np.unique(np.round(probability, 3)):
+        if floor > cap:
+            break
+        kept = probability >= floor
+        tp = float((kept & own).sum())
+        f1 = 2 * tp / max(1.0, kept.sum() + own.sum())
+        if f1 > best_f1 + 1e-9:
+            best, best_f1 = float(floor), f1
+    print(
+        f"citation floor {best:.3f}: keeps {np.mean(probability[own] >= best):.3f} of the {int(own.sum())} "
+        f"citations in the answer's article, {np.mean(probability[~own] >= best) if (~own).any() else 0:.3f} "
+        f"of the {int((~own).sum())} elsewhere"
+    )
+    return best
 
 
 def loss_breakdown(data: dict[str, Any], top_f1: np.ndarray) -> str:
@@ -158,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunks", type=int, default=2)
     parser.add_argument("--articles", type=int, default=48, help="articles per open book (dev has 48)")
     parser.add_argument("--questions", type=int, default=750, help="answerable and unanswerable per book")
+    parser.add_argument(
+        "--on-topic",
+        type=int,
+        default=250,
+        help="on-topic unanswerable questions per book, each way (removed, perturbed)",
+    )
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--max-answers", type=int, default=3)
     parser.add_argument("--l2", type=float, default=1.0)
@@ -181,9 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.episodes and args.episodes.exists():
         collected = json.loads(args.episodes.read_text())
     else:
-        collected = {"rows": [], "labels": [], "f1": [], "question": [], "answerable": []}
+        collected = {
+            key: [] for key in ("rows", "labels", "f1", "question", "answerable", "kind_p", "citations")
+        }
         for b, book in enumerate(books):
             episodes = book.sample(args.questions, seed=args.seed + b)
+            on_topic = book.on_topic(args.on_topic, seed=args.seed + b) if args.on_topic else []
             # Candidates are collected with answers ordered by span probability alone.
             bootstrap = args.work / "span-probability-scorer.json"
             bootstrap.parent.mkdir(parents=True, exist_ok=True)
@@ -194,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"book {b}: best fusion settings (recall@1+@5+@20 on {len(episodes) // 2} questions)")
                 for total, setting, recall in ranked[:8]:
                     print(f"  {total:.4f} {recall} {setting}")
-            part = collect(engine, episodes, args.top_k, args.max_answers)
+            part = collect(engine, episodes + on_topic, args.top_k, args.max_answers)
             first = len(collected["answerable"])
             collected["question"] += [q + first for q in part.pop("question")]
             for key, values in part.items():
@@ -212,22 +267,26 @@ def main(argv: list[str] | None = None) -> int:
     has_answer = top[0] > -np.inf
     slope, offset = platt(top[0][has_answer], (top[1][has_answer] >= 0.5).astype(float))
     scorer = replace(scorer, slope=slope, offset=offset)
-    best, f1 = top_per_question(scorer.probability(x), collected)
+    print("kind floor (answers of a kind the question asks for with less probability are not shown):")
+    kind_floor, threshold, overall = fit_kind_floor(scorer, x, collected)
+    citation_floor = fit_citation_floor(collected["citations"])
+    scorer = replace(scorer, threshold=threshold, kind_floor=kind_floor, citation_floor=citation_floor)
+    best, f1 = top_per_question(scorer.probability(x), collected, kind_floor)
     best[best == -np.inf] = 0.0
-    threshold, overall = best_threshold(best, f1, answerable)
-    scorer = replace(scorer, threshold=threshold)
     print(f"{len(answerable)} episodes, {len(y)} candidate answers, {y.mean():.3f} of them right")
     names = [*FEATURES, *(f"{a}*{b}" for a, b in INTERACTIONS)]
     print("coefficients (standardized):", dict(zip(names, np.round(coef, 3).tolist(), strict=True)))
     print(f"threshold {threshold:.4f}: overall {overall:.4f} on the train episodes")
-    print(loss_breakdown(collected, top_per_question(scorer.probability(x), collected)[1]))
+    print(loss_breakdown(collected, top_per_question(scorer.probability(x), collected, kind_floor)[1]))
     top_right = (f1 >= 0.5).astype(float)
     print(f"calibration of the top answers (ECE {expected_calibration_error(best, top_right):.4f}):")
     print("\n".join(calibration_lines(best, top_right)))
     args.out.write_text(
         scorer.to_json(
             fitted_on=f"{len(answerable)} open-book episodes from {args.train.name} "
-            f"({args.chunks} books of {args.articles} articles, seed {args.seed})",
+            f"({args.chunks} books of {args.articles} articles, seed {args.seed}; per book "
+            f"{args.questions} answerable, {args.questions} about articles not in the corpus, "
+            f"about {args.on_topic} on topic with the answer removed and {args.on_topic} perturbed)",
             label="right: F1 >= 0.5 against the gold answers",
             command="python -m qa.evaluation.fit",
         )

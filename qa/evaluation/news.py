@@ -38,7 +38,10 @@ class NewsSet:
 def load(folder: Path) -> NewsSet:
     truth = json.loads((folder / "ground-truth.json").read_text(encoding="utf-8"))
     bodies = {page: str(item["body"]) for page, item in sorted(truth.items())}
-    pages = {p.name.split(".")[0]: gzip.decompress(p.read_bytes()) for p in sorted((folder / "pages").glob("*.html.gz"))}
+    pages = {
+        p.name.split(".")[0]: gzip.decompress(p.read_bytes())
+        for p in sorted((folder / "pages").glob("*.html.gz"))
+    }
     lines = (folder / "news_dev.jsonl").read_text(encoding="utf-8").splitlines()
     return NewsSet(bodies, pages, [json.loads(line) for line in lines if line.strip()])
 
@@ -88,7 +91,8 @@ def ask_all(engine: Any, rows: Sequence[dict], top_k: int) -> list[Asked]:
         em, f1 = best_score(top.text, r["answers"]) if top and r["answers"] else (0.0, 0.0)
         docs = set(r.get("docs", []))
         recall = any(
-            p.doc_id in docs and any(a.lower() in p.text.lower() for a in r["answers"]) for p in reply.passages
+            p.doc_id in docs and any(a.lower() in p.text.lower() for a in r["answers"])
+            for p in reply.passages
         )
         out.append(Asked(r, top.text if top else None, top.score if top else 0.0, em, f1, ms, recall))
     return out

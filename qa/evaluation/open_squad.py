@@ -25,13 +25,14 @@ import random
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from index.backend import Document
+from qa.reading.negatives import name_pool, perturb
 from qa.reading.squad import best_score, f1_score
 from qa.schemas import Passage
 
@@ -44,7 +45,11 @@ class Episode:
     qid: str
     question: str
     answers: tuple[str, ...]  # empty: the corpus does not hold the answer
-    doc_id: str | None  # the document that holds it
+    doc_id: str | None  # the document that holds it (or, on topic, the one it is about)
+    # On-topic without an answer (qa.reading.negatives): "removed" (every passage that
+    # states ``hidden`` is left out of what is read) or "perturbed"; "": not on topic.
+    on_topic: str = ""
+    hidden: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,31 @@ class OpenBook:
             if n and len(picked) > n:
                 picked = rng.sample(picked, n)
             out += picked
+        rng.shuffle(out)
+        return out
+
+    def on_topic(self, n: int, seed: int = 0) -> list[Episode]:
+        """About ``n`` on-topic questions without an answer each way, made from answerable
+        ones not in ``sample(n, seed)``: the passages stating the answer removed, and the
+        question's name, number or date swapped for one its article does not mention."""
+        rng = random.Random(seed + 7919)
+        taken = {e.qid for e in self.sample(n, seed)}
+        rest = [e for e in self.answerable if e.qid not in taken]
+        picked = rng.sample(rest, min(len(rest), 2 * n))
+        texts = {d.doc_id: d.text for d in self.documents}
+        pool = name_pool([e.question for e in self.unanswerable])  # names from other articles
+        removed = [
+            replace(e, qid=e.qid + ":removed", answers=(), on_topic="removed", hidden=e.answers)
+            for e in picked[:n]
+        ]
+        perturbed = []
+        for e in picked[n:]:
+            changed = perturb(e.question, texts[e.doc_id or ""], pool, rng)
+            if changed:
+                perturbed.append(
+                    replace(e, qid=e.qid + ":perturbed", question=changed, answers=(), on_topic="perturbed")
+                )
+        out = removed + perturbed
         rng.shuffle(out)
         return out
 
@@ -156,14 +186,43 @@ class Outcome:
     ms: float
 
 
+def states(passage: Passage, hidden: Sequence[str]) -> bool:
+    text = passage.text.lower()
+    return any(a.lower() in text for a in hidden)
+
+
+def asked(engine: Any, episode: Episode, top_k: int) -> Any:
+    """What the engine reads for an episode (``qa.reading.pipeline.Asked``): the retrieved
+    passages and the corroboration lookup, without any passage that states a hidden
+    answer, as if the corpus did not hold them."""
+    from qa.reading.pipeline import Asked
+
+    retriever, limit = engine.retriever, engine.settings.corroborate
+    hidden = episode.hidden
+    passages = retriever.retrieve(episode.question, top_k + (20 if hidden else 0))
+    passages = [p for p in passages if not states(p, hidden)][:top_k]
+
+    def more(text: str, seen: set[tuple[str, int]]) -> list[Passage]:
+        found = retriever.verbatim(text, limit + (5 if hidden else 0), None, seen)
+        return [p for p in found if not states(p, hidden)][:limit]
+
+    def similarity(read: Sequence[Passage]) -> list[float]:
+        return list(retriever.similarity(episode.question, read))
+
+    return Asked(episode.question, passages, more, similarity)
+
+
 def ask_all(engine: Any, episodes: Sequence[Episode], top_k: int = 5) -> list[Outcome]:
     out = []
     engine.ask(episodes[0].question, top_k)  # warm-up
     for e in episodes:
         t0 = time.perf_counter()
-        reply = engine.ask(e.question, top_k)
+        if e.hidden:
+            answers = engine.answerer.answer_many([asked(engine, e, top_k)], 3)[0]
+        else:
+            answers = engine.ask(e.question, top_k).answers
         ms = (time.perf_counter() - t0) * 1000
-        top = reply.answers[0] if reply.answers else None
+        top = answers[0] if answers else None
         out.append(outcome(e, top.text if top else None, top.score if top else 0.0, ms))
     return out
 
@@ -176,6 +235,20 @@ def outcome(episode: Episode, answer: str | None, probability: float, ms: float)
 
 
 def summarize(outcomes: Sequence[Outcome]) -> dict[str, float]:
+    """Answerable and off-topic unanswerable questions as always; the on-topic ones (each
+    way) apart, as the share abstained on."""
+    on_topic = {way: [o for o in outcomes if o.episode.on_topic == way] for way in ("removed", "perturbed")}
+    extra = {
+        f"on_topic_{way}_abstained": sum(o.answer is None for o in group) / len(group)
+        for way, group in on_topic.items()
+        if group
+    }
+    extra |= {f"on_topic_{way}_questions": len(group) for way, group in on_topic.items() if group}
+    outcomes = [o for o in outcomes if not o.episode.on_topic]
+    return {**_summary(outcomes), **extra}
+
+
+def _summary(outcomes: Sequence[Outcome]) -> dict[str, float]:
     answerable = [o for o in outcomes if o.episode.answers]
     unanswerable = [o for o in outcomes if not o.episode.answers]
     na, nu = max(1, len(answerable)), max(1, len(unanswerable))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from qa.reading.answer_kind import KindModel, span_kind
 from qa.reading.kinds import question_kinds
 from qa.reading.reader import Span
 from qa.reading.scorer import Evidence, QuestionContext, features
@@ -46,6 +47,13 @@ class Candidate:
     @property
     def probability(self) -> float:
         return max(e.probability for e in self.evidence)
+
+    def kind(self, common: frozenset[str] = frozenset()) -> str:
+        """The answer's kind (``qa.reading.answer_kind``), read at its best citation."""
+        best = max(range(len(self.evidence)), key=lambda i: self.evidence[i].probability)
+        cite = self.citations[best]
+        before, after = cite.context[: cite.context_start], cite.context[cite.context_end :]
+        return span_kind(cite.text, before[-30:], after[:30], common)
 
 
 def context_window(text: str, start: int, end: int, chars: int = CONTEXT_CHARS) -> tuple[int, int]:
@@ -117,13 +125,17 @@ def candidates(
     return list(groups.values())
 
 
-def question_context(question: str, signals: Sequence[PassageSignals]) -> QuestionContext:
+def question_context(
+    question: str, signals: Sequence[PassageSignals], kinds: KindModel | None = None
+) -> QuestionContext:
     ranked = [s for s in signals if s.rank is not None]
     return QuestionContext(
         question=question,
         top_dense=max((s.dense for s in ranked), default=0.0),
         top_coverage=max((s.coverage for s in ranked), default=0.0),
         asks=question_kinds(question),
+        kind_p=kinds.probabilities(question) if kinds else {},
+        common=kinds.common if kinds else frozenset(),
     )
 
 
@@ -136,10 +148,12 @@ def feature_rows(context: QuestionContext, found: Sequence[Candidate]) -> tuple[
         # The leader competes with the runner-up (itself on a tie), the others with the leader.
         competitor = best[0] if own < best[0] else best[1] if len(best) > 1 else 0.0
         rival = rival_shared(c, found)
-        rows.append(features(c.evidence, c.text, context, competitor, rival))
+        kind = c.kind(context.common)
+        rows.append(features(c.evidence, c.text, context, competitor, rival, kind))
         per_citation.append(
             np.array(
-                [features([e], c.text, context, competitor, rival) for e in c.evidence], dtype=np.float64
+                [features([e], c.text, context, competitor, rival, kind) for e in c.evidence],
+                dtype=np.float64,
             )
         )
     width = len(rows[0]) if rows else 0
@@ -159,21 +173,39 @@ def rival_shared(candidate: Candidate, found: Sequence[Candidate]) -> float:
 def answers_from(
     found: Sequence[Candidate],
     scores: Sequence[float],
-    citation_scores: Sequence[Sequence[float]],
     threshold: float,
     max_answers: int,
+    shown: Sequence[bool] | None = None,
+    citation_floor: float = 0.0,
 ) -> list[Answer]:
-    """Scored answers at or above ``threshold``, best first; each citation keeps the score
-    its passage alone would give the answer."""
+    """Scored answers at or above ``threshold``, best first (``shown``: which candidates may
+    be shown at all, for example those of a kind the question asks for), each with its
+    citations (``cited``)."""
     out = []
-    for c, score, own in zip(found, scores, citation_scores, strict=True):
-        if score < threshold:
+    for i, (c, score) in enumerate(zip(found, scores, strict=True)):
+        if score < threshold or (shown is not None and not shown[i]):
             continue
-        cited = [
-            cite.model_copy(update={"score": round(float(s), 6)})
-            for cite, s in zip(c.citations, own, strict=True)
-        ]
-        cited.sort(key=lambda cite: -cite.score)
-        out.append(Answer(text=c.text, score=round(float(score), 6), citations=cited))
+        out.append(Answer(text=c.text, score=round(float(score), 6), citations=cited(c, citation_floor)))
     out.sort(key=lambda a: -a.score)
     return out[:max_answers]
+
+
+def cited(candidate: Candidate, floor: float = 0.0) -> list[Citation]:
+    """The sources of an answer: a passage only where the reader, reading it for the
+    question, gives the answer a span probability of at least ``floor`` (the answer's best
+    passage always), one citation per article (its best passage), each scored with its
+    share of the answer's support (the shares sum to 1), best first."""
+    best: dict[str, tuple[Citation, Evidence]] = {}
+    for cite, e in zip(candidate.citations, candidate.evidence, strict=True):
+        if e.probability < floor and e.probability < candidate.probability:
+            continue
+        held = best.get(cite.doc_id)
+        if held is None or e.probability > held[1].probability:
+            best[cite.doc_id] = (cite, e)
+    total = sum(e.probability for _, e in best.values()) or 1.0
+    out = [
+        cite.model_copy(update={"score": round(min(1.0, e.probability / total), 6)})
+        for cite, e in best.values()
+    ]
+    out.sort(key=lambda cite: -cite.score)
+    return out

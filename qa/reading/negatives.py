@@ -21,9 +21,20 @@ from collections.abc import Sequence
 _NAME = re.compile(r"\b[A-Z][\w'\u2019.-]*(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'\u2019.-]*)*")
 _NUMBER = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?![\w,])|(?<![\w.,])\d+(?:\.\d+)?(?![\w,])")
 _YEAR = re.compile(r"^(?:1[5-9]\d\d|20[0-4]\d)$")
-_MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 _QUESTION_WORDS = {
     "What", "Which", "Who", "Whom", "Whose", "When", "Where", "Why", "How", "In", "On", "At",
     "The", "A", "An", "Is", "Are", "Was", "Were", "Did", "Do", "Does", "To", "For", "By",

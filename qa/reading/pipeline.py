@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from index.text.terms import prefix_terms
+from qa.reading.answer_kind import KindModel
 from qa.reading.answers import (
     Candidate,
     PassageSignals,
@@ -58,6 +59,7 @@ class AnswerPipeline:
         threshold: float | None = None,
         corroborate: int = 3,
         corroborate_context: str = "sentence",
+        kinds: KindModel | None = None,
     ) -> None:
         """``threshold``: abstain under this probability (default: the scorer's, fitted with
         it); ``corroborate``: passages read per kept answer that state it verbatim (0: off);
@@ -72,6 +74,7 @@ class AnswerPipeline:
         self.threshold = scorer.threshold if threshold is None else threshold
         self.corroborate = corroborate
         self.corroborate_context = corroborate_context
+        self.kinds = kinds
 
     def answer(
         self,
@@ -94,10 +97,11 @@ class AnswerPipeline:
     def score(
         self, context: QuestionContext, found: Sequence[Candidate], threshold: float, max_answers: int
     ) -> list[Answer]:
-        rows, per_citation = feature_rows(context, found)
+        rows, _ = feature_rows(context, found)
         scores = [float(v) for v in self.scorer.probability(rows)] if len(found) else []
-        own = [[float(v) for v in self.scorer.probability(r)] for r in per_citation]
-        return answers_from(found, scores, own, threshold, max_answers)
+        floor = self.scorer.kind_floor
+        shown = [not context.kind_p or context.kind_p[c.kind(context.common)] >= floor for c in found]
+        return answers_from(found, scores, threshold, max_answers, shown, self.scorer.citation_floor)
 
     def candidates_many(
         self,
@@ -111,7 +115,7 @@ class AnswerPipeline:
         read in a second shared pass."""
         signals = [self._signals(a.question, a.similarity) for a in asked]
         ranked = [signal(a.passages, 0) for signal, a in zip(signals, asked, strict=True)]
-        contexts = [question_context(a.question, r) for a, r in zip(asked, ranked, strict=True)]
+        contexts = [question_context(a.question, r, self.kinds) for a, r in zip(asked, ranked, strict=True)]
         first = self.reader.read_many(
             [(a.question, [p.text for p in a.passages]) for a in asked], max_windows=max_windows
         )

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from qa.reading.answer_kind import kind_log_probability
 from qa.reading.kinds import kind_fit
 from qa.reading.squad import normalize_answer
 
@@ -48,6 +49,9 @@ FEATURES = (
     "name_fit",
     "place_fit",
     "typed_words",  # log(1 + words) when the question asks a number or a date: the minimal span
+    # The answer's fine kind (qa.reading.answer_kind) against the learned kinds the question asks:
+    "kind_log_p",  # log P(the span's kind | the question)
+    "kind_top",  # 1 when the span's kind is the one the question most likely asks for
 )
 
 
@@ -103,6 +107,9 @@ class QuestionContext:
     top_dense: float
     top_coverage: float
     asks: frozenset[str] = frozenset()  # the kinds of answer it asks for (qa.reading.kinds)
+    # P(kind | question) over qa.reading.answer_kind.KINDS; empty: no kind model
+    kind_p: Mapping[str, float] = field(default_factory=dict)
+    common: frozenset[str] = frozenset()  # words a capital letter alone does not make a name
 
 
 def features(
@@ -111,10 +118,12 @@ def features(
     context: QuestionContext,
     competitor: float,
     rival_shared: float = 0.0,
+    kind: str = "other",
 ) -> np.ndarray:
     """The feature vector (``FEATURES`` order) of an answer stated by ``evidence``;
     ``competitor`` is the best span probability of any other answer to the question,
-    ``rival_shared`` the best shared probability of another answer in another passage."""
+    ``rival_shared`` the best shared probability of another answer in another passage,
+    ``kind`` the answer's kind (``qa.reading.answer_kind.span_kind``)."""
     best = max(evidence, key=lambda e: e.probability)
     log_shared = math.log(max(max(e.shared for e in evidence), 1e-6))
     typed = "number" in context.asks or "date" in context.asks
@@ -143,6 +152,8 @@ def features(
             log_shared - math.log(max(rival_shared, 1e-6)),
             *kind_fit(context.asks, answer),
             math.log1p(len(words)) if typed else 0.0,
+            kind_log_probability(context.kind_p, kind),
+            float(bool(context.kind_p) and kind == max(context.kind_p, key=context.kind_p.__getitem__)),
         ],
         dtype=np.float64,
     )
@@ -161,6 +172,10 @@ class AnswerScorer:
     slope: float = 1.0
     offset: float = 0.0
     interactions: tuple[tuple[str, str], ...] = ()
+    # An answer whose kind the question asks for with a probability under this is not shown.
+    kind_floor: float = 0.0
+    # A passage is cited for an answer only where the reader gives it this span probability.
+    citation_floor: float = 0.0
 
     def logit(self, x: np.ndarray) -> np.ndarray:
         """The regression's logit for feature rows ``x`` (``FEATURES`` order)."""
@@ -205,6 +220,8 @@ class AnswerScorer:
             slope=float(data.get("slope", 1.0)),
             offset=float(data.get("offset", 0.0)),
             interactions=tuple((str(a), str(b)) for a, b in data.get("interactions", [])),
+            kind_floor=float(data.get("kind_floor", 0.0)),
+            citation_floor=float(data.get("citation_floor", 0.0)),
         )
 
     def to_json(self, **provenance: object) -> str:
@@ -219,6 +236,8 @@ class AnswerScorer:
                 "slope": round(self.slope, 6),
                 "offset": round(self.offset, 6),
                 "interactions": [list(pair) for pair in self.interactions],
+                "kind_floor": round(self.kind_floor, 6),
+                "citation_floor": round(self.citation_floor, 6),
                 **provenance,
             },
             indent=2,
