@@ -8,7 +8,7 @@ RUNTIME := $(VENV)/.runtime
 #   make install TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 TORCH_PIP_ARGS ?=
 
-.PHONY: install serve test lint format eval open-squad fit peer bench load clean
+.PHONY: install serve test lint format eval news open-squad fit peer bench load clean
 
 # What serving needs: the runtime dependencies only (no test, lint or browser tooling).
 $(RUNTIME): pyproject.toml
@@ -45,6 +45,12 @@ format: $(STAMP)
 eval: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/qa eval ../shared/eval/dev_qa.jsonl
 
+# Real news pages and questions (../shared/eval/news): the bodies as text and the pages through
+# the HTML import, side by side (a validation set: measure and compare, never fit; ~5 min).
+NEWS ?= ../shared/eval/news
+news: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/qa eval news $(NEWS)
+
 # The open-book benchmark on SQuAD dev (all 9,380 questions: ~40 min on 2 cores;
 # OPEN_SQUAD_ARGS="--limit 1000" samples 1,000 answerable and 1,000 unanswerable).
 SQUAD ?= ../shared/data/squad
@@ -60,6 +66,7 @@ fit: $(STAMP)
 peer: $(STAMP)
 	$(BIN)/pip install -e ".[peer]"
 	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.tools.peer_txtai $(SQUAD)/dev-v1.1-minus-xquad.json --limit 500
+	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.tools.peer_txtai --news $(NEWS)
 
 # The whole table (seeds to 1M paragraphs): ~45 min on 2 cores, plus ~35 min once to embed 100k paragraphs.
 # Smaller: make bench BENCH_ARGS="--sizes seeds,10k --runs 3"

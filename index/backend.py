@@ -255,7 +255,7 @@ class Backend(ABC):
         if not docs:
             return
         if split is None:
-            split = [split_paragraphs(d.text) for d in docs]
+            split = [split_paragraphs(d.text, title=d.title) for d in docs]
         texts = [p.text for paragraphs in split for p in paragraphs]
         if embed is None:
             vectors = self.encoder.encode(texts, progress=progress and bool(texts))

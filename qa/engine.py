@@ -289,7 +289,7 @@ class Engine:
                     check_text(value, f"{item.doc_id}: the {what}", InvalidDocument)
             if not item.text.strip():
                 raise InvalidDocument(f"{item.doc_id}: document text is empty")
-            paragraphs = split_paragraphs(item.text)
+            paragraphs = split_paragraphs(item.text, title=item.article.title)
             if len(paragraphs) > self.settings.max_passages_per_document:
                 raise DocumentTooLarge(
                     f"{item.doc_id}: document splits into {len(paragraphs):,} passages; the limit is "

@@ -104,3 +104,29 @@ def test_long_text_is_kept_however_it_ends_and_short_furniture_is_not() -> None:
     text = "\n\n".join([long_colon, cited, caption])
     kept = [p.text for p in split_paragraphs(text)]
     assert kept == [long_colon, cited]
+
+
+def test_bullet_items_and_short_fact_lines_are_read_labels_are_not() -> None:
+    text = (
+        "KEY POINTS\n\n"
+        "  • More than 1,000 Afghan soldiers crossed the Tajikistan border\n"
+        "  • Talks\n\n"
+        "The deal closed at $2 billion.\n\n"
+        "Read more\n\n"
+        "Photo: AFP"
+    )
+    kept = [p.text for p in split_paragraphs(text)]
+    assert kept == ["• More than 1,000 Afghan soldiers crossed the Tajikistan border", "The deal closed at $2 billion."]
+
+
+def test_the_headline_is_a_passage_when_it_is_the_title() -> None:
+    text = "Tajikistan mobilizes reservists\n\nThe country sent 20,000 reservists to its border on Monday."
+    assert [p.text for p in split_paragraphs(text)] == [text.split("\n\n")[1]]
+    with_title = split_paragraphs(text, title="Tajikistan  mobilizes reservists")
+    assert [text[p.start : p.end] for p in with_title] == text.split("\n\n")
+
+
+def test_a_document_with_no_paragraph_of_prose_keeps_its_short_lines() -> None:
+    summary = "Fed holds rates steady"
+    assert [p.text for p in split_paragraphs(summary)] == [summary]
+    assert split_paragraphs("Share\n\nMenu") == []

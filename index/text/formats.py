@@ -194,7 +194,17 @@ def _html(name: str, html: str) -> tuple[str, Article]:
         )
     except ArticleError:  # a page's own metadata that is not usable: left out, not fatal
         article = check_fields(Article(title=fields.get("title"), source=fields.get("source")))
-    return body, replace(article, detected=frozenset(k for k in fields if getattr(article, k)))
+    return with_headline(body, article.title), replace(
+        article, detected=frozenset(k for k in fields if getattr(article, k))
+    )
+
+
+def with_headline(body: str, title: str | None) -> str:
+    """The stored text of a page or feed entry: its headline, a blank line, its body (so the
+    headline is read and cited like any paragraph); the body alone when it starts with it."""
+    if not title or " ".join(body[: len(title) + 40].split()).startswith(" ".join(title.split())):
+        return body
+    return f"{title}\n\n{body}"
 
 
 def fragment_text(markup: str) -> str:
@@ -255,6 +265,7 @@ def _feed(name: str, stem: str, text: str) -> list[Incoming]:
         title = (entry.get("title") or "").strip() or None
         if not body.strip():
             raise FormatError(f"{name}: entry {n} ({title or key!r}) has no text")
+        body = with_headline(body, " ".join(title.split()) if title else None)
         stamp = entry.get("published_parsed") or entry.get("updated_parsed")
         published = datetime(*stamp[:6]).replace(tzinfo=UTC).isoformat() if stamp else None
         link = entry.get("link") or None

@@ -80,9 +80,10 @@ class Asked:
     recall: bool  # a passage of a listed doc stating an accepted answer in the top k
 
 
-def ask_all(engine: Any, rows: Sequence[dict], top_k: int) -> list[Asked]:
+def ask_all(engine: Any, rows: Sequence[dict], top_k: int, warm: bool = True) -> list[Asked]:
     out = []
-    engine.ask(rows[0]["question"], top_k)  # warm-up
+    if warm:
+        engine.ask(rows[0]["question"], top_k)
     for r in rows:
         t0 = time.perf_counter()
         reply = engine.ask(r["question"], top_k)

@@ -1,7 +1,9 @@
-"""Side by side with a peer: txtai 9.x on the same open-book SQuAD benchmark.
+"""Side by side with a peer: txtai 9.x on the same open-book SQuAD benchmark, and on the
+real news set (``qa eval news``, its bodies as text).
 
     pip install -e ".[peer]"
     python -m qa.tools.peer_txtai ../shared/data/squad/dev-v1.1-minus-xquad.json --limit 500
+    python -m qa.tools.peer_txtai --news ../shared/eval/news
 
 The peer is what a txtai user would build: a hybrid ``Embeddings`` index (dense + BM25 in
 txtai's own scoring) over the same passages with the same MiniLM, and its ``Extractor`` (the
@@ -21,7 +23,17 @@ from typing import Any
 import numpy as np
 
 from index.embedder import bundled_model_dir, offline
-from qa.evaluation.open_squad import KS, Outcome, holds, load_open_book, open_engine, outcome, summarize
+from qa.evaluation.open_squad import (
+    KS,
+    Outcome,
+    holds,
+    load_open_book,
+    open_engine,
+    outcome,
+    states,
+    summarize,
+)
+from qa.reading.squad import best_score
 from qa.schemas import Passage
 from qa.settings import DEFAULT_READER
 
@@ -64,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("file", type=Path, help="a SQuAD v1.1 JSON file")
+    parser.add_argument("file", type=Path, nargs="?", help="a SQuAD v1.1 JSON file")
+    parser.add_argument("--news", type=Path, help="the news set's folder (qa eval news): compare on it")
     parser.add_argument("--limit", type=int, default=300, help="answerable and unanswerable questions each")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--top-k", type=int, default=5, help="passages our engine reads")
@@ -72,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "data" / "eval")
     parser.add_argument("--json", type=Path, help="also write both rows here")
     args = parser.parse_args(argv)
+    if args.news:
+        return news_side_by_side(args.news, args.work, args.top_k, args.context, args.json)
+    if args.file is None:
+        parser.error("name a SQuAD file, or --news DIR")
 
     book = load_open_book(args.file, seed=args.seed)
     episodes = book.sample(args.limit, seed=args.seed)
@@ -119,6 +136,44 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {key} | {rows['ours'][key]:.3f} | {rows['txtai'][key]:.3f} |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    engine.close()
+    return 0
+
+
+def all_passages(engine: Any) -> list[Passage]:
+    return [
+        Passage(doc_id=p.doc_id, paragraph=p.paragraph, start=p.start, end=p.end, text=p.text, score=0.0)
+        for batch in engine.index.iter_passages()
+        for p in batch
+    ]
+
+
+def news_side_by_side(folder: Path, work: Path, top_k: int, context: int, out: Path | None) -> int:
+    """Both systems on the news set's questions, interleaved, over the same passages (the
+    bodies indexed as text by our engine; txtai indexes the same passages)."""
+    from qa.evaluation import news
+
+    data = news.load(folder)
+    engine = news.open_engine(data, "text", work)
+    peer = TxtaiPeer(all_passages(engine), context)
+    results: dict[str, list[news.Asked]] = {"ours": [], "txtai": []}
+    rows = data.questions
+    engine.ask(rows[0]["question"], top_k)
+    peer.answer(rows[0]["question"])
+    for r in rows:
+        results["ours"] += news.ask_all(engine, [r], top_k, warm=False)
+        t0 = time.perf_counter()
+        text = peer.answer(r["question"]) or None
+        ms = (time.perf_counter() - t0) * 1000
+        em, f1 = best_score(text, r["answers"]) if text and r["answers"] else (0.0, 0.0)
+        found = peer.search(r["question"], top_k)
+        recall = any(p.doc_id in r.get("docs", []) and states(p, r["answers"]) for p in found)
+        results["txtai"].append(news.Asked(r, text, 1.0, em, f1, ms, recall))
+    summaries = {name: news.summarize(asked) for name, asked in results.items()}
+    print(f"{len(rows)} questions of {folder}; txtai gave no span for {peer.unmapped} ([CLS] best)")
+    print("\n".join(news.table(summaries)))
+    if out:
+        out.write_text(json.dumps(summaries, indent=2) + "\n")
     engine.close()
     return 0
 
