@@ -124,3 +124,26 @@ def test_answer_cites_sources_beyond_the_passages_read(make_engine, tmp_path) ->
     assert {c.doc_id for c in best.citations} == {"a", "b", "c"}
     for c in best.citations:
         assert engine.document(c.doc_id).text[c.start : c.end] == "14 March"
+
+
+def test_the_same_words_in_an_unrelated_story_are_never_cited(make_engine, tmp_path) -> None:
+    """The corroboration pass finds "14 March" word for word in a story about something
+    else; the reader, reading it for this question, does not give that answer there."""
+    corpus = tmp_path / "harbour"
+    corpus.mkdir()
+    reports = {
+        "a": "The port authority said the harbour of Velmora reopened on 14 March after repairs to "
+        "its breakwater.",
+        "b": "Fishing boats returned to Velmora, whose harbour reopened on 14 March, the mayor told "
+        "reporters on Friday.",
+        "z": "The school choir of Dunmore gave its spring concert of folk songs in the town hall on "
+        "14 March, and the tickets sold out.",
+    }
+    for name, text in reports.items():
+        (corpus / f"{name}.txt").write_text(text + "\n")
+    engine = make_engine(corpus=corpus)
+    reply = engine.ask("When did the harbour of Velmora reopen?", top_k=1)
+    assert reply.answers and reply.answers[0].text == "14 March"
+    cited = {c.doc_id for a in reply.answers for c in a.citations}
+    assert "z" not in cited and "a" in cited
+    assert all("z" not in {c.doc_id for c in a.citations} for a in reply.answers)

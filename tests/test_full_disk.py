@@ -54,3 +54,33 @@ def test_a_full_disk_is_a_507_and_loses_nothing(small_disk: Path, make_engine, c
     assert "snapshot was not saved" in caplog.text and "Traceback" not in caplog.text
     reopened = make_engine(data_dir=small_disk / "data", query_runtime="torch")  # still full
     assert reopened.health().documents == len(kept)
+
+
+def test_an_import_refused_midway_stores_none_of_its_documents(make_engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The disk fills while the second of three documents is written: the import answers
+    507 and none of the three is stored, in the store or in search."""
+    import json
+    import sqlite3
+
+    from index.local.store import PassageStore as Store
+
+    engine = make_engine(query_runtime="torch")
+    client = TestClient(create_app(engine))
+    real_put = Store._put
+    calls = {"n": 0}
+
+    def filling(db, doc, paragraphs, vectors):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_put(db, doc, paragraphs, vectors)
+
+    monkeypatch.setattr(Store, "_put", staticmethod(filling))
+    lines = [json.dumps({"doc_id": f"ferry-{i}", "text": PARAGRAPH.format(f"day {i}") * 3}) for i in range(3)]
+    reply = client.post("/documents/import?name=ferries.jsonl", content="\n".join(lines).encode())
+    assert reply.status_code == 507, reply.text
+    assert calls["n"] == 2
+    for i in range(3):
+        assert client.get(f"/documents/ferry-{i}").status_code == 404
+    assert engine.health().documents == engine.health().passages == 0
+    assert engine.search("ferry to the island resumed", k=5).passages == []

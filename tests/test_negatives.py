@@ -6,7 +6,9 @@ import random
 
 from qa.reading.negatives import names_in, on_topic_negatives, perturb
 
-CONTEXT = "Tajikistan mobilized 20,000 reservists in 2021 after Afghan troops crossed into Tajikistan in July."
+CONTEXT = (
+    "Tajikistan mobilized 20,000 reservists in 2021 after Afghan troops crossed into Tajikistan in July."
+)
 
 
 def test_names_skip_question_words_and_a_capitalized_first_word() -> None:

@@ -116,7 +116,10 @@ def test_bullet_items_and_short_fact_lines_are_read_labels_are_not() -> None:
         "Photo: AFP"
     )
     kept = [p.text for p in split_paragraphs(text)]
-    assert kept == ["• More than 1,000 Afghan soldiers crossed the Tajikistan border", "The deal closed at $2 billion."]
+    assert kept == [
+        "• More than 1,000 Afghan soldiers crossed the Tajikistan border",
+        "The deal closed at $2 billion.",
+    ]
 
 
 def test_the_headline_is_a_passage_when_it_is_the_title() -> None:

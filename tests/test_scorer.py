@@ -101,3 +101,24 @@ def test_platt_scaling_repairs_an_overconfident_logit(tmp_path: Path) -> None:
     saved.write_text(scorer.to_json())
     data = json.loads(saved.read_text())
     assert data["slope"] == pytest.approx(slope, abs=1e-6) and data["threshold"] == 0.4
+
+
+def test_citation_floor_drops_other_stories_and_keeps_the_answers_own() -> None:
+    from qa.evaluation.fit import fit_citation_floor
+
+    rng = np.random.default_rng(0)
+    inside = [[float(p), 1.0] for p in rng.uniform(0.3, 1.0, 400)]
+    outside = [[float(p), 0.0] for p in rng.uniform(0.0, 0.3, 100)]
+    floor = fit_citation_floor(inside + outside)
+    assert 0.25 <= floor <= 0.35  # the gap between the two
+    kept = np.mean([p >= floor for p, _ in inside])
+    assert kept >= 0.95
+
+
+def test_kind_floor_hides_answers_of_a_kind_nobody_asked_for() -> None:
+    from qa.evaluation.fit import top_per_question
+
+    data = {"answerable": [True], "question": [0, 0], "f1": [0.0, 1.0], "kind_p": [0.001, 0.6]}
+    scores = np.array([0.9, 0.5])  # the wrong-kind answer scores higher
+    assert top_per_question(scores, data)[1][0] == 0.0
+    assert top_per_question(scores, data, kind_floor=0.01)[1][0] == 1.0

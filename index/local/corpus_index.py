@@ -281,17 +281,18 @@ class CorpusIndex(Backend):
             tmp.unlink(missing_ok=True)  # only there when the write failed
 
     # --- writes ------------------------------------------------------------------------
-    def _put(self, doc: Document, paragraphs: list[Paragraph], vecs: np.ndarray) -> None:
-        """Store a document (replacing any with its id) and update FAISS and BM25 in memory."""
+    def _put_all(self, docs: Sequence[Document], split: Sequence[list[Paragraph]], vecs: np.ndarray) -> None:
+        """Store documents (replacing any with their ids) in one store transaction, so that
+        a failure (a full disk, a kill) leaves all of them or none, each old version in
+        place of its new one; then update FAISS and BM25 in memory."""
         with self._lock:
-            # put_document replaces the old version in the same transaction, so a crash
-            # leaves either the old document or the new one, never neither.
-            dead = self.store.passage_ids([doc.doc_id])
-            ids = np.array(self.store.put_document(doc, paragraphs, vecs), dtype=np.int64)
+            dead = self.store.passage_ids([d.doc_id for d in docs])
+            written = self.store.put_documents(docs, split, vecs)
+            ids = np.array([i for part in written for i in part], dtype=np.int64)
             self.vectors.remove(dead)
             self.lexical.remove(dead)
-            self.vectors.add(ids, vecs)
-            self.lexical.add(ids, [p.text for p in paragraphs])
+            self.vectors.add(ids, np.asarray(vecs)[: len(ids)])
+            self.lexical.add(ids, [p.text for paragraphs in split for p in paragraphs])
             self._unsaved += len(dead) + len(ids)
 
     def write(
@@ -308,10 +309,7 @@ class CorpusIndex(Backend):
                 for doc in docs:
                     if self.store.get_document(doc.doc_id) is not None:
                         raise DocumentExistsError(doc.doc_id)
-            lo = 0
-            for doc, paragraphs in zip(docs, split, strict=True):
-                self._put(doc, paragraphs, vectors[lo : lo + len(paragraphs)])
-                lo += len(paragraphs)
+            self._put_all(docs, split, vectors)
             if self.vectors.index_type == "flat" and self._index_type(len(self.vectors)) == "hnsw":
                 log.info("%d passages: moving dense search to HNSW", len(self.vectors))
                 self._rebuild_derived()  # from the stored vectors; saves

@@ -264,39 +264,58 @@ class PassageStore:
     # --- writes ------------------------------------------------------------------------
     def put_document(self, doc: Document, paragraphs: Sequence[Paragraph], vectors: np.ndarray) -> list[int]:
         """Insert or replace a document with its paragraphs; returns the new passage ids."""
+        return self.put_documents([doc], [paragraphs], vectors)[0]
+
+    def put_documents(
+        self, docs: Sequence[Document], splits: Sequence[Sequence[Paragraph]], vectors: np.ndarray
+    ) -> list[list[int]]:
+        """Insert or replace documents with their paragraphs (``vectors``: every paragraph's,
+        in order) in one transaction: all of them are written or none. Returns each
+        document's new passage ids."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        out: list[list[int]] = []
         with self._transaction() as db:
-            db.execute("DELETE FROM documents WHERE doc_id = ?", (doc.doc_id,))
-            db.execute(
-                "INSERT INTO documents (doc_id, title, text, metadata, source, sha256, published, "
-                "published_ts, outlet, url, provenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    doc.doc_id,
-                    doc.title,
-                    doc.text,
-                    json.dumps(doc.metadata),
-                    doc.source,
-                    doc.sha256,
-                    doc.published,
-                    doc.published_ts,
-                    doc.outlet,
-                    doc.url,
-                    json.dumps(doc.provenance),
-                ),
+            lo = 0
+            for doc, paragraphs in zip(docs, splits, strict=True):
+                out.append(self._put(db, doc, paragraphs, vectors[lo : lo + len(paragraphs)]))
+                lo += len(paragraphs)
+        return out
+
+    @staticmethod
+    def _put(
+        db: sqlite3.Connection, doc: Document, paragraphs: Sequence[Paragraph], vectors: np.ndarray
+    ) -> list[int]:
+        db.execute("DELETE FROM documents WHERE doc_id = ?", (doc.doc_id,))
+        db.execute(
+            "INSERT INTO documents (doc_id, title, text, metadata, source, sha256, published, "
+            "published_ts, outlet, url, provenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                doc.doc_id,
+                doc.title,
+                doc.text,
+                json.dumps(doc.metadata),
+                doc.source,
+                doc.sha256,
+                doc.published,
+                doc.published_ts,
+                doc.outlet,
+                doc.url,
+                json.dumps(doc.provenance),
+            ),
+        )
+        db.executemany(
+            "INSERT INTO metadata_values VALUES (?, ?, ?)",
+            [(doc.doc_id, k, v) for k, v in metadata_rows(doc.metadata)],
+        )
+        ids = []
+        for i, (p, v) in enumerate(zip(paragraphs, vectors, strict=True)):
+            terms = json.dumps(term_positions(p.text), separators=(",", ":"))
+            cur = db.execute(
+                "INSERT INTO passages (doc_id, paragraph, start, end, text, vector, terms) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (doc.doc_id, i, p.start, p.end, p.text, v.tobytes(), terms),
             )
-            db.executemany(
-                "INSERT INTO metadata_values VALUES (?, ?, ?)",
-                [(doc.doc_id, k, v) for k, v in metadata_rows(doc.metadata)],
-            )
-            ids = []
-            for i, (p, v) in enumerate(zip(paragraphs, vectors, strict=True)):
-                terms = json.dumps(term_positions(p.text), separators=(",", ":"))
-                cur = db.execute(
-                    "INSERT INTO passages (doc_id, paragraph, start, end, text, vector, terms) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (doc.doc_id, i, p.start, p.end, p.text, v.tobytes(), terms),
-                )
-                ids.append(int(cur.lastrowid or 0))
+            ids.append(int(cur.lastrowid or 0))
         return ids
 
     def delete_document(self, doc_id: str) -> list[int]:

@@ -157,27 +157,27 @@ def fit_kind_floor(scorer: AnswerScorer, x: np.ndarray, data: dict[str, Any]) ->
     return best_fit
 
 
-def fit_citation_floor(citations: list[list[float]]) -> float:
+def fit_citation_floor(citations: list[list[float]], keep: float = 0.95) -> float:
     """The span probability under which a passage is not cited for a right answer: the one
-    that best separates the citations in the answer's own article from those elsewhere
-    (largest F1 of keeping the former), never above what keeps 95% of them."""
+    that drops the most citations outside the answer's own article (the same words in
+    another story) for the fewest inside it (largest keep-rate difference), keeping at least
+    ``keep`` of those inside."""
     if not citations:
         return 0.0
     c = np.array(citations, dtype=np.float64)
     probability, own = c[:, 0], c[:, 1].astype(bool)
-    cap = float(np.quantile(probability[own], 0.05)) if own.any() else 0.0
-    best, best_f1 = 0.0, -1.0
+    if not own.any() or own.all():
+        return 0.0
+    best, best_gap = 0.0, -1.0
     for floor in np.unique(np.round(probability, 3)):
-        if floor > cap:
+        inside, outside = np.mean(probability[own] >= floor), np.mean(probability[~own] >= floor)
+        if inside < keep:
             break
-        kept = probability >= floor
-        tp = float((kept & own).sum())
-        f1 = 2 * tp / max(1.0, kept.sum() + own.sum())
-        if f1 > best_f1 + 1e-9:
-            best, best_f1 = float(floor), f1
+        if inside - outside > best_gap + 1e-9:
+            best, best_gap = float(floor), float(inside - outside)
     print(
         f"citation floor {best:.3f}: keeps {np.mean(probability[own] >= best):.3f} of the {int(own.sum())} "
-        f"citations in the answer's article, {np.mean(probability[~own] >= best) if (~own).any() else 0:.3f} "
+        f"citations in the answer's article, {np.mean(probability[~own] >= best):.3f} "
         f"of the {int((~own).sum())} elsewhere"
     )
     return best

@@ -31,6 +31,7 @@ class PassageSignals:
     coverage: float
     proximity: float
     dense: float = 0.0  # cosine between the question and the passage
+    missing: float = 0.0  # the rarest question term the passage lacks (``missing``)
 
 
 @dataclass
@@ -78,6 +79,16 @@ def coverage(weights: dict[str, float], passage_terms: set[str]) -> float:
     return sum(w for t, w in weights.items() if t in passage_terms) / total
 
 
+def missing(weights: dict[str, float], passage_terms: set[str]) -> float:
+    """The weight of the rarest question term a passage does not mention, as a share of the
+    rarest term's weight: 1 when a name the question turns on is absent, 0 when every term
+    is there. On-topic passages that do not answer often lack exactly that term."""
+    top = max(weights.values(), default=0.0)
+    if top <= 0:
+        return 0.0
+    return max((w for t, w in weights.items() if t not in passage_terms), default=0.0) / top
+
+
 def candidates(
     spans: Sequence[Span], passages: Sequence[Passage], signals: Sequence[PassageSignals]
 ) -> list[Candidate]:
@@ -118,6 +129,7 @@ def candidates(
                 coverage=signal.coverage,
                 proximity=signal.proximity,
                 dense=signal.dense,
+                missing=signal.missing,
                 shared=span.shared,
                 passage=(passage.doc_id, passage.paragraph),
             )

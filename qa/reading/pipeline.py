@@ -23,6 +23,7 @@ from qa.reading.answers import (
     candidates,
     coverage,
     feature_rows,
+    missing,
     question_context,
 )
 from qa.reading.reader import Reader, Span
@@ -163,16 +164,20 @@ class AnswerPipeline:
 
         def signal(passages: list[Passage], first: int | None) -> list[PassageSignals]:
             dense = similarity(passages) if similarity else [0.0] * len(passages)
-            return [
-                PassageSignals(
-                    rank=None if first is None else first + i,
-                    retrieval=p.score,
-                    coverage=coverage(weights, set(term_positions(p.text))),
-                    proximity=proximity_score(pairs, p.text) if pairs else 1.0,
-                    dense=d,
+            out = []
+            for i, (p, d) in enumerate(zip(passages, dense, strict=True)):
+                terms = set(term_positions(p.text))
+                out.append(
+                    PassageSignals(
+                        rank=None if first is None else first + i,
+                        retrieval=p.score,
+                        coverage=coverage(weights, terms),
+                        proximity=proximity_score(pairs, p.text) if pairs else 1.0,
+                        dense=d,
+                        missing=missing(weights, terms),
+                    )
                 )
-                for i, (p, d) in enumerate(zip(passages, dense, strict=True))
-            ]
+            return out
 
         return signal
 

@@ -52,6 +52,7 @@ FEATURES = (
     # The answer's fine kind (qa.reading.answer_kind) against the learned kinds the question asks:
     "kind_log_p",  # log P(the span's kind | the question)
     "kind_top",  # 1 when the span's kind is the one the question most likely asks for
+    "missing",  # least, over the citations' passages, of the rarest question term's absence
 )
 
 
@@ -69,6 +70,8 @@ INTERACTING = (
     "null",
     "log_shared",
     "shared_gap",
+    "kind_log_p",
+    "missing",
 )
 INTERACTIONS = tuple((a, b) for i, a in enumerate(INTERACTING) for b in INTERACTING[i:])
 
@@ -95,6 +98,7 @@ class Evidence:
     coverage: float
     proximity: float
     dense: float  # cosine between the question and the passage
+    missing: float = 0.0  # the rarest question term's absence from the passage (0-1)
     shared: float = 0.0  # the span's probability under the question's shared normalization
     passage: tuple[str, int] = ("", 0)  # (doc_id, paragraph) of the passage read
 
@@ -154,6 +158,7 @@ def features(
             math.log1p(len(words)) if typed else 0.0,
             kind_log_probability(context.kind_p, kind),
             float(bool(context.kind_p) and kind == max(context.kind_p, key=context.kind_p.__getitem__)),
+            min(e.missing for e in evidence),
         ],
         dtype=np.float64,
     )
