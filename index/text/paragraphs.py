@@ -8,10 +8,11 @@ paragraph per line and have no blank lines at all.
 Content: a paragraph is kept when it reads as prose: at least ``MIN_WORDS`` words, and
 either at least ``LONG_PARAGRAPH_WORDS`` words or an ending with a full stop or a question
 mark (optionally inside closing quotes or brackets, or before reference markers such as
-"[12]"), or with "!" inside a quote. Bullet items and short sentences that state a fact are
-kept too, and so is the headline; a document with nothing else keeps its short lines. Page furniture fails that test by its form: player notices and
-captions are short or unpunctuated, promotions end with a bare "!", cross-links start with
-an upper-case label and a colon ("SEE ALSO:").
+"[12]"), or with "!" inside a quote. Page furniture fails that test by its form: player
+notices and captions are short or unpunctuated, promotions end with a bare "!", cross-links
+start with an upper-case label and a colon ("SEE ALSO:"). Bullet items and short sentences
+that state a fact are kept too, and so is the headline; a document with nothing else keeps
+its short lines (a feed entry's one-line summary).
 """
 
 from __future__ import annotations
