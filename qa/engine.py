@@ -289,13 +289,14 @@ class Engine:
                     check_text(value, f"{item.doc_id}: the {what}", InvalidDocument)
             if not item.text.strip():
                 raise InvalidDocument(f"{item.doc_id}: document text is empty")
-            paragraphs = split_paragraphs(item.text, title=item.article.title)
+            doc = document_from_file(item, "api")
+            paragraphs = split_paragraphs(item.text, title=doc.title)
             if len(paragraphs) > self.settings.max_passages_per_document:
                 raise DocumentTooLarge(
                     f"{item.doc_id}: document splits into {len(paragraphs):,} passages; the limit is "
                     f"{self.settings.max_passages_per_document:,} (QA_MAX_PASSAGES_PER_DOCUMENT)"
                 )
-            docs.append(document_from_file(item, "api"))
+            docs.append(doc)
             split.append(paragraphs)
         total = sum(len(paragraphs) for paragraphs in split)
         if name is not None and total > self.settings.max_passages_per_document:

@@ -214,7 +214,9 @@ def test_a_feed_gives_one_document_per_entry_with_its_date_and_link() -> None:
     assert [d.article.url for d in docs] == ["https://wire.example/1", "https://wire.example/2"]
     assert {d.article.source for d in docs} == {"Asia Wire"}
     assert all(d.doc_id.startswith("asia-wire-") for d in docs)
-    assert "<p>" not in docs[0].text and docs[0].text.startswith("More than 300")
+    # The headline is stored above the body, so that it is read and cited like a paragraph.
+    assert "<p>" not in docs[0].text
+    assert docs[0].text.startswith(f"{docs[0].article.title}\n\nMore than 300")
     # The same entry keeps its id when the feed is read again with more entries.
     again = read_document(
         "asia-wire.rss",

@@ -21,9 +21,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from index.backend import document_from_file
 from index.embedder import Embedder
 from index.qdrant.listing import ID_FIELDS
 from index.text.article import published_ts
+from index.text.formats import read_document
 from index.text.paragraphs import split_paragraphs
 from index.text.terms import prefix_terms
 from qa.engine import Engine
@@ -87,10 +89,12 @@ def make(request: pytest.FixtureRequest, tmp_path: Path, embedder: Embedder) -> 
 
 
 def seed_paragraphs() -> dict[str, list[str]]:
-    return {
-        f.stem: [p.text for p in split_paragraphs(f.read_text(encoding="utf-8"))]
-        for f in sorted(SEEDS.glob("*.txt"))
-    }
+    """Each seed's passages as stored: its paragraphs and its headline."""
+    out = {}
+    for f in sorted(SEEDS.glob("*.txt")):
+        doc = document_from_file(read_document(f.name, f.read_bytes())[0], "corpus")
+        out[f.stem] = [p.text for p in split_paragraphs(doc.text, title=doc.title)]
+    return out
 
 
 def test_sync_indexes_every_paragraph_with_exact_offsets(make: MakeEngine) -> None:

@@ -157,26 +157,24 @@ def fit_kind_floor(scorer: AnswerScorer, x: np.ndarray, data: dict[str, Any]) ->
     return best_fit
 
 
-def fit_citation_floor(citations: list[list[float]], keep: float = 0.95) -> float:
-    """The span probability under which a passage is not cited for a right answer: the one
-    that drops the most citations outside the answer's own article (the same words in
-    another story) for the fewest inside it (largest keep-rate difference), keeping at least
-    ``keep`` of those inside."""
+def fit_citation_floor(citations: list[list[float]]) -> float:
+    """The span probability under which the reader does not give an answer in a passage,
+    so the passage is not cited for it: the floor that keeps the most citations in the
+    answer's own article and the fewest elsewhere (the same words in another story), by the
+    largest difference of their keep rates."""
     if not citations:
         return 0.0
     c = np.array(citations, dtype=np.float64)
     probability, own = c[:, 0], c[:, 1].astype(bool)
     if not own.any() or own.all():
         return 0.0
-    best, best_gap = 0.0, -1.0
-    for floor in np.unique(np.round(probability, 3)):
-        inside, outside = np.mean(probability[own] >= floor), np.mean(probability[~own] >= floor)
-        if inside < keep:
-            break
-        if inside - outside > best_gap + 1e-9:
-            best, best_gap = float(floor), float(inside - outside)
+    best, best_gap = 0.0, 0.0
+    for floor in np.unique(np.round(probability, 4)):
+        gap = float(np.mean(probability[own] >= floor) - np.mean(probability[~own] >= floor))
+        if gap > best_gap + 1e-9:
+            best, best_gap = float(floor), gap
     print(
-        f"citation floor {best:.3f}: keeps {np.mean(probability[own] >= best):.3f} of the {int(own.sum())} "
+        f"citation floor {best:.4f}: keeps {np.mean(probability[own] >= best):.3f} of the {int(own.sum())} "
         f"citations in the answer's article, {np.mean(probability[~own] >= best):.3f} "
         f"of the {int((~own).sum())} elsewhere"
     )
