@@ -98,3 +98,12 @@ def test_shared_normalization_compares_spans_across_windows() -> None:
     all_e = np.concatenate([ends[i, : len(v)][v] for i, v in enumerate(valid)]).astype(np.float64)
     expected = np.exp(found[1].logit) / np.exp(all_s).sum() / np.exp(all_e).sum()
     assert abs(shared[1] - expected) < 1e-6
+
+
+def test_a_span_never_runs_from_one_sentence_into_the_next() -> None:
+    from qa.reading.spans import crosses_sentences
+
+    assert crosses_sentences("majority support for impeachment and even removal. Fifty-one percent")
+    assert crosses_sentences("He left. She stayed")
+    for kept in ("Fr. Zahm", "Marbury v. Madison", "U.S. Army", "Mr. Smith", "20,000", "3.5 percent"):
+        assert not crosses_sentences(kept), kept

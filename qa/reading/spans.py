@@ -5,6 +5,7 @@ Pure functions over tokenizer output and logit arrays; nothing here holds a mode
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -125,6 +126,73 @@ def _word_bounded(text: str, start: int, end: int) -> bool:
     return (start == 0 or not text[start - 1].isalnum()) and (end >= len(text) or not text[end].isalnum())
 
 
+# Words after which a full stop does not end a sentence ("Mr. Smith", "Marbury v. Madison").
+_ABBREVIATIONS = frozenset(
+    [
+        "mr",
+        "ms",
+        "mrs",
+        "dr",
+        "st",
+        "jr",
+        "sr",
+        "fr",
+        "no",
+        "vs",
+        "v",
+        "co",
+        "lt",
+        "mt",
+        "ft",
+        "gen",
+        "col",
+        "sgt",
+        "rep",
+        "sen",
+        "gov",
+        "inc",
+        "ltd",
+        "corp",
+        "bros",
+        "ave",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "prof",
+        "rev",
+        "etc",
+        "approx",
+        "est",
+        "op",
+        "vol",
+        "fig",
+        "e",
+        "i",
+    ]
+)
+_SENTENCE_BREAK = re.compile(r"([A-Za-z0-9]+)[.!?][\"'\u201d\u2019)]*\s+[\"'\u201c\u2018(]?[A-Z]")
+
+
+def crosses_sentences(span: str) -> bool:
+    """The span runs from one sentence into the next ("... and even removal. Fifty-one
+    percent"). Of SQuAD train's 87,599 gold answers 118 (0.13%) look so, most of them
+    abbreviations this leaves alone ("Fr. Zahm", "Wayman v. Southard")."""
+    for m in _SENTENCE_BREAK.finditer(span):
+        word = m.group(1)
+        if word.lower() not in _ABBREVIATIONS and not (len(word) == 1 and word.isupper()):
+            return True
+    return False
+
+
 def best_spans(
     windows: Sequence[Window],
     start_logits: np.ndarray,
@@ -166,7 +234,7 @@ def best_spans(
                     continue
                 first, last = window.offsets[s], window.offsets[e]
                 assert first is not None and last is not None
-                if _word_bounded(text, first[0], last[1]):
+                if _word_bounded(text, first[0], last[1]) and not crosses_sentences(text[first[0] : last[1]]):
                     raw = float(start_logits[w_index][s]) + float(end_logits[w_index][e])
                     found.append((float(log_start[s] + log_end[e]), s, e, first[0], last[1], raw))
         found.sort(reverse=True)
