@@ -424,3 +424,19 @@ def test_import_takes_a_feed_html_and_json_lines(writable: TestClient) -> None:
     assert bad.status_code == 400 and "line 1" in bad.json()["detail"]
     unknown = writable.post("/documents/import", params={"name": "x.pdf"}, content=b"%PDF")
     assert unknown.status_code == 400 and ".jsonl" in unknown.json()["detail"]
+
+
+def test_front_matter_aliases_and_deep_nesting_are_a_quick_400(writable: TestClient) -> None:
+    """4 KB of nested YAML aliases once cost 26 s of CPU and 800 MB before any check."""
+    import time
+
+    levels = ["a: &a [" + ",".join(["xxxxxxxx"] * 350) + "]"]
+    levels += [f"{n}: &{n} [" + ",".join([f"*{p}"] * 350) + "]" for p, n in (("a", "b"), ("b", "c"))]
+    bomb = "---\n" + "\n".join(levels) + "\n---\nThe ferry to the island resumed on Sunday.\n"
+    deep = "---\nk: " + "[" * 2000 + "]" * 2000 + "\n---\nThe ferry to the island resumed on Sunday.\n"
+    for name, body in (("bomb.md", bomb), ("deep.md", deep)):
+        t0 = time.perf_counter()
+        reply = writable.post(f"/documents/import?name={name}", content=body.encode())
+        assert reply.status_code == 400 and "front matter" in reply.json()["detail"], reply.text
+        assert time.perf_counter() - t0 < 2.0
+        assert writable.get(f"/documents/{name[:-3]}").status_code == 404

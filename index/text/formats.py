@@ -148,6 +148,39 @@ def _sidecar(name: str, raw: bytes) -> tuple[Article, dict[str, Any]]:
     return _fields(name, values, "the sidecar .json")
 
 
+MAX_FRONT_MATTER_DEPTH = 16
+
+
+def _load_front_matter(text: str) -> Any:
+    """YAML of a few fields: no aliases (4 KB of nested aliases expand to gigabytes before
+    any size check could see them) and no nesting deeper than ``MAX_FRONT_MATTER_DEPTH``."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.events.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None, None, "aliases (*name) are not taken in front matter", event.start_mark
+                )
+            self.depth += 1
+            if self.depth > MAX_FRONT_MATTER_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested deeper than {MAX_FRONT_MATTER_DEPTH} levels",
+                    self.peek_event().start_mark,
+                )
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    return yaml.load(text, Loader=Loader)  # a SafeLoader: plain data only
+
+
 def _front_matter(name: str, text: str) -> tuple[str, Article, dict[str, Any]]:
     """YAML front matter (between ``---`` lines at the very top) and the body after it."""
     m = _FRONT_MATTER.match(text)
@@ -156,7 +189,7 @@ def _front_matter(name: str, text: str) -> tuple[str, Article, dict[str, Any]]:
     import yaml
 
     try:
-        values = yaml.safe_load(m.group(1)) or {}
+        values = _load_front_matter(m.group(1)) or {}
     except yaml.YAMLError as exc:
         raise FormatError(f"{name}: its front matter is not YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(values, dict):
