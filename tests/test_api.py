@@ -440,3 +440,34 @@ def test_front_matter_aliases_and_deep_nesting_are_a_quick_400(writable: TestCli
         assert reply.status_code == 400 and "front matter" in reply.json()["detail"], reply.text
         assert time.perf_counter() - t0 < 2.0
         assert writable.get(f"/documents/{name[:-3]}").status_code == 404
+
+
+def test_hostile_page_fields_and_feed_dates_are_never_a_500(writable: TestClient) -> None:
+    """A page's own fields are hints: a 600-character <title> is cut, an over-long site name
+    left out; a feed date that does not exist is no date; JSON nested 100k deep is a 400."""
+    body = "<p>The ferry to the island resumed on Sunday after the storm, the harbour authority said.</p>"
+    title_page = (
+        f"<html><head><title>{'Ferry news ' * 60}</title></head><body><article>{body}</article></body></html>"
+    )
+    site_page = (
+        f"<html><head><title>Ferry back</title><meta property='og:site_name' content='{'S' * 300}'>"
+        f"</head><body><article>{body}</article></body></html>"
+    )
+    feed = (
+        "<?xml version='1.0'?><rss version='2.0'><channel><title>W</title><item><title>Ferry</title>"
+        "<link>https://w.example/1</link><pubDate>9999-12-31T25:00:00Z</pubDate><description>The ferry to "
+        "the island resumed on Sunday after the storm.</description></item></channel></rss>"
+    )
+    for name, text in (("long-title.html", title_page), ("site.html", site_page), ("wire.rss", feed)):
+        reply = writable.post(f"/documents/import?name={name}", content=text.encode())
+        assert reply.status_code == 201, (name, reply.text)
+        doc = writable.get(f"/documents/{reply.json()['documents'][0]['doc_id']}").json()
+        assert len(doc["title"]) <= 500 and (doc.get("source") or "") != "S" * 300
+    deep = (
+        '{"doc_id": "x", "text": "The ferry resumed.", "metadata": {"a": '
+        + "[" * 100_000
+        + "]" * 100_000
+        + "}}"
+    )
+    reply = writable.post("/documents/import?name=deep.jsonl", content=deep.encode())
+    assert reply.status_code == 400 and "nested too deeply" in reply.json()["detail"]

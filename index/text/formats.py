@@ -17,7 +17,15 @@ from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import Any
 
-from index.text.article import Article, ArticleError, check_fields, detect_article
+from index.text.article import (
+    MAX_SOURCE_CHARS,
+    MAX_TITLE_CHARS,
+    Article,
+    ArticleError,
+    check_fields,
+    detect_article,
+)
+from index.text.paragraphs import clipped
 from index.text.raw import CorpusError, decode_text, text_sha256, valid_doc_id
 
 FORMATS: dict[str, tuple[str, ...]] = {
@@ -143,6 +151,8 @@ def _sidecar(name: str, raw: bytes) -> tuple[Article, dict[str, Any]]:
         values = json.loads(decode_text(raw, f"{name} (sidecar .json)"))
     except json.JSONDecodeError as exc:
         raise FormatError(f"{name}: its sidecar .json is not JSON ({exc.msg}, line {exc.lineno})") from None
+    except RecursionError:
+        raise FormatError(f"{name}: its sidecar .json is nested too deeply") from None
     if not isinstance(values, dict):
         raise FormatError(f"{name}: its sidecar .json must be an object of fields")
     return _fields(name, values, "the sidecar .json")
@@ -220,7 +230,12 @@ def _html(name: str, html: str) -> tuple[str, Article]:
     for key, attr in (("title", "title"), ("published", "date"), ("source", "sitename"), ("url", "url")):
         value = getattr(found, attr, None)
         if isinstance(value, str) and value.strip():
-            fields[key] = value.strip()
+            fields[key] = " ".join(value.split())
+    # A page's own fields are hints, not requests: one that is too long is cut or left out.
+    if len(fields.get("title", "")) > MAX_TITLE_CHARS:
+        fields["title"] = clipped(fields["title"], MAX_TITLE_CHARS)
+    if len(fields.get("source", "")) > MAX_SOURCE_CHARS:
+        del fields["source"]
     try:
         article = check_fields(
             Article(fields.get("title"), fields.get("published"), fields.get("source"), fields.get("url"))
@@ -272,6 +287,16 @@ def fragment_text(markup: str) -> str:
     return "\n\n".join(" ".join(b.split()) for b in blocks if b.strip())
 
 
+def _entry_date(entry: Any) -> str | None:
+    """A feed entry's date as ISO text; None when it has none or none that exists (a feed
+    may say ``9999-12-31T25:00:00Z``)."""
+    stamp = entry.get("published_parsed") or entry.get("updated_parsed")
+    try:
+        return datetime(*stamp[:6]).replace(tzinfo=UTC).isoformat() if stamp else None
+    except (ValueError, OverflowError, TypeError):
+        return None
+
+
 def _feed(name: str, stem: str, text: str) -> list[Incoming]:
     """One document per entry of an RSS or Atom feed, with its title, date, link and the
     feed's title as the outlet. An entry's id is ``<stem>-<hash of its guid or link>``."""
@@ -299,8 +324,7 @@ def _feed(name: str, stem: str, text: str) -> list[Incoming]:
         if not body.strip():
             raise FormatError(f"{name}: entry {n} ({title or key!r}) has no text")
         body = with_headline(body, " ".join(title.split()) if title else None)
-        stamp = entry.get("published_parsed") or entry.get("updated_parsed")
-        published = datetime(*stamp[:6]).replace(tzinfo=UTC).isoformat() if stamp else None
+        published = _entry_date(entry)
         link = entry.get("link") or None
         if link is not None and not link.startswith(("http://", "https://")):
             link = None  # feedparser takes a guid for a link: keep only a real address
@@ -326,6 +350,8 @@ def _jsonl(name: str, raw: bytes) -> list[Incoming]:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
             raise FormatError(f"{where}: not JSON ({exc.msg})") from None
+        except RecursionError:
+            raise FormatError(f"{where}: nested too deeply to be a document") from None
         if not isinstance(item, dict):
             raise FormatError(f"{where}: each line is one JSON object")
         unknown = sorted(set(item) - set(JSONL_FIELDS))

@@ -182,9 +182,14 @@ def document_title(text: str, limit: int = 200) -> str:
     at a word boundary (with an ellipsis) when longer."""
     for p in raw_paragraphs(text):
         if _is_heading(p.text) or is_prose(p.text):
-            title = " ".join(p.text.split())
-            if len(title) <= limit:
-                return title
-            cut = title.rfind(" ", 0, limit)
-            return (title[:cut] if cut > limit // 2 else title[: limit - 1]).rstrip(",;:") + "…"
+            return clipped(" ".join(p.text.split()), limit)
     return ""
+
+
+def clipped(text: str, limit: int) -> str:
+    """``text`` if it has at most ``limit`` characters, else cut at a word boundary with an
+    ellipsis, within ``limit``."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)
+    return (text[:cut] if cut > limit // 2 else text[: limit - 1]).rstrip(",;:") + "…"
