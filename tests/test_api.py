@@ -471,3 +471,13 @@ def test_hostile_page_fields_and_feed_dates_are_never_a_500(writable: TestClient
     )
     reply = writable.post("/documents/import?name=deep.jsonl", content=deep.encode())
     assert reply.status_code == 400 and "nested too deeply" in reply.json()["detail"]
+
+
+def test_json_lines_keep_unicode_line_separators_inside_strings(writable: TestClient) -> None:
+    import json
+
+    text = "The ferry to the island resumed on Sunday.\u2028It had stopped\u2029for the storm\u0085in May."
+    line = json.dumps({"doc_id": "sep", "text": text}, ensure_ascii=False)
+    reply = writable.post("/documents/import?name=sep.jsonl", content=(line + "\r\n").encode())
+    assert reply.status_code == 201, reply.text
+    assert writable.get("/documents/sep").json()["text"] == text

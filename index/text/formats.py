@@ -342,7 +342,9 @@ def _jsonl(name: str, raw: bytes) -> list[Incoming]:
     text = decode_text(raw, name)
     docs: list[Incoming] = []
     seen: set[str] = set()
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only (JSON Lines' rule): U+2028, U+2029 or U+0085 inside a string
+    # are characters of that string, not line breaks.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         where = f"{name}: line {number}"
