@@ -101,31 +101,41 @@ class RequestGate:
             return
         received = 0
         started = False
+        refused: _Refused | None = None
 
         async def bounded_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
             try:
                 message = await asyncio.wait_for(receive(), self.body_timeout)
             except TimeoutError:
-                raise _Refused(
-                    408, f"the request body did not arrive within {self.body_timeout:g} s"
-                ) from None
+                refused = _Refused(408, f"the request body did not arrive within {self.body_timeout:g} s")
+                raise refused from None
             received += len(message.get("body", b""))
             if received > self.max_body_bytes:
-                raise _Refused(413, f"the request body is over {self.max_body_bytes} bytes")
+                refused = _Refused(413, f"the request body is over {self.max_body_bytes} bytes")
+                raise refused
             return message
 
         async def watch(message: Message) -> None:
             nonlocal started
+            if refused is not None and not started:
+                # The route caught the refusal (FastAPI turns any failure to read a JSON body
+                # into "400 There was an error parsing the body"): answer what the gate decided.
+                if message["type"] == "http.response.start":
+                    started = True
+                    await _reply(send, refused.status, refused.detail)
+                return
+            if refused is not None:
+                return  # the rest of the route's own answer, already replaced
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, bounded_receive, watch)
-        except _Refused as refused:
+        except _Refused as caught:
             if started:
                 raise
-            await _reply(send, refused.status, refused.detail)
+            await _reply(send, caught.status, caught.detail)
 
 
 async def _reply(

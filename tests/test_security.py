@@ -175,3 +175,19 @@ def test_a_wrong_key_is_rejected_and_a_missing_one_asked_for(protected: TestClie
 def test_the_favicon_is_served(protected: TestClient) -> None:
     icon = protected.get("/favicon.ico")
     assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_a_json_route_says_413_for_a_chunked_body_over_its_limit(protected: TestClient) -> None:
+    """No Content-Length to refuse early: the body gate stops the read midway, and the route
+    answers what the gate decided, not "There was an error parsing the body"."""
+
+    def chunks():
+        for _ in range(50):
+            yield b"x" * 4096
+
+    reply = protected.post(
+        "/documents",
+        content=chunks(),
+        headers={"content-type": "application/json", "Authorization": "Bearer s3cret"},
+    )
+    assert reply.status_code == 413 and "over" in reply.json()["detail"], reply.text
