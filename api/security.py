@@ -6,7 +6,7 @@ With ``QA_API_KEY`` set, writes (POST/PUT/DELETE on documents) need
 and CORS preflights. The key is checked from the headers alone, before any body is read, so an
 unauthenticated client cannot make the service parse megabytes of JSON. Bodies are limited
 in size (``Content-Length`` is refused up front; a body that grows past the limit is cut off)
-and must arrive within ``body_timeout`` seconds.
+and must arrive whole within ``body_timeout`` seconds of its first read.
 """
 
 from __future__ import annotations
@@ -102,15 +102,25 @@ class RequestGate:
         received = 0
         started = False
         refused: _Refused | None = None
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        complete = False
 
         async def bounded_receive() -> Message:
-            nonlocal received, refused
+            nonlocal received, refused, deadline, complete
+            if complete:  # after the body: a wait for the client to hang up, not bounded here
+                return await receive()
+            if deadline is None:
+                deadline = loop.time() + self.body_timeout
             try:
-                message = await asyncio.wait_for(receive(), self.body_timeout)
+                # One deadline for the whole body, not for each read: a body trickled a byte at
+                # a time never completes, however short the gaps between its bytes.
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
             except TimeoutError:
                 refused = _Refused(408, f"the request body did not arrive within {self.body_timeout:g} s")
                 raise refused from None
             received += len(message.get("body", b""))
+            complete = message["type"] != "http.request" or not message.get("more_body", False)
             if received > self.max_body_bytes:
                 refused = _Refused(413, f"the request body is over {self.max_body_bytes} bytes")
                 raise refused

@@ -191,3 +191,31 @@ def test_a_json_route_says_413_for_a_chunked_body_over_its_limit(protected: Test
         headers={"content-type": "application/json", "Authorization": "Bearer s3cret"},
     )
     assert reply.status_code == 413 and "over" in reply.json()["detail"], reply.text
+
+
+def test_a_body_trickled_in_small_pieces_is_cut_off_at_one_deadline() -> None:
+    """Each piece arrives well within the deadline; the body as a whole does not."""
+    import asyncio
+    import time
+
+    from api.security import RequestGate
+
+    async def app(scope, receive, send):  # reads the whole body, as a route would
+        while (await receive()).get("more_body"):
+            pass
+        raise AssertionError("the whole body arrived")
+
+    async def trickle():
+        await asyncio.sleep(0.1)
+        return {"type": "http.request", "body": b"x", "more_body": True}
+
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    gate = RequestGate(app, api_key=None, protect_reads=False, max_body_bytes=10_000, body_timeout=0.5)
+    scope = {"type": "http", "method": "POST", "path": "/ask", "headers": [], "root_path": ""}
+    t0 = time.perf_counter()
+    asyncio.run(asyncio.wait_for(gate(scope, trickle, send), 5))
+    assert sent[0]["status"] == 408 and time.perf_counter() - t0 < 1.5
