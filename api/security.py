@@ -21,6 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # POST routes that only read: they take a body because a question can be long.
 READ_POSTS = frozenset({"/ask", "/ask/batch"})
+# The body of a read (the largest valid /ask/batch, 64 questions with filters, is well under
+# this): a client without a key cannot make the service hold megabytes per request.
+MAX_READ_BODY_BYTES = 1 << 20
 # Open even with protected reads: readiness, and the web page (it holds no data; it asks
 # for the key when the API answers 401).
 OPEN = frozenset({"/health", "/"})
@@ -95,9 +98,11 @@ class RequestGate:
         if self.api_key and self.needs_key(scope["method"], path) and not authorized(headers, self.api_key):
             await _reply(send, 401, refusal(headers), [(b"www-authenticate", b"Bearer")])
             return
+        reads = path in READ_POSTS or scope["method"] in ("GET", "HEAD")
+        limit = min(self.max_body_bytes, MAX_READ_BODY_BYTES) if reads else self.max_body_bytes
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _reply(send, 413, f"the request body is over {self.max_body_bytes} bytes")
+        if declared.isdigit() and int(declared) > limit:
+            await _reply(send, 413, f"the request body is over {limit} bytes")
             return
         received = 0
         started = False
@@ -121,8 +126,8 @@ class RequestGate:
                 raise refused from None
             received += len(message.get("body", b""))
             complete = message["type"] != "http.request" or not message.get("more_body", False)
-            if received > self.max_body_bytes:
-                refused = _Refused(413, f"the request body is over {self.max_body_bytes} bytes")
+            if received > limit:
+                refused = _Refused(413, f"the request body is over {limit} bytes")
                 raise refused
             return message
 

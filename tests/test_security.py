@@ -219,3 +219,17 @@ def test_a_body_trickled_in_small_pieces_is_cut_off_at_one_deadline() -> None:
     t0 = time.perf_counter()
     asyncio.run(asyncio.wait_for(gate(scope, trickle, send), 5))
     assert sent[0]["status"] == 408 and time.perf_counter() - t0 < 1.5
+
+
+def test_a_read_takes_a_body_of_its_own_size_only(make_engine, small_corpus) -> None:
+    """/ask needs a few KB; 15 MB bodies from clients without a key are refused up front."""
+    from api.security import MAX_READ_BODY_BYTES
+
+    client = TestClient(create_app(make_engine(corpus=small_corpus, max_document_bytes=5_000_000)))
+    big = b'{"question": "' + b"x" * (MAX_READ_BODY_BYTES + 10) + b'"}'
+    reply = client.post("/ask", content=big, headers={"content-type": "application/json"})
+    assert reply.status_code == 413
+    questions = ["Which ferry resumed its service on Sunday? " + "x" * 1800] * 64
+    assert len(json.dumps({"questions": questions}).encode()) < MAX_READ_BODY_BYTES
+    reply = client.post("/ask/batch", json={"questions": questions[:2], "top_k": 1})
+    assert reply.status_code != 413
