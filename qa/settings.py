@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.hardware import available_cores
@@ -163,6 +163,20 @@ class Settings(BaseSettings):
     hnsw_ef_search: int = Field(
         default=EF_SEARCH, ge=1, description="HNSW search breadth (recall vs latency)"
     )
+
+    @field_validator("api_key")
+    @classmethod
+    def _sendable_key(cls, key: str | None) -> str | None:
+        """A key a client can send: HTTP header values are Latin-1, one token, no spaces."""
+        if not key:
+            return None  # QA_API_KEY= (empty): no key
+        try:
+            key.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError("the API key must be Latin-1 text (an HTTP header can carry no other)") from None
+        if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in key):
+            raise ValueError("the API key must be one word: no spaces or control characters")
+        return key
 
     def compute_threads(self) -> int:
         return self.threads or available_cores()

@@ -416,3 +416,16 @@ def test_search_and_ask_take_a_date_range(server: str) -> None:
     assert none.returncode == 0 and "No answer" in none.stdout
     bad = _run("ask", "Anything?", "--published-after", "soon", "--url", server)
     assert bad.returncode == 1 and "published_after" in bad.stderr
+
+
+def test_an_api_key_no_client_could_send_is_refused_at_start(tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, "QA_API_KEY": "ключ", "QA_DATA_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [*QA, "serve", "--port", "1"], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "qa: setting QA_API_KEY: Value error, the API key must be Latin-1 text (an HTTP header can carry no other)"
+    ]

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from qa.cli import render
 from qa.cli.client import Client, ServiceBusy, ServiceError, ServiceUnreachable
 from qa.errors import QAError
@@ -710,6 +712,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"qa: the service refused the request: {exc.detail}", file=sys.stderr)
     except QAError as exc:
         print(f"qa: {exc}", file=sys.stderr)
+    except ValidationError as exc:  # a QA_* setting that cannot be taken
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"])
+            print(f"qa: setting QA_{where.upper()}: {error['msg']}", file=sys.stderr)
     except KeyboardInterrupt:
         print("qa: interrupted", file=sys.stderr)
         return 130
