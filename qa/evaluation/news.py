@@ -53,6 +53,13 @@ def open_engine(news: NewsSet, mode: str, work: Path, **overrides: Any) -> Any:
 
     items = news.bodies if mode == "text" else news.pages
     digest = hashlib.sha256()
+    # What is read of a page depends on the extraction and splitting code too: a change to
+    # either builds a fresh index instead of measuring a stale one.
+    import index.text.formats
+    import index.text.paragraphs
+
+    for module in (index.text.formats, index.text.paragraphs):
+        digest.update(Path(module.__file__ or "").read_bytes())
     for page, content in items.items():
         digest.update(page.encode() + (content.encode() if isinstance(content, str) else content))
     settings = Settings(data_dir=work / f"news-{mode}-{digest.hexdigest()[:12]}", corpus=None, **overrides)
