@@ -20,7 +20,7 @@ import numpy as np
 
 from index.text.article import FIELDS as ARTICLE_FIELDS
 from index.text.article import detect_article, published_ts
-from index.text.corpus import SourceFile, corpus_sha256, scan_corpus
+from index.text.corpus import Bounds, SourceFile, corpus_sha256, scan_corpus
 from index.text.paragraphs import Paragraph, document_title, split_paragraphs
 
 # Documents indexed by versions that recorded no folder; the next sync of a folder claims them.
@@ -275,17 +275,19 @@ class Backend(ABC):
         embed: Embed | None = None,
         chunk: int = SYNC_CHUNK,
         shard: tuple[int, int] | None = None,
+        bounds: Bounds | None = None,
     ) -> tuple[int, int]:
-        """Make the store hold exactly the folder's files. Only documents that came from this
-        folder are changed or removed: documents added through the API or indexed from
-        another folder stay. Returns (documents added or changed, documents removed). With a
-        ``skipped`` list, files that cannot be documents and folders that cannot be listed
-        are left out and listed there, and the stored documents they may hold are kept.
-        Documents are embedded and written ``chunk`` at a time. With ``shard=(i, n)``, only
-        the documents of shard ``i`` of ``n`` (by a stable hash of the doc_id) are this
-        call's: ``n`` drivers can index one folder side by side, each its own shard."""
+        """Make the store hold exactly the folder's files (each document within ``bounds``).
+        Only documents that came from this folder are changed or removed: documents added
+        through the API or indexed from another folder stay. Returns (documents added or
+        changed, documents removed). With a ``skipped`` list, files that cannot be documents
+        and folders that cannot be listed are left out and listed there, and the stored
+        documents they may hold are kept. Documents are embedded and written ``chunk`` at a
+        time. With ``shard=(i, n)``, only the documents of shard ``i`` of ``n`` (by a stable
+        hash of the doc_id) are this call's: ``n`` drivers can index one folder side by
+        side, each its own shard."""
         self._check_writable()
-        scan = scan_corpus(directory, skipped)
+        scan = scan_corpus(directory, skipped, bounds)
         files = scan.files
         source = corpus_source(directory)
         state_key = f"corpus_sha256:{source}"

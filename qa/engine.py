@@ -33,7 +33,7 @@ from index.local.corpus_index import CorpusIndex
 from index.local.datadir import DataDirInUse, DataDirUnavailable, ReadOnlyDataDir, check_free
 from index.local.datadir import StorageFull as IndexStorageFull
 from index.text.article import Article, ArticleError, date_bound
-from index.text.corpus import CorpusError, decode_text, valid_doc_id
+from index.text.corpus import Bounds, CorpusError, decode_text, valid_doc_id
 from index.text.formats import Incoming, finish, read_document
 from index.text.paragraphs import split_paragraphs
 from qa.errors import (
@@ -182,8 +182,17 @@ class Engine:
         documents are embedded and written ``chunk`` at a time, and ``shard=(i, n)`` keeps
         to shard ``i`` of ``n`` of the folder (several drivers, one shard each)."""
         try:
+            bounds = Bounds(
+                self.settings.max_document_bytes, self.settings.max_passages_per_document, MAX_METADATA_BYTES
+            )
             return self.index.sync_corpus(
-                Path(corpus), progress=progress, skipped=skipped, embed=embed, chunk=chunk, shard=shard
+                Path(corpus),
+                progress=progress,
+                skipped=skipped,
+                embed=embed,
+                chunk=chunk,
+                shard=shard,
+                bounds=bounds,
             )
         except CorpusError as exc:
             raise InvalidDocument(str(exc)) from None

@@ -4,6 +4,7 @@ file's stem is its doc_id."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import stat
@@ -11,12 +12,39 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.text.formats import MULTI, Incoming, format_of, read_document
+from index.text.paragraphs import split_paragraphs
 from index.text.raw import DOC_ID, CorpusError, decode_text, text_sha256, valid_doc_id
 
 log = logging.getLogger(__name__)
 __all__ = ["DOC_ID", "CorpusError", "decode_text", "text_sha256", "valid_doc_id"]
 # A file's documents, as ``index.text.formats`` reads them.
 SourceFile = Incoming
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What one document may be, whichever way it comes in (the API's limits)."""
+
+    max_bytes: int  # of its text, UTF-8
+    max_passages: int
+    max_metadata_bytes: int  # its metadata as JSON
+
+    def check(self, doc: Incoming) -> None:
+        """A ``CorpusError`` naming the first bound ``doc`` is over."""
+        size = len(doc.text.encode("utf-8", "surrogatepass"))
+        if size > self.max_bytes:
+            raise CorpusError(f"{doc.doc_id} is {size:,} bytes; the limit is {self.max_bytes:,}")
+        meta = len(json.dumps(doc.metadata, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass"))
+        if meta > self.max_metadata_bytes:
+            raise CorpusError(
+                f"{doc.doc_id}: its metadata is {meta:,} bytes as JSON; "
+                f"the limit is {self.max_metadata_bytes:,}"
+            )
+        passages = len(split_paragraphs(doc.text, title=doc.article.title))
+        if passages > self.max_passages:
+            raise CorpusError(
+                f"{doc.doc_id} splits into {passages:,} passages; the limit is {self.max_passages:,}"
+            )
 
 
 @dataclass
@@ -39,7 +67,9 @@ def read_corpus(directory: Path, skipped: list[tuple[Path, str]] | None = None) 
     return scan_corpus(directory, skipped).files
 
 
-def scan_corpus(directory: Path, skipped: list[tuple[Path, str]] | None = None) -> CorpusScan:
+def scan_corpus(
+    directory: Path, skipped: list[tuple[Path, str]] | None = None, bounds: Bounds | None = None
+) -> CorpusScan:
     """Every document file under ``directory`` (recursively; the formats of
     ``index.text.formats``, a ``name.json`` beside a text or HTML file being its sidecar),
     sorted by doc_id. Only regular files inside the folder count: symbolic links
@@ -47,7 +77,8 @@ def scan_corpus(directory: Path, skipped: list[tuple[Path, str]] | None = None) 
     Files that cannot be documents (not UTF-8, binary, a bad name, a duplicate id,
     unreadable) or a folder that cannot be listed stop the read with one ``CorpusError``
     naming each of them, or, when a ``skipped`` list is given, are left out, recorded there
-    with the reason, and reported as unchecked."""
+    with the reason, and reported as unchecked. With ``bounds``, a document over them is
+    such a file."""
     if not directory.is_dir():
         raise CorpusError(f"corpus folder {directory} does not exist")
     root = directory.resolve()
@@ -75,6 +106,12 @@ def scan_corpus(directory: Path, skipped: list[tuple[Path, str]] | None = None) 
             continue
         try:
             docs = _read_file(path, directory, root)
+            if bounds is not None:
+                for doc in docs:
+                    try:
+                        bounds.check(doc)
+                    except CorpusError as exc:
+                        raise CorpusError(f"{path}: {exc}") from None
             twice = next((d.doc_id for d in docs if d.doc_id in files), None)
             if twice is not None:
                 raise CorpusError(f"{path}: doc_id {twice!r} appears twice in the corpus")
