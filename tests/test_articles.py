@@ -392,3 +392,20 @@ def test_one_import_is_bounded_in_documents(make_engine) -> None:  # type: ignor
     with pytest.raises(DocumentTooLarge, match="at most 1,000"):
         engine.import_file("big.jsonl", "\n".join(lines).encode())
     assert engine.documents() == []  # nothing of it was written
+
+
+def test_a_feed_entry_without_guid_or_link_keeps_its_id_when_the_feed_changes() -> None:
+    """Ids by position would give a new story an old story's id when an entry is added on top."""
+    from index.text.formats import read_document
+
+    def feed(*items: tuple[str, str]) -> bytes:
+        entries = "".join(f"<item><title>{t}</title><description>{d}</description></item>" for t, d in items)
+        head = "<?xml version='1.0'?><rss version='2.0'><channel><title>W</title>"
+        return f"{head}{entries}</channel></rss>".encode()
+
+    old = ("Ferry back", "The ferry to the island resumed on Sunday after the storm.")
+    new = ("Market open", "The market in the old town reopened on Monday morning.")
+    first = {d.text: d.doc_id for d in read_document("wire.rss", feed(old))}
+    again = {d.text: d.doc_id for d in read_document("wire.rss", feed(new, old))}
+    [(text, doc_id)] = first.items()
+    assert again[text] == doc_id and len(set(again.values())) == 2

@@ -299,7 +299,8 @@ def _entry_date(entry: Any) -> str | None:
 
 def _feed(name: str, stem: str, text: str) -> list[Incoming]:
     """One document per entry of an RSS or Atom feed, with its title, date, link and the
-    feed's title as the outlet. An entry's id is ``<stem>-<hash of its guid or link>``."""
+    feed's title as the outlet. An entry's id is ``<stem>-<hash of its guid or link>`` (of
+    its title and text when it has neither)."""
     import feedparser
 
     parsed = feedparser.parse(text)
@@ -310,17 +311,19 @@ def _feed(name: str, stem: str, text: str) -> list[Incoming]:
     outlet = (parsed.feed.get("title") or "").strip() or None
     docs, seen = [], set()
     for n, entry in enumerate(parsed.entries, start=1):
-        key = entry.get("id") or entry.get("link") or entry.get("title") or str(n)
+        content = entry.get("content") or []
+        markup = max((c.get("value", "") for c in content), key=len, default="") or entry.get("summary", "")
+        body = fragment_text(markup)
+        title = (entry.get("title") or "").strip() or None
+        # Its identity: the guid, else the link, else what it says (never its place in the
+        # feed, which changes as entries come and go, and would give a new story an old id).
+        key = entry.get("id") or entry.get("link") or "content:" + text_sha256(f"{title or ''}\n{body}")
         doc_id = f"{stem[:100]}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
         if not valid_doc_id(doc_id):
             raise FormatError(f"{name}: the feed's name {stem!r} cannot start a doc_id")
         if doc_id in seen:
             raise FormatError(f"{name}: entry {n} repeats the id or link of an earlier entry")
         seen.add(doc_id)
-        content = entry.get("content") or []
-        markup = max((c.get("value", "") for c in content), key=len, default="") or entry.get("summary", "")
-        body = fragment_text(markup)
-        title = (entry.get("title") or "").strip() or None
         if not body.strip():
             raise FormatError(f"{name}: entry {n} ({title or key!r}) has no text")
         body = with_headline(body, " ".join(title.split()) if title else None)
