@@ -37,6 +37,7 @@ from qa.schemas import (
     DocumentReplace,
     DocumentsImported,
     DocumentWritten,
+    EntryRefused,
     Health,
     Message,
     SearchResponse,
@@ -329,18 +330,26 @@ def _routes(app: FastAPI) -> None:
             ),
         ],
         replace: Annotated[bool, Query(description="overwrite documents with the same ids")] = False,
+        strict: Annotated[
+            bool,
+            Query(description="refuse the whole file for one bad entry (default: leave the entry out)"),
+        ] = False,
     ) -> DocumentsImported:
         """Every document of one file, sent as the body: an HTML page, an RSS or Atom feed (one
         document per entry, with its date and link), JSON Lines (`{"doc_id", "text", "title",
         "published", "source", "url", "metadata"}` per line) or plain text. The whole file is
-        checked before anything is written; a bad file is one 400 naming the line or entry."""
+        checked before anything is written: a bad entry or line is left out and listed in
+        `refused`, the others are written; with `strict=true` it is one 400 naming it and
+        nothing is written."""
         fmt = IMPORT_TYPES.get(request.headers.get("content-type", "").split(";")[0].strip().lower())
         raw = await request.body()
-        written = await run_in_threadpool(engine.import_file, name, raw, fmt, replace)
+        refused: list[tuple[str, str]] | None = None if strict else []
+        written = await run_in_threadpool(engine.import_file, name, raw, fmt, replace, refused)
         return DocumentsImported(
             documents=[
                 DocumentWritten(doc_id=d, passages=n, warning=no_passages_warning(n)) for d, n in written
-            ]
+            ],
+            refused=[EntryRefused(entry=e, reason=why) for e, why in refused or []],
         )
 
     @app.put(

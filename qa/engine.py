@@ -247,14 +247,21 @@ class Engine:
         return self._write([incoming], replace)[0][1]
 
     def import_file(
-        self, name: str, raw: bytes, format: str | None = None, replace: bool = False
+        self,
+        name: str,
+        raw: bytes,
+        format: str | None = None,
+        replace: bool = False,
+        refused: list[tuple[str, str]] | None = None,
     ) -> list[tuple[str, int]]:
         """Every document of one file (text, HTML, an RSS/Atom feed, JSON Lines; the format by
         its name unless given), checked whole before any is written: (doc_id, passages) each.
-        A text or HTML file's doc_id is its name's stem; a feed's entries are ``<stem>-<hash>``."""
+        A text or HTML file's doc_id is its name's stem; a feed's entries are ``<stem>-<hash>``.
+        A bad entry or line refuses the whole file, or, with a ``refused`` list, only itself:
+        it is recorded there as ("entry N" / "line N", why) and the others are written."""
         self._check_size(raw)
         try:
-            docs = read_document(name, raw, format)
+            docs = read_document(name, raw, format, refused=refused)
         except CorpusError as exc:
             raise InvalidDocument(str(exc)) from None
         if len(docs) > MAX_IMPORT_DOCUMENTS:

@@ -246,8 +246,16 @@ class DocumentWritten(BaseModel):
     warning: str | None = Field(default=None, description="set when the document cannot be searched")
 
 
+class EntryRefused(BaseModel):
+    entry: str = Field(description='which part of the file: "entry 3" of a feed, "line 12" of JSON Lines')
+    reason: str
+
+
 class DocumentsImported(BaseModel):
     documents: list[DocumentWritten] = Field(description="every document the file held, written")
+    refused: list[EntryRefused] = Field(
+        default_factory=list, description="entries that could not be read and were left out (strict=false)"
+    )
 
 
 class Precision(BaseModel):

@@ -481,3 +481,31 @@ def test_json_lines_keep_unicode_line_separators_inside_strings(writable: TestCl
     reply = writable.post("/documents/import?name=sep.jsonl", content=(line + "\r\n").encode())
     assert reply.status_code == 201, reply.text
     assert writable.get("/documents/sep").json()["text"] == text
+
+
+def test_one_bad_entry_costs_that_entry_only_unless_strict(writable: TestClient) -> None:
+    item = "<item><title>{t}</title><guid>{g}</guid><description>{d}</description></item>"
+    entries = [
+        item.format(
+            t="Khorog reopens", g="k1", d="The border crossing at Khorog reopened to trucks on Tuesday."
+        ),
+        item.format(t="Photo", g="p1", d="<img src='https://wire.example/p.jpg'/>"),  # an image only
+        item.format(t="Khorog again", g="k1", d="The same guid as the first entry, a second time."),
+        item.format(t="Talks", g="t1", d="Officials met in Dushanbe on Thursday to discuss the refugees."),
+    ]
+    feed = (
+        f"<?xml version='1.0'?><rss version='2.0'><channel><title>W</title>{''.join(entries)}</channel></rss>"
+    )
+    strict = writable.post("/documents/import?name=wire.rss&strict=true", content=feed.encode())
+    assert strict.status_code == 400 and "entry 2" in strict.json()["detail"]
+    listed = writable.get("/documents").json()["documents"]
+    assert not any(d["doc_id"].startswith("wire-") for d in listed)  # nothing of it was written
+    reply = writable.post("/documents/import?name=wire.rss", content=feed.encode())
+    assert reply.status_code == 201, reply.text
+    assert len(reply.json()["documents"]) == 2
+    assert [r["entry"] for r in reply.json()["refused"]] == ["entry 2", "entry 3"]
+    assert "no text" in reply.json()["refused"][0]["reason"]
+    lines = b'{"doc_id": "a", "text": "The ferry resumed on Sunday."}\n{"doc_id": "b"}\n'
+    reply = writable.post("/documents/import?name=desk.jsonl", content=lines)
+    assert reply.status_code == 201 and [d["doc_id"] for d in reply.json()["documents"]] == ["a"]
+    assert reply.json()["refused"] == [{"entry": "line 2", "reason": "'text' must be non-empty text"}]

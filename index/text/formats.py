@@ -87,12 +87,19 @@ def finish(doc_id: str, text: str, given: Article, metadata: dict[str, Any], det
 
 
 def read_document(
-    name: str, raw: bytes, fmt: str | None = None, doc_id: str | None = None, sidecar: bytes | None = None
+    name: str,
+    raw: bytes,
+    fmt: str | None = None,
+    doc_id: str | None = None,
+    sidecar: bytes | None = None,
+    refused: list[tuple[str, str]] | None = None,
 ) -> list[Incoming]:
     """The documents of one file (or request body) named ``name`` in format ``fmt`` (by
     default the one its extension says). ``doc_id`` (default: the name's stem) names the
     document of a single-document format, and prefixes the ids of a feed's entries.
-    ``sidecar``: the JSON of the file's article fields and metadata (``name.json``)."""
+    ``sidecar``: the JSON of the file's article fields and metadata (``name.json``). A bad
+    entry of a feed or JSON Lines file stops the read (nothing of the file is taken), or,
+    with a ``refused`` list, costs that entry only: it is recorded there as (entry, why)."""
     fmt = fmt or format_of(name)
     if fmt not in FORMATS:
         known = ", ".join(s for suffixes in FORMATS.values() for s in suffixes)
@@ -105,10 +112,10 @@ def read_document(
         )
     given, metadata = _sidecar(name, sidecar) if sidecar is not None else (Article(), {})
     if fmt == "jsonl":
-        return _jsonl(name, raw)
+        return _jsonl(name, raw, refused)
     text = decode_text(raw, name)
     if fmt == "feed":
-        return _feed(name, stem, text)
+        return _feed(name, stem, text, refused)
     if fmt == "html":
         body, found = _html(name, text)
         return [_with(finish(stem, body, given, metadata, detect=False), found)]
@@ -297,10 +304,11 @@ def _entry_date(entry: Any) -> str | None:
         return None
 
 
-def _feed(name: str, stem: str, text: str) -> list[Incoming]:
+def _feed(name: str, stem: str, text: str, refused: list[tuple[str, str]] | None = None) -> list[Incoming]:
     """One document per entry of an RSS or Atom feed, with its title, date, link and the
     feed's title as the outlet. An entry's id is ``<stem>-<hash of its guid or link>`` (of
-    its title and text when it has neither)."""
+    its title and text when it has neither). A bad entry stops the read, or, with a
+    ``refused`` list, is left out and recorded there ("entry N", why)."""
     import feedparser
 
     parsed = feedparser.parse(text)
@@ -309,39 +317,53 @@ def _feed(name: str, stem: str, text: str) -> list[Incoming]:
         why = f" ({str(reason).splitlines()[0]})" if reason else ""
         raise FormatError(f"{name}: not an RSS or Atom feed with entries{why}")
     outlet = (parsed.feed.get("title") or "").strip() or None
-    docs, seen = [], set()
+    docs: list[Incoming] = []
+    seen: set[str] = set()
     for n, entry in enumerate(parsed.entries, start=1):
-        content = entry.get("content") or []
-        markup = max((c.get("value", "") for c in content), key=len, default="") or entry.get("summary", "")
-        body = fragment_text(markup)
-        title = (entry.get("title") or "").strip() or None
-        # Its identity: the guid, else the link, else what it says (never its place in the
-        # feed, which changes as entries come and go, and would give a new story an old id).
-        key = entry.get("id") or entry.get("link") or "content:" + text_sha256(f"{title or ''}\n{body}")
-        doc_id = f"{stem[:100]}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-        if not valid_doc_id(doc_id):
-            raise FormatError(f"{name}: the feed's name {stem!r} cannot start a doc_id")
-        if doc_id in seen:
-            raise FormatError(f"{name}: entry {n} repeats the id or link of an earlier entry")
-        seen.add(doc_id)
-        if not body.strip():
-            raise FormatError(f"{name}: entry {n} ({title or key!r}) has no text")
-        body = with_headline(body, " ".join(title.split()) if title else None)
-        published = _entry_date(entry)
-        link = entry.get("link") or None
-        if link is not None and not link.startswith(("http://", "https://")):
-            link = None  # feedparser takes a guid for a link: keep only a real address
         try:
-            doc = finish(doc_id, body, Article(title, published, outlet, link), {}, detect=False)
+            docs.append(_feed_entry(name, stem, n, entry, outlet, seen))
         except FormatError as exc:
-            raise FormatError(f"{name}: entry {n}: {str(exc).split(': ', 1)[-1]}") from None
-        docs.append(doc)
+            if refused is None:
+                raise
+            refused.append((f"entry {n}", str(exc).removeprefix(f"{name}: ")))
+    if not docs:
+        raise FormatError(
+            f"{name}: no entry of this feed could be read ({refused[0][1]})" if refused else name
+        )
     return docs
 
 
-def _jsonl(name: str, raw: bytes) -> list[Incoming]:
+def _feed_entry(name: str, stem: str, n: int, entry: Any, outlet: str | None, seen: set[str]) -> Incoming:
+    content = entry.get("content") or []
+    markup = max((c.get("value", "") for c in content), key=len, default="") or entry.get("summary", "")
+    body = fragment_text(markup)
+    title = (entry.get("title") or "").strip() or None
+    # Its identity: the guid, else the link, else what it says (never its place in the
+    # feed, which changes as entries come and go, and would give a new story an old id).
+    key = entry.get("id") or entry.get("link") or "content:" + text_sha256(f"{title or ''}\n{body}")
+    doc_id = f"{stem[:100]}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    if not valid_doc_id(doc_id):
+        raise FormatError(f"{name}: the feed's name {stem!r} cannot start a doc_id")
+    if doc_id in seen:
+        raise FormatError(f"{name}: entry {n} repeats the id or link of an earlier entry")
+    if not body.strip():
+        raise FormatError(f"{name}: entry {n} ({title or key!r}) has no text")
+    body = with_headline(body, " ".join(title.split()) if title else None)
+    link = entry.get("link") or None
+    if link is not None and not link.startswith(("http://", "https://")):
+        link = None  # feedparser takes a guid for a link: keep only a real address
+    try:
+        doc = finish(doc_id, body, Article(title, _entry_date(entry), outlet, link), {}, detect=False)
+    except FormatError as exc:
+        raise FormatError(f"{name}: entry {n}: {str(exc).split(': ', 1)[-1]}") from None
+    seen.add(doc_id)
+    return doc
+
+
+def _jsonl(name: str, raw: bytes, refused: list[tuple[str, str]] | None = None) -> list[Incoming]:
     """One document per line: ``{"doc_id", "text", "title", "published", "source", "url",
-    "metadata"}`` (doc_id and text required; blank lines skipped)."""
+    "metadata"}`` (doc_id and text required; blank lines skipped). A bad line stops the read,
+    or, with a ``refused`` list, is left out and recorded there ("line N", why)."""
     text = decode_text(raw, name)
     docs: list[Incoming] = []
     seen: set[str] = set()
@@ -350,37 +372,47 @@ def _jsonl(name: str, raw: bytes) -> list[Incoming]:
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        where = f"{name}: line {number}"
         try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise FormatError(f"{where}: not JSON ({exc.msg})") from None
-        except RecursionError:
-            raise FormatError(f"{where}: nested too deeply to be a document") from None
-        if not isinstance(item, dict):
-            raise FormatError(f"{where}: each line is one JSON object")
-        unknown = sorted(set(item) - set(JSONL_FIELDS))
-        if unknown:
-            raise FormatError(f"{where}: unknown field {unknown[0]!r} (fields: {', '.join(JSONL_FIELDS)})")
-        doc_id, body = item.get("doc_id"), item.get("text")
-        if not isinstance(doc_id, str) or not valid_doc_id(doc_id):
-            raise FormatError(f"{where}: 'doc_id' must be 1-128 letters, digits, '.', '_' or '-'")
-        if doc_id in seen:
-            raise FormatError(f"{where}: doc_id {doc_id!r} appears twice in this file")
-        seen.add(doc_id)
-        if not isinstance(body, str) or not body.strip() or "\x00" in body:
-            raise FormatError(f"{where}: 'text' must be non-empty text")
-        for key in ("title", "published", "source", "url"):
-            if item.get(key) is not None and not isinstance(item[key], str):
-                raise FormatError(f"{where}: {key!r} must be a string")
-        metadata = item.get("metadata") or {}
-        if not isinstance(metadata, dict):
-            raise FormatError(f"{where}: 'metadata' must be an object")
-        given = Article(item.get("title"), item.get("published"), item.get("source"), item.get("url"))
-        try:
-            docs.append(finish(doc_id, body, given, metadata))
+            docs.append(_jsonl_line(f"{name}: line {number}", line, seen))
         except FormatError as exc:
-            raise FormatError(f"{where}: {str(exc).split(': ', 1)[-1]}") from None
+            if refused is None:
+                raise
+            refused.append((f"line {number}", str(exc).removeprefix(f"{name}: line {number}: ")))
     if not docs:
-        raise FormatError(f"{name}: no documents (one JSON object per line)")
+        why = f" ({refused[0][0]}: {refused[0][1]})" if refused else ""
+        raise FormatError(f"{name}: no documents (one JSON object per line){why}")
     return docs
+
+
+def _jsonl_line(where: str, line: str, seen: set[str]) -> Incoming:
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"{where}: not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise FormatError(f"{where}: nested too deeply to be a document") from None
+    if not isinstance(item, dict):
+        raise FormatError(f"{where}: each line is one JSON object")
+    unknown = sorted(set(item) - set(JSONL_FIELDS))
+    if unknown:
+        raise FormatError(f"{where}: unknown field {unknown[0]!r} (fields: {', '.join(JSONL_FIELDS)})")
+    doc_id, body = item.get("doc_id"), item.get("text")
+    if not isinstance(doc_id, str) or not valid_doc_id(doc_id):
+        raise FormatError(f"{where}: 'doc_id' must be 1-128 letters, digits, '.', '_' or '-'")
+    if doc_id in seen:
+        raise FormatError(f"{where}: doc_id {doc_id!r} appears twice in this file")
+    if not isinstance(body, str) or not body.strip() or "\x00" in body:
+        raise FormatError(f"{where}: 'text' must be non-empty text")
+    for key in ("title", "published", "source", "url"):
+        if item.get(key) is not None and not isinstance(item[key], str):
+            raise FormatError(f"{where}: {key!r} must be a string")
+    metadata = item.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise FormatError(f"{where}: 'metadata' must be an object")
+    given = Article(item.get("title"), item.get("published"), item.get("source"), item.get("url"))
+    try:
+        doc = finish(doc_id, body, given, metadata)
+    except FormatError as exc:
+        raise FormatError(f"{where}: {str(exc).split(': ', 1)[-1]}") from None
+    seen.add(doc_id)
+    return doc

@@ -98,13 +98,15 @@ class Client:
             return dict(self._call("PUT", f"/documents/{urllib.parse.quote(doc_id)}", body=body))
         return dict(self._call("POST", "/documents", body={"doc_id": doc_id, **body}))
 
-    def import_file(self, name: str, raw: bytes, replace: bool = False) -> list[dict]:
-        """Every document of a file (a feed, JSON Lines, HTML, text): its format by its name."""
-        params = {"name": name, "replace": "true" if replace else None}
+    def import_file(self, name: str, raw: bytes, replace: bool = False, strict: bool = False) -> dict:
+        """Every document of a file (a feed, JSON Lines, HTML, text): its format by its name.
+        The reply: ``documents`` written and the entries ``refused`` (none with ``strict``:
+        one bad entry refuses the file)."""
+        params = {"name": name, "replace": "true" if replace else None, "strict": "true" if strict else None}
         reply = self._call(
             "POST", "/documents/import", params=params, raw=raw, content_type="application/octet-stream"
         )
-        return list(reply["documents"])
+        return dict(reply)
 
     def delete(self, doc_id: str) -> None:
         self._call("DELETE", f"/documents/{urllib.parse.quote(doc_id)}")

@@ -458,8 +458,15 @@ def cmd_add(args: argparse.Namespace) -> int:
                         f"drop --{next(iter(given))}"
                     )
                 replies = []
-                for part in _file_parts(raw, fmt):
-                    replies += client.import_file(path.name, part, replace=args.replace)
+                for part, numbers in _file_parts(raw, fmt):
+                    reply = client.import_file(path.name, part, replace=args.replace, strict=args.strict)
+                    replies += reply["documents"]
+                    for refused in reply.get("refused", []):
+                        print(
+                            f"{path}: {_original_line(refused['entry'], numbers)} left out: "
+                            f"{refused['reason']}",
+                            file=sys.stderr,
+                        )
             else:
                 try:
                     text = raw.decode("utf-8")
@@ -482,12 +489,22 @@ def cmd_add(args: argparse.Namespace) -> int:
 JSONL_PART = 500
 
 
-def _file_parts(raw: bytes, fmt: str) -> list[bytes]:
-    """A JSON Lines file in parts of ``JSONL_PART`` lines; any other file whole."""
+def _file_parts(raw: bytes, fmt: str) -> list[tuple[bytes, list[int]]]:
+    """A JSON Lines file in parts of ``JSONL_PART`` lines, each with the file's line numbers
+    of its lines; any other file whole."""
     if fmt != "jsonl":
-        return [raw]
-    lines = [line for line in raw.splitlines(keepends=True) if line.strip()]
-    return [b"".join(lines[lo : lo + JSONL_PART]) for lo in range(0, len(lines), JSONL_PART)] or [raw]
+        return [(raw, [])]
+    lines = [(n, line) for n, line in enumerate(raw.split(b"\n"), start=1) if line.strip()]
+    parts = [lines[lo : lo + JSONL_PART] for lo in range(0, len(lines), JSONL_PART)]
+    return [(b"\n".join(line for _, line in part), [n for n, _ in part]) for part in parts] or [(raw, [])]
+
+
+def _original_line(entry: str, numbers: list[int]) -> str:
+    """ "line 3" of a part, as the line of the whole file it is."""
+    kind, _, n = entry.partition(" ")
+    if kind == "line" and n.isdigit() and 0 < int(n) <= len(numbers):
+        return f"line {numbers[int(n) - 1]}"
+    return entry
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
@@ -619,6 +636,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--replace", action="store_true", help="overwrite documents with the same id")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse a whole feed or JSON Lines file for one bad entry (default: leave it out, say so)",
+    )
     p.add_argument("--title", help="the article's headline (one file; otherwise detected in the text)")
     p.add_argument("--published", metavar="DATE", help="its publication date, ISO 8601 (2021-07-05)")
     p.add_argument("--source", help="the outlet that published it")
