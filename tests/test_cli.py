@@ -453,3 +453,18 @@ def test_index_holds_each_document_to_the_bounds_of_the_api(tmp_path: Path) -> N
     assert "huge.txt" in done.stderr and "the limit is 20,000" in done.stderr
     assert "tagged.txt" in done.stderr and "metadata" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_index_skip_invalid_leaves_out_a_bad_feed_entry_not_the_feed(tmp_path: Path) -> None:
+    corpus = tmp_path / "feeds"
+    corpus.mkdir()
+    item = "<item><title>{t}</title><guid>{g}</guid><description>{d}</description></item>"
+    entries = item.format(t="Ferry back", g="f1", d="The ferry to the island resumed on Sunday morning.")
+    entries += item.format(t="Photo", g="p1", d="<img src='https://wire.example/p.jpg'/>")
+    (corpus / "wire.rss").write_text(
+        f"<?xml version='1.0'?><rss version='2.0'><channel><title>W</title>{entries}</channel></rss>"
+    )
+    data = tmp_path / "x"
+    done = _run("index", str(corpus), "--data-dir", str(data), "--skip-invalid")
+    assert done.returncode == 0, done.stderr
+    assert "1 document indexed" in done.stdout and "entry 2" in done.stderr

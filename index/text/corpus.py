@@ -105,7 +105,13 @@ def scan_corpus(
             log.warning("%s: skipped (not a regular file inside %s)", path, directory)
             continue
         try:
-            docs = _read_file(path, directory, root)
+            refused: list[tuple[str, str]] | None = [] if skipped is not None else None
+            docs = _read_file(path, directory, root, refused)
+            for entry, why in refused or []:
+                # One bad entry of a feed or JSON Lines file costs that entry only; which
+                # stored document it was is unknown, so none of the folder's is taken as gone.
+                problems.append((path, f"{entry}: {why}"))
+                unknown = True
             if bounds is not None:
                 for doc in docs:
                     try:
@@ -137,7 +143,9 @@ def scan_corpus(
     return CorpusScan(sorted(files.values(), key=lambda f: f.doc_id), unchecked, unreadable, unknown)
 
 
-def _read_file(path: Path, directory: Path, root: Path) -> list[SourceFile]:
+def _read_file(
+    path: Path, directory: Path, root: Path, refused: list[tuple[str, str]] | None = None
+) -> list[SourceFile]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -154,7 +162,7 @@ def _read_file(path: Path, directory: Path, root: Path) -> list[SourceFile]:
         except OSError as exc:
             raise CorpusError(f"{path}: cannot read its sidecar ({exc.strerror})") from None
     try:
-        return read_document(str(path), raw, sidecar=sidecar, doc_id=path.stem)
+        return read_document(str(path), raw, sidecar=sidecar, doc_id=path.stem, refused=refused)
     except CorpusError as exc:
         raise CorpusError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") from None
 
