@@ -92,7 +92,10 @@ class AnswerPipeline:
     ) -> list[list[Answer]]:
         """Answers to several questions, their passages read in shared reader batches
         (``max_windows``: the reader windows they may read in all; default: the reader's)."""
-        read = self.candidates_many(asked, max_answers, self.threshold, max_windows)
+        # The ``max_answers`` best candidates are corroborated whatever their first score, as
+        # in the episodes the scorer was fitted on (``qa.evaluation.fit.collect``): a right
+        # answer under the threshold before its other sources are read may pass it after.
+        read = self.candidates_many(asked, max_answers, 0.0, max_windows)
         return [self.score(context, found, self.threshold, max_answers) for found, context in read]
 
     def score(
