@@ -122,3 +122,10 @@ def test_kind_floor_hides_answers_of_a_kind_nobody_asked_for() -> None:
     scores = np.array([0.9, 0.5])  # the wrong-kind answer scores higher
     assert top_per_question(scores, data)[1][0] == 0.0
     assert top_per_question(scores, data, kind_floor=0.01)[1][0] == 1.0
+
+
+def test_balanced_weights_give_the_unanswerable_half_of_the_score() -> None:
+    from qa.evaluation.fit import question_weights
+
+    w = question_weights(["answerable"] * 4 + ["off_topic"] * 4 + ["on_topic"] * 2)
+    assert w[:4].sum() == pytest.approx(w[4:].sum()) and w[4:8].sum() == pytest.approx(w[8:].sum())

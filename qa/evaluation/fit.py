@@ -142,7 +142,24 @@ def top_per_question(
     return best, f1
 
 
-def fit_kind_floor(scorer: AnswerScorer, x: np.ndarray, data: dict[str, Any]) -> tuple[float, float, float]:
+def question_weights(groups: list[str]) -> np.ndarray:
+    """Each episode's weight in the overall score the threshold maximizes: the questions
+    without an answer weigh as much as those with one (as in SQuAD 2.0 and the open-book
+    benchmark), half of them about articles the corpus does not have and half on topic."""
+    g = np.array(groups)
+    n_answerable = max(1, int((g == "answerable").sum()))
+    weights = np.ones(len(g))
+    for group in ("off_topic", "on_topic"):
+        members = g == group
+        if members.any():
+            share = 0.5 if (g == "on_topic").any() and (g == "off_topic").any() else 1.0
+            weights[members] = share * n_answerable / members.sum()
+    return weights
+
+
+def fit_kind_floor(
+    scorer: AnswerScorer, x: np.ndarray, data: dict[str, Any], weights: np.ndarray | None = None
+) -> tuple[float, float, float]:
     """The kind floor (and its threshold) that maximizes the episodes' overall score:
     (floor, threshold, overall)."""
     answerable = np.array(data["answerable"])
@@ -150,7 +167,7 @@ def fit_kind_floor(scorer: AnswerScorer, x: np.ndarray, data: dict[str, Any]) ->
     for floor in KIND_FLOORS:
         best, f1 = top_per_question(scorer.probability(x), data, floor)
         best[best == -np.inf] = 0.0
-        threshold, overall = best_threshold(best, f1, answerable)
+        threshold, overall = best_threshold(best, f1, answerable, weights)
         print(f"  kind floor {floor:.3f}: threshold {threshold:.4f}, overall {overall:.4f}")
         if overall > best_fit[2] + 1e-4:
             best_fit = (floor, threshold, overall)
@@ -211,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--max-answers", type=int, default=3)
     parser.add_argument("--l2", type=float, default=1.0)
+    parser.add_argument(
+        "--balanced",
+        action="store_true",
+        help="choose the threshold as if the questions without an answer weighed as much as those "
+        "with one (default: every episode counts once, so the on-topic ones add to the unanswerable share)",
+    )
     parser.add_argument("--work", type=Path, default=ROOT / "data" / "fit")
     parser.add_argument("--episodes", type=Path, help="reuse (or write) the collected features here")
     parser.add_argument("--skip-fusion", action="store_true")
@@ -266,7 +289,19 @@ def main(argv: list[str] | None = None) -> int:
     slope, offset = platt(top[0][has_answer], (top[1][has_answer] >= 0.5).astype(float))
     scorer = replace(scorer, slope=slope, offset=offset)
     print("kind floor (answers of a kind the question asks for with less probability are not shown):")
-    kind_floor, threshold, overall = fit_kind_floor(scorer, x, collected)
+    groups: list[str] = []
+    for b, book in enumerate(books):  # the episodes' groups, in the order they were collected
+        sampled = book.sample(args.questions, seed=args.seed + b)
+        groups += ["answerable" if e.answers else "off_topic" for e in sampled]
+        groups += ["on_topic"] * (
+            len(book.on_topic(args.on_topic, seed=args.seed + b)) if args.on_topic else 0
+        )
+    if len(groups) != len(answerable):
+        raise SystemExit(
+            f"{len(answerable)} episodes collected, {len(groups)} in the books: rerun the collection"
+        )
+    weights = question_weights(groups) if args.balanced else None
+    kind_floor, threshold, overall = fit_kind_floor(scorer, x, collected, weights)
     citation_floor = fit_citation_floor(collected["citations"])
     scorer = replace(scorer, threshold=threshold, kind_floor=kind_floor, citation_floor=citation_floor)
     best, f1 = top_per_question(scorer.probability(x), collected, kind_floor)

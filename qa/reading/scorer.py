@@ -315,18 +315,25 @@ def expected_calibration_error(predicted: np.ndarray, observed: np.ndarray, bins
     return sum(r["n"] * abs(r["predicted"] - r["observed"]) for r in rows) / max(1, total)
 
 
-def best_threshold(best: np.ndarray, f1: np.ndarray, answerable: np.ndarray) -> tuple[float, float]:
+def best_threshold(
+    best: np.ndarray, f1: np.ndarray, answerable: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[float, float]:
     """The abstention threshold that maximizes the overall score of a set of questions:
     a question with an answer in the corpus scores the F1 of its top answer (0 when
     abstained), one without scores 1 when abstained. ``best``: each question's top answer
-    probability (0 when it has none). Returns (threshold, overall score)."""
+    probability (0 when it has none); ``weights``: each question's weight in the overall
+    score (default: equal). Returns (threshold, overall score)."""
     best, f1 = np.asarray(best, dtype=np.float64), np.asarray(f1, dtype=np.float64)
     answerable = np.asarray(answerable, dtype=bool)
+    w = np.ones(len(best)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
     candidates = np.unique(np.concatenate([[0.0, 1.0], best]))
     top_score, top_tau = -1.0, 0.5
     for tau in candidates:
         answered = best >= tau
-        score = np.where(answerable, np.where(answered, f1, 0.0), np.where(answered, 0.0, 1.0)).mean()
+        score = float(
+            (np.where(answerable, np.where(answered, f1, 0.0), np.where(answered, 0.0, 1.0)) * w).sum()
+        )
         if score > top_score + 1e-12:
             top_score, top_tau = float(score), float(tau)
     return top_tau, top_score
