@@ -275,8 +275,10 @@ def test_one_bad_file_in_a_folder_is_named_and_loses_nothing_else(tmp_path: Path
     assert "bad name!.txt" in message and "letters, digits" in message
     skipped: list = []
     scan = scan_corpus(tmp_path, skipped)
-    assert [f.doc_id for f in scan.files] == ["good"] and len(skipped) == 2
-    assert scan.unknown  # the feed's documents are unknown: nothing of the folder may be removed
+    # Skipping leaves out the bad file and the bad line, not the good line of the same file.
+    assert [f.doc_id for f in scan.files] == ["a", "good"] and len(skipped) == 2
+    assert any("line 2" in why for _, why in skipped)
+    assert scan.unknown  # the bad line's document is unknown: nothing of the folder may be removed
 
 
 def test_a_store_written_before_article_fields_is_migrated(tmp_path: Path) -> None:

@@ -366,7 +366,9 @@ def test_both_back_ends_give_the_same_answers(answering: dict[str, Engine]) -> N
     ]
     for question in questions:
         local, qdrant = (answers(answering[b], question) for b in BACKENDS)
-        assert local and local[0] == qdrant[0], question
+        assert local[:1] == qdrant[:1], question  # the same answer, or both abstain
+        if question == questions[0]:
+            assert local, question
 
 
 @pytest.mark.skipif(not (SHARED / "eval" / "dev_qa.jsonl").exists(), reason="needs ../shared/eval")

@@ -31,6 +31,8 @@ from qa.reading.scorer import AnswerScorer, QuestionContext
 from qa.retrieval.proximity import proximity_score, query_pairs, term_positions
 from qa.schemas import Answer, Passage
 
+# Candidates scoring at least this share of the threshold before corroboration are corroborated.
+CORROBORATE_REACH = 0.5
 # (answer text, passages already read as (doc_id, paragraph)) -> passages stating it verbatim
 FindMore = Callable[[str, set[tuple[str, int]]], list[Passage]]
 # passages -> cosine between the question and each of them
@@ -92,10 +94,11 @@ class AnswerPipeline:
     ) -> list[list[Answer]]:
         """Answers to several questions, their passages read in shared reader batches
         (``max_windows``: the reader windows they may read in all; default: the reader's)."""
-        # The ``max_answers`` best candidates are corroborated whatever their first score, as
-        # in the episodes the scorer was fitted on (``qa.evaluation.fit.collect``): a right
-        # answer under the threshold before its other sources are read may pass it after.
-        read = self.candidates_many(asked, max_answers, 0.0, max_windows)
+        # A right answer under the threshold before its other sources are read may pass it
+        # after (the scorer was fitted on episodes whose best candidates were all corroborated,
+        # ``qa.evaluation.fit.collect``): every candidate within reach of the threshold is
+        # corroborated, not only those already over it; far weaker ones cost no look-ups.
+        read = self.candidates_many(asked, max_answers, self.threshold * CORROBORATE_REACH, max_windows)
         return [self.score(context, found, self.threshold, max_answers) for found, context in read]
 
     def score(
