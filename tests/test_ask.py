@@ -109,20 +109,30 @@ def test_qa_ask_local_prints_highlighted_answer_and_json(tmp_path) -> None:
     assert reply["question"] == QUESTIONS[2] and "answers" in reply and "passages" in reply
 
 
-def test_answer_cites_sources_beyond_the_passages_read(make_engine, tmp_path) -> None:
+HARBOUR = {
+    "a": "The port authority said the harbour of Velmora reopened on 14 March after repairs to "
+    "its breakwater.",
+    "b": "Fishing boats returned to Velmora, whose harbour reopened on 14 March, the mayor told "
+    "reporters on Friday.",
+    "c": "Traders in Velmora said business picked up after the harbour reopened on 14 March "
+    "following the storm.",
+    # The same words in a story about something else:
+    "z": "The school choir of Dunmore gave its spring concert of folk songs in the town hall on "
+    "14 March, and the tickets sold out.",
+}
+
+
+def _harbour(make_engine, tmp_path, names: str):  # type: ignore[no-untyped-def]
+    """An engine over the ``HARBOUR`` reports named in ``names``."""
     corpus = tmp_path / "harbour"
     corpus.mkdir()
-    reports = {
-        "a": "The port authority said the harbour of Velmora reopened on 14 March after repairs to "
-        "its breakwater.",
-        "b": "Fishing boats returned to Velmora, whose harbour reopened on 14 March, the mayor told "
-        "reporters on Friday.",
-        "c": "Traders in Velmora said business picked up after the harbour reopened on 14 March "
-        "following the storm.",
-    }
-    for name, text in reports.items():
-        (corpus / f"{name}.txt").write_text(text + "\n")
-    engine = make_engine(corpus=corpus)
+    for name in names:
+        (corpus / f"{name}.txt").write_text(HARBOUR[name] + "\n")
+    return make_engine(corpus=corpus)
+
+
+def test_answer_cites_sources_beyond_the_passages_read(make_engine, tmp_path) -> None:
+    engine = _harbour(make_engine, tmp_path, "abc")
     reply = engine.ask("When did the harbour of Velmora reopen?", top_k=1)
     assert len(reply.passages) == 1 and reply.answers
     best = reply.answers[0]
@@ -135,19 +145,7 @@ def test_answer_cites_sources_beyond_the_passages_read(make_engine, tmp_path) ->
 def test_the_same_words_in_an_unrelated_story_are_never_cited(make_engine, tmp_path) -> None:
     """The corroboration pass finds "14 March" word for word in a story about something
     else; the reader, reading it for this question, does not give that answer there."""
-    corpus = tmp_path / "harbour"
-    corpus.mkdir()
-    reports = {
-        "a": "The port authority said the harbour of Velmora reopened on 14 March after repairs to "
-        "its breakwater.",
-        "b": "Fishing boats returned to Velmora, whose harbour reopened on 14 March, the mayor told "
-        "reporters on Friday.",
-        "z": "The school choir of Dunmore gave its spring concert of folk songs in the town hall on "
-        "14 March, and the tickets sold out.",
-    }
-    for name, text in reports.items():
-        (corpus / f"{name}.txt").write_text(text + "\n")
-    engine = make_engine(corpus=corpus)
+    engine = _harbour(make_engine, tmp_path, "abz")
     reply = engine.ask("When did the harbour of Velmora reopen?", top_k=1)
     assert reply.answers and reply.answers[0].text == "14 March"
     cited = {c.doc_id for a in reply.answers for c in a.citations}

@@ -154,15 +154,23 @@ def _fields(name: str, values: dict[str, Any], where: str) -> tuple[Article, dic
 
 
 def _sidecar(name: str, raw: bytes) -> tuple[Article, dict[str, Any]]:
-    try:
-        values = json.loads(decode_text(raw, f"{name} (sidecar .json)"))
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{name}: its sidecar .json is not JSON ({exc.msg}, line {exc.lineno})") from None
-    except RecursionError:
-        raise FormatError(f"{name}: its sidecar .json is nested too deeply") from None
-    if not isinstance(values, dict):
-        raise FormatError(f"{name}: its sidecar .json must be an object of fields")
+    text = decode_text(raw, f"{name} (sidecar .json)")
+    values = _json_object(text, f"{name}: its sidecar .json", "an object of fields")
     return _fields(name, values, "the sidecar .json")
+
+
+def _json_object(text: str, where: str, expected: str) -> dict[str, Any]:
+    """``text`` as a JSON object, or a ``FormatError`` that says where and why."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        at = f", line {exc.lineno}" if "\n" in text.strip() else ""
+        raise FormatError(f"{where}: not JSON ({exc.msg}{at})") from None
+    except RecursionError:
+        raise FormatError(f"{where}: nested too deeply to be read") from None
+    if not isinstance(value, dict):
+        raise FormatError(f"{where}: must be {expected}")
+    return value
 
 
 MAX_FRONT_MATTER_DEPTH = 16
@@ -385,14 +393,7 @@ def _jsonl(name: str, raw: bytes, refused: list[tuple[str, str]] | None = None) 
 
 
 def _jsonl_line(where: str, line: str, seen: set[str]) -> Incoming:
-    try:
-        item = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{where}: not JSON ({exc.msg})") from None
-    except RecursionError:
-        raise FormatError(f"{where}: nested too deeply to be a document") from None
-    if not isinstance(item, dict):
-        raise FormatError(f"{where}: each line is one JSON object")
+    item = _json_object(line, where, "one JSON object")
     unknown = sorted(set(item) - set(JSONL_FIELDS))
     if unknown:
         raise FormatError(f"{where}: unknown field {unknown[0]!r} (fields: {', '.join(JSONL_FIELDS)})")
