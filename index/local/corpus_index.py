@@ -291,7 +291,7 @@ class CorpusIndex(Backend):
             ids = np.array([i for part in written for i in part], dtype=np.int64)
             self.vectors.remove(dead)
             self.lexical.remove(dead)
-            self.vectors.add(ids, np.asarray(vecs)[: len(ids)])
+            self.vectors.add(ids, vecs)
             self.lexical.add(ids, [p.text for paragraphs in split for p in paragraphs])
             self._unsaved += len(dead) + len(ids)
 

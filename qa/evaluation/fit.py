@@ -39,6 +39,7 @@ from qa.reading.scorer import (
     design,
     expected_calibration_error,
     fit_logistic,
+    kind_probability,
     platt,
 )
 from qa.reading.squad import best_score
@@ -107,7 +108,7 @@ def collect(engine: Any, episodes: list, top_k: int, max_answers: int) -> dict[s
             f1s.append(f1)
             labels.append(float(f1 >= 0.5))
             question_of.append(q)
-            kind_p.append(context.kind_p.get(c.kind(context.common), 1.0) if context.kind_p else 1.0)
+            kind_p.append(float(kind_probability(x)))
             if f1 >= 0.5:
                 citations += [[ev.probability, float(ev.doc_id == e.doc_id)] for ev in c.evidence]
         answerable.append(bool(e.answers))
@@ -251,15 +252,21 @@ def main(argv: list[str] | None = None) -> int:
         open_book(articles[i * args.articles : (i + 1) * args.articles], seed=args.seed)
         for i in range(args.chunks)
     ]
+    # Per book: the answerable and off-topic episodes, and the on-topic ones.
+    book_episodes = [
+        (
+            book.sample(args.questions, seed=args.seed + b),
+            book.on_topic(args.on_topic, seed=args.seed + b) if args.on_topic else [],
+        )
+        for b, book in enumerate(books)
+    ]
     if args.episodes and args.episodes.exists():
         collected = json.loads(args.episodes.read_text())
     else:
         collected = {
             key: [] for key in ("rows", "labels", "f1", "question", "answerable", "kind_p", "citations")
         }
-        for b, book in enumerate(books):
-            episodes = book.sample(args.questions, seed=args.seed + b)
-            on_topic = book.on_topic(args.on_topic, seed=args.seed + b) if args.on_topic else []
+        for b, (book, (episodes, on_topic)) in enumerate(zip(books, book_episodes, strict=True)):
             # Candidates are collected with answers ordered by span probability alone.
             bootstrap = args.work / "span-probability-scorer.json"
             bootstrap.parent.mkdir(parents=True, exist_ok=True)
@@ -289,13 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     slope, offset = platt(top[0][has_answer], (top[1][has_answer] >= 0.5).astype(float))
     scorer = replace(scorer, slope=slope, offset=offset)
     print("kind floor (answers of a kind the question asks for with less probability are not shown):")
-    groups: list[str] = []
-    for b, book in enumerate(books):  # the episodes' groups, in the order they were collected
-        sampled = book.sample(args.questions, seed=args.seed + b)
-        groups += ["answerable" if e.answers else "off_topic" for e in sampled]
-        groups += ["on_topic"] * (
-            len(book.on_topic(args.on_topic, seed=args.seed + b)) if args.on_topic else 0
-        )
+    groups = [  # the episodes' groups, in the order they were collected
+        "on_topic" if e.on_topic else "answerable" if e.answers else "off_topic"
+        for episodes, on_topic in book_episodes
+        for e in episodes + on_topic
+    ]
     if len(groups) != len(answerable):
         raise SystemExit(
             f"{len(answerable)} episodes collected, {len(groups)} in the books: rerun the collection"

@@ -27,7 +27,7 @@ from qa.reading.answers import (
     question_context,
 )
 from qa.reading.reader import Reader, Span
-from qa.reading.scorer import AnswerScorer, QuestionContext
+from qa.reading.scorer import AnswerScorer, QuestionContext, kind_probability
 from qa.retrieval.proximity import proximity_score, query_pairs, term_positions
 from qa.schemas import Answer, Passage
 
@@ -106,8 +106,7 @@ class AnswerPipeline:
     ) -> list[Answer]:
         rows, _ = feature_rows(context, found)
         scores = [float(v) for v in self.scorer.probability(rows)] if len(found) else []
-        floor = self.scorer.kind_floor
-        shown = [not context.kind_p or context.kind_p[c.kind(context.common)] >= floor for c in found]
+        shown = [bool(v) for v in kind_probability(rows) >= self.scorer.kind_floor] if len(found) else []
         return answers_from(found, scores, threshold, max_answers, shown, self.scorer.citation_floor)
 
     def candidates_many(

@@ -76,6 +76,12 @@ INTERACTING = (
 INTERACTIONS = tuple((a, b) for i, a in enumerate(INTERACTING) for b in INTERACTING[i:])
 
 
+def kind_probability(x: np.ndarray) -> np.ndarray:
+    """P(each candidate's kind | the question), read back from feature rows ``x``
+    (``kind_log_p``; 1 where no kind model was used, floored at 1e-4)."""
+    return np.exp(np.asarray(x, dtype=np.float64)[..., FEATURES.index("kind_log_p")])
+
+
 def design(x: np.ndarray, interactions: Sequence[tuple[str, str]] = INTERACTIONS) -> np.ndarray:
     """Feature rows (``FEATURES`` order) with the products of ``interactions`` appended."""
     x = np.asarray(x, dtype=np.float64)
