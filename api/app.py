@@ -23,6 +23,7 @@ from index.backend import BackendUnavailable
 from index.hardware import available_cores
 from qa.engine import Engine
 from qa.schemas import (
+    ADDED,
     MAX_K,
     MAX_QUESTION_CHARS,
     NOT_BLANK,
@@ -41,6 +42,7 @@ from qa.schemas import (
     Health,
     Message,
     SearchResponse,
+    no_passages_warning,
 )
 from qa.settings import Settings
 
@@ -125,15 +127,6 @@ IMPORT_TYPES = {
 def article_fields(doc: DocumentIn | DocumentReplace) -> dict[str, Any]:
     """The article fields and format of a written document, as ``Engine.add`` takes them."""
     return {"published": doc.published, "source": doc.source, "url": doc.url, "format": doc.format}
-
-
-def no_passages_warning(passages: int) -> str | None:
-    if passages:
-        return None
-    return (
-        "stored, but no paragraph of it reads as prose (8 words or more, ending like a sentence), "
-        "so nothing of it can be searched or cited"
-    )
 
 
 def parse_meta(pairs: list[str] | None) -> dict[str, str] | None:
@@ -309,7 +302,13 @@ def _routes(app: FastAPI) -> None:
         response_model_exclude_none=True,
         status_code=201,
         dependencies=WRITE,
-        responses=_errors(400, 401, 409, 413),
+        responses={
+            200: {
+                "model": DocumentsImported,
+                "description": "nothing new: every document unchanged or replaced",
+            },
+            **_errors(400, 401, 409, 413),
+        },
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -320,6 +319,7 @@ def _routes(app: FastAPI) -> None:
     async def import_documents(
         engine: EngineDep,
         request: Request,
+        response: Response,
         name: Annotated[
             str,
             Query(
@@ -340,15 +340,18 @@ def _routes(app: FastAPI) -> None:
         "published", "source", "url", "metadata"}` per line) or plain text. The whole file is
         checked before anything is written: a bad entry or line is left out and listed in
         `refused`, the others are written; with `strict=true` it is one 400 naming it and
-        nothing is written."""
+        nothing is written. Sending a file again is cheap: each document is `added`,
+        `replaced` (a feed's or JSON Lines file's changed entry; a changed page needs
+        `replace=true`) or `unchanged` (nothing embedded). 201 when a document was added,
+        else 200."""
         fmt = IMPORT_TYPES.get(request.headers.get("content-type", "").split(";")[0].strip().lower())
         raw = await request.body()
         refused: list[tuple[str, str]] | None = None if strict else []
         written = await run_in_threadpool(engine.import_file, name, raw, fmt, replace, refused)
+        if not any(d.status == ADDED for d in written):
+            response.status_code = 200
         return DocumentsImported(
-            documents=[
-                DocumentWritten(doc_id=d, passages=n, warning=no_passages_warning(n)) for d, n in written
-            ],
+            documents=written,
             refused=[EntryRefused(entry=e, reason=why) for e, why in refused or []],
         )
 

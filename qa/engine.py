@@ -6,7 +6,8 @@ import json
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -34,7 +35,7 @@ from index.local.datadir import DataDirInUse, DataDirUnavailable, ReadOnlyDataDi
 from index.local.datadir import StorageFull as IndexStorageFull
 from index.text.article import Article, ArticleError, date_bound
 from index.text.corpus import Bounds, CorpusError, decode_text, valid_doc_id
-from index.text.formats import Incoming, finish, read_document
+from index.text.formats import MULTI, Incoming, finish, format_of, read_document
 from index.text.paragraphs import split_paragraphs
 from qa.errors import (
     DataDirError,
@@ -55,20 +56,25 @@ from qa.reading.reader import Reader, ReaderUnavailable
 from qa.reading.scorer import AnswerScorer
 from qa.retrieval import HybridRetriever
 from qa.schemas import (
+    ADDED,
     MAX_BATCH,
     MAX_DOC_IDS,
     MAX_K,
     MAX_QUESTION_CHARS,
+    REPLACED,
+    UNCHANGED,
     Answer,
     AskResponse,
     Citation,
     DocumentList,
     DocumentOut,
     DocumentSummary,
+    DocumentWritten,
     Health,
     Passage,
     Precision,
     SearchResponse,
+    no_passages_warning,
 )
 from qa.settings import Settings
 
@@ -163,6 +169,19 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @staticmethod
+    @contextmanager
+    def _index_errors() -> Iterator[None]:
+        """The index's failures as the core's errors (what the shells know how to report)."""
+        try:
+            yield
+        except CorpusError as exc:
+            raise InvalidDocument(str(exc)) from None
+        except (ReadOnlyDataDir, ReadOnlyStore) as exc:
+            raise ReadOnly(str(exc)) from None
+        except IndexStorageFull as exc:
+            raise StorageFull(str(exc)) from None
+
     def _precision(self, setting: str) -> str:
         return self.precision_choice.precision if setting == "auto" and self.precision_choice else setting
 
@@ -181,10 +200,10 @@ class Engine:
         ``embed`` replaces the local model for passage vectors (``index.ray_ingest``),
         documents are embedded and written ``chunk`` at a time, and ``shard=(i, n)`` keeps
         to shard ``i`` of ``n`` of the folder (several drivers, one shard each)."""
-        try:
-            bounds = Bounds(
-                self.settings.max_document_bytes, self.settings.max_passages_per_document, MAX_METADATA_BYTES
-            )
+        bounds = Bounds(
+            self.settings.max_document_bytes, self.settings.max_passages_per_document, MAX_METADATA_BYTES
+        )
+        with self._index_errors():
             return self.index.sync_corpus(
                 Path(corpus),
                 progress=progress,
@@ -194,12 +213,6 @@ class Engine:
                 shard=shard,
                 bounds=bounds,
             )
-        except CorpusError as exc:
-            raise InvalidDocument(str(exc)) from None
-        except (ReadOnlyDataDir, ReadOnlyStore) as exc:
-            raise ReadOnly(str(exc)) from None
-        except IndexStorageFull as exc:
-            raise StorageFull(str(exc)) from None
 
     def add(
         self,
@@ -244,7 +257,7 @@ class Engine:
                 incoming = finish(doc_id, body, given, metadata)
             except CorpusError as exc:
                 raise InvalidDocument(str(exc)) from None
-        return self._write([incoming], replace)[0][1]
+        return self._write([incoming], replace)[0].passages
 
     def import_file(
         self,
@@ -253,12 +266,17 @@ class Engine:
         format: str | None = None,
         replace: bool = False,
         refused: list[tuple[str, str]] | None = None,
-    ) -> list[tuple[str, int]]:
-        """Every document of one file (text, HTML, an RSS/Atom feed, JSON Lines; the format by
-        its name unless given), checked whole before any is written: (doc_id, passages) each.
-        A text or HTML file's doc_id is its name's stem; a feed's entries are ``<stem>-<hash>``.
-        A bad entry or line refuses the whole file, or, with a ``refused`` list, only itself:
-        it is recorded there as ("entry N" / "line N", why) and the others are written."""
+    ) -> list[DocumentWritten]:
+        """Every document of one file (text, HTML, an RSS/Atom/RDF feed, JSON Lines; the format
+        by its name unless given), checked whole before any is written, each reported
+        ``added``, ``replaced`` or ``unchanged``. Reading a file again is cheap: a document
+        whose version (a hash of its text, article fields and metadata) is stored already is
+        left alone, nothing embedded. A feed's or JSON Lines file's changed entries are
+        replaced; a changed text or HTML page is refused as existing unless ``replace``.
+        A text or HTML file's doc_id is its name's stem; a feed's entries are
+        ``<stem>-<hash of guid, else link, else content>``. A bad entry or line refuses the
+        whole file, or, with a ``refused`` list, only itself: it is recorded there as
+        ("entry N" / "line N", why) and the others are written."""
         self._check_size(raw)
         try:
             docs = read_document(name, raw, format, refused=refused)
@@ -269,7 +287,8 @@ class Engine:
                 f"{name} holds {len(docs):,} documents; one request takes at most {MAX_IMPORT_DOCUMENTS:,} "
                 "(`qa add` sends JSON Lines in parts; `qa index` takes a folder of any size)"
             )
-        return self._write(docs, replace, name)
+        collection = (format or format_of(name)) in MULTI
+        return self._write(docs, replace or collection, name, keep_unchanged=True)
 
     def _check_size(self, text: str | bytes) -> bytes:
         if isinstance(text, str):
@@ -291,11 +310,17 @@ class Engine:
             raise InvalidDocument(str(exc)) from None
 
     def _write(
-        self, incoming: list[Incoming], replace: bool, name: str | None = None
-    ) -> list[tuple[str, int]]:
+        self,
+        incoming: list[Incoming],
+        replace: bool,
+        name: str | None = None,
+        keep_unchanged: bool = False,
+    ) -> list[DocumentWritten]:
         """Check every document, then write them all (one embedding pass). ``name``: the file
-        they came from, whose passages together are held to the one-document limit too."""
-        docs, split = [], []
+        they came from, whose passages together are held to the one-document limit too.
+        ``keep_unchanged``: a document stored already at the same version is left alone."""
+        stored = self._stored_versions([item.doc_id for item in incoming]) if keep_unchanged else {}
+        docs, split, status = [], [], {}
         for item in incoming:
             check_metadata(item.metadata)
             check_text(item.text, f"{item.doc_id}: the text", InvalidDocument)
@@ -305,6 +330,10 @@ class Engine:
                     check_text(value, f"{item.doc_id}: the {what}", InvalidDocument)
             if not item.text.strip():
                 raise InvalidDocument(f"{item.doc_id}: document text is empty")
+            if item.doc_id in stored and stored[item.doc_id].sha256 == item.sha256:
+                status[item.doc_id] = UNCHANGED
+                continue
+            status[item.doc_id] = REPLACED if item.doc_id in stored else ADDED
             doc = document_from_file(item, "api")
             paragraphs = split_paragraphs(item.text, title=doc.title)
             if len(paragraphs) > self.settings.max_passages_per_document:
@@ -320,34 +349,43 @@ class Engine:
                 f"{name} splits into {total:,} passages; one request takes at most "
                 f"{self.settings.max_passages_per_document:,} (QA_MAX_PASSAGES_PER_DOCUMENT)"
             )
-        try:
-            self.index.add(docs, replace=replace, split=split)
-        except (ReadOnlyDataDir, ReadOnlyStore) as exc:
-            raise ReadOnly(str(exc)) from None
-        except IndexStorageFull as exc:
-            raise StorageFull(str(exc)) from None
-        except DocumentExistsError as exc:
-            doc_id = exc.args[0] if exc.args else docs[0].doc_id
-            raise DocumentExists(
-                f"document {doc_id!r} already exists (PUT /documents/{doc_id} replaces it)"
-            ) from None
+        if docs:
+            with self._index_errors():
+                try:
+                    self.index.add(docs, replace=replace, split=split)
+                except DocumentExistsError as exc:
+                    doc_id = exc.args[0] if exc.args else docs[0].doc_id
+                    raise DocumentExists(
+                        f"document {doc_id!r} already exists (PUT /documents/{doc_id} replaces it)"
+                    ) from None
         written = []
-        for doc in docs:
-            passages = self.index.passage_count(doc.doc_id)
-            if not passages:
-                log.warning(
-                    "document %s has no prose paragraph: stored, but it cannot be searched", doc.doc_id
+        for item in incoming:
+            if status[item.doc_id] == UNCHANGED:
+                passages = stored[item.doc_id].passages
+            else:
+                passages = self.index.passage_count(item.doc_id)
+                if not passages:
+                    log.warning(
+                        "document %s has no prose paragraph: stored, but it cannot be searched", item.doc_id
+                    )
+            written.append(
+                DocumentWritten(
+                    doc_id=item.doc_id,
+                    passages=passages,
+                    status=status[item.doc_id],
+                    warning=no_passages_warning(passages),
                 )
-            written.append((doc.doc_id, passages))
+            )
         return written
 
+    def _stored_versions(self, doc_ids: Sequence[str]) -> dict[str, DocumentRow]:
+        """The stored row (version, passages) of each of ``doc_ids`` that is stored."""
+        with self._index_errors():
+            return self.index.article_fields(doc_ids)
+
     def delete(self, doc_id: str) -> None:
-        try:
+        with self._index_errors():
             deleted = self.index.delete(doc_id)
-        except (ReadOnlyDataDir, ReadOnlyStore) as exc:
-            raise ReadOnly(str(exc)) from None
-        except IndexStorageFull as exc:
-            raise StorageFull(str(exc)) from None
         if not deleted:
             raise DocumentNotFound(f"no document {doc_id!r}")
 

@@ -240,10 +240,28 @@ class DocumentList(BaseModel):
     )
 
 
+ADDED, REPLACED, UNCHANGED = "added", "replaced", "unchanged"
+
+
 class DocumentWritten(BaseModel):
     doc_id: str
     passages: int
+    status: Literal["added", "replaced", "unchanged"] | None = Field(
+        default=None,
+        description="of an import: added (new), replaced (a changed version) or unchanged (the "
+        "stored version is this one: nothing written, nothing embedded)",
+    )
     warning: str | None = Field(default=None, description="set when the document cannot be searched")
+
+
+def no_passages_warning(passages: int) -> str | None:
+    """What a write's reply says of a document none of whose paragraphs can be searched."""
+    if passages:
+        return None
+    return (
+        "stored, but no paragraph of it reads as prose (8 words or more, ending like a sentence), "
+        "so nothing of it can be searched or cited"
+    )
 
 
 class EntryRefused(BaseModel):

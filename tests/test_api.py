@@ -402,6 +402,9 @@ def test_import_takes_a_feed_html_and_json_lines(writable: TestClient) -> None:
     )
     assert written.status_code == 201, written.text
     (doc,) = written.json()["documents"]
+    assert doc["status"] == "added"
+    again = writable.post("/documents/import", params={"name": "wire.rss"}, content=feed)
+    assert again.status_code == 200 and again.json()["documents"] == [{**doc, "status": "unchanged"}]
     stored = writable.get(f"/documents/{doc['doc_id']}").json()
     assert (stored["title"], stored["published"], stored["source"], stored["url"]) == (
         "Khorog reopens",

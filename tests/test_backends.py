@@ -733,14 +733,14 @@ def test_html_feed_and_json_lines_index_with_exact_offsets(make: MakeEngine) -> 
         "published": "2021-07-06",
     }
     written += engine.import_file("export.jsonl", json.dumps(line).encode())
-    assert len(written) == 3 and all(n > 0 for _, n in written)
+    assert len(written) == 3 and all(w.passages > 0 and w.status == "added" for w in written)
     html = engine.document("courier")
     assert (html.title, html.published, html.source) == (
         "Tajikistan mobilizes its reservists",
         "2021-07-06",
         "Courier",
     )
-    feed_id = next(d for d, _ in written if d.startswith("wire-"))
+    feed_id = next(w.doc_id for w in written if w.doc_id.startswith("wire-"))
     assert engine.document(feed_id).published == "2021-07-03T10:00:00+00:00"
     for query in ("20,000 military reservists", "300 Afghan soldiers crossed", "Khorog crossing reopened"):
         top = engine.search(query, k=1).passages[0]
@@ -749,6 +749,61 @@ def test_html_feed_and_json_lines_index_with_exact_offsets(make: MakeEngine) -> 
     with pytest.raises(InvalidDocument, match="line 1"):
         engine.import_file("bad.jsonl", b'{"doc_id": "x"}')
     assert "x" not in {d.doc_id for d in engine.documents()}
+
+
+def _feed(*entries: tuple[str, str]) -> bytes:
+    items = "".join(
+        f"<item><guid>{guid}</guid><title>Entry {guid}</title><description>{body}</description></item>"
+        for guid, body in entries
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>{items}</channel></rss>'.encode()
+
+
+def test_a_feed_read_again_adds_new_entries_replaces_changed_ones_and_embeds_nothing_else(
+    make: MakeEngine,
+) -> None:
+    engine = make()
+    one = (
+        "urn:1",
+        "More than 300 Afghan soldiers crossed into Tajikistan on Monday, the border service said.",
+    )
+    two = ("urn:2", "The Khorog crossing reopened to trucks on Tuesday morning, customs officials said.")
+    first = engine.import_file("wire.rss", _feed(one, two))
+    assert [w.status for w in first] == ["added", "added"]
+    ids = [w.doc_id for w in first]
+
+    def no_embedding(texts: Any, **_: Any) -> Any:
+        raise AssertionError(f"embedded {len(texts)} passages of an unchanged feed")
+
+    real_encode = engine.index.encoder.encode
+    engine.index.encoder.encode = no_embedding  # type: ignore[method-assign]
+    again = engine.import_file("wire.rss", _feed(one, two))
+    assert [(w.doc_id, w.status, w.passages) for w in again] == [
+        (w.doc_id, "unchanged", w.passages) for w in first
+    ]
+    engine.index.encoder.encode = real_encode  # type: ignore[method-assign]
+
+    changed = (
+        two[0],
+        "The Khorog crossing reopened to trucks and buses on Wednesday, customs officials said.",
+    )
+    new = ("urn:3", "Tajikistan mobilized 20,000 reservists to its border with Afghanistan, officials said.")
+    third = engine.import_file("wire.rss", _feed(new, one, changed))
+    assert {w.doc_id: w.status for w in third} == {
+        ids[0]: "unchanged",
+        ids[1]: "replaced",
+        third[0].doc_id: "added",
+    }
+    assert "buses on Wednesday" in engine.document(ids[1]).text  # the same id: citations stay with the story
+    assert engine.health().documents == 3
+
+    page = "<html><body><p>The ferry to the island resumed service on Sunday, the harbour said.</p></body></html>"
+    assert engine.import_file("harbour.html", page.encode())[0].status == "added"
+    assert engine.import_file("harbour.html", page.encode())[0].status == "unchanged"
+    edited = page.replace("Sunday", "Monday").encode()
+    with pytest.raises(DocumentExists):
+        engine.import_file("harbour.html", edited)
+    assert engine.import_file("harbour.html", edited, replace=True)[0].status == "replaced"
 
 
 def test_a_qdrant_store_written_before_article_fields_is_migrated(tmp_path: Path, embedder: Embedder) -> None:

@@ -317,7 +317,10 @@ def test_add_takes_article_fields_feeds_and_json_lines(
     capsys.readouterr()
     assert main(["add", str(feed), str(lines), "--service", keyed_server]) == 0
     out = capsys.readouterr().out
-    assert out.count("wire-") == 2 and "exp-1: 1 passage" in out
+    assert out.count("wire-") == 2 and "exp-1: 1 passage" in out and "2 added, 0 replaced, 0 unchanged" in out
+    assert main(["add", str(feed), "--service", keyed_server]) == 0  # read again: nothing new
+    again = capsys.readouterr().out
+    assert again.count("(unchanged)") == 2 and f"{feed}: 0 added, 0 replaced, 2 unchanged" in again
     big = tmp_path / "big.jsonl"
     big.write_text(
         "\n".join(

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -479,9 +480,13 @@ def cmd_add(args: argparse.Namespace) -> int:
                 raise QAError(f"{path}: {said} (use --replace to overwrite it)") from None
             raise
         for reply in replies:
-            note = f" ({reply['warning']})" if reply.get("warning") else ""
+            notes = [reply[k] for k in ("status", "warning") if reply.get(k) and reply[k] != "added"]
+            note = f" ({'; '.join(notes)})" if notes else ""
             n = reply["passages"]
             print(f"{reply['doc_id']}: {n} passage{'' if n == 1 else 's'}{note}")
+        if len(replies) > 1:
+            tally = Counter(reply.get("status", "added") for reply in replies)
+            print(f"{path}: " + ", ".join(f"{tally[s]} {s}" for s in ("added", "replaced", "unchanged")))
     return 0
 
 
