@@ -74,6 +74,7 @@ from qa.schemas import (
     Passage,
     Precision,
     SearchResponse,
+    WriteStatus,
     no_passages_warning,
 )
 from qa.settings import Settings
@@ -320,7 +321,8 @@ class Engine:
         they came from, whose passages together are held to the one-document limit too.
         ``keep_unchanged``: a document stored already at the same version is left alone."""
         stored = self._stored_versions([item.doc_id for item in incoming]) if keep_unchanged else {}
-        docs, split, status = [], [], {}
+        docs, split = [], []
+        status: dict[str, WriteStatus] = {}
         for item in incoming:
             check_metadata(item.metadata)
             check_text(item.text, f"{item.doc_id}: the text", InvalidDocument)

@@ -240,13 +240,16 @@ class DocumentList(BaseModel):
     )
 
 
-ADDED, REPLACED, UNCHANGED = "added", "replaced", "unchanged"
+WriteStatus = Literal["added", "replaced", "unchanged"]
+ADDED: WriteStatus = "added"
+REPLACED: WriteStatus = "replaced"
+UNCHANGED: WriteStatus = "unchanged"
 
 
 class DocumentWritten(BaseModel):
     doc_id: str
     passages: int
-    status: Literal["added", "replaced", "unchanged"] | None = Field(
+    status: WriteStatus | None = Field(
         default=None,
         description="of an import: added (new), replaced (a changed version) or unchanged (the "
         "stored version is this one: nothing written, nothing embedded)",

@@ -756,7 +756,8 @@ def _feed(*entries: tuple[str, str]) -> bytes:
         f"<item><guid>{guid}</guid><title>Entry {guid}</title><description>{body}</description></item>"
         for guid, body in entries
     )
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>{items}</channel></rss>'.encode()
+    channel = f"<channel><title>Wire</title>{items}</channel>"
+    return f'<?xml version="1.0"?><rss version="2.0">{channel}</rss>'.encode()
 
 
 def test_a_feed_read_again_adds_new_entries_replaces_changed_ones_and_embeds_nothing_else(
@@ -797,7 +798,8 @@ def test_a_feed_read_again_adds_new_entries_replaces_changed_ones_and_embeds_not
     assert "buses on Wednesday" in engine.document(ids[1]).text  # the same id: citations stay with the story
     assert engine.health().documents == 3
 
-    page = "<html><body><p>The ferry to the island resumed service on Sunday, the harbour said.</p></body></html>"
+    said = "The ferry to the island resumed service on Sunday, the harbour said."
+    page = f"<html><body><p>{said}</p></body></html>"
     assert engine.import_file("harbour.html", page.encode())[0].status == "added"
     assert engine.import_file("harbour.html", page.encode())[0].status == "unchanged"
     edited = page.replace("Sunday", "Monday").encode()
