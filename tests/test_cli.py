@@ -471,3 +471,43 @@ def test_index_skip_invalid_leaves_out_a_bad_feed_entry_not_the_feed(tmp_path: P
     done = _run("index", str(corpus), "--data-dir", str(data), "--skip-invalid")
     assert done.returncode == 0, done.stderr
     assert "1 document indexed" in done.stdout and "entry 2" in done.stderr
+
+
+RDF = """<?xml version="1.0" encoding="utf-8"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+ xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel rdf:about="https://journal.example/"><title>Journal Preprints</title>
+<link>https://journal.example/</link><description>New papers</description></channel>
+<item rdf:about="https://journal.example/1"><title>Warm cells</title><link>https://journal.example/1</link>
+<description>Researchers found that the cells divided twice as fast when warmed to forty degrees.</description>
+<dc:date>2020-01-05</dc:date></item>
+</rdf:RDF>"""
+
+
+def test_rdf_is_a_feed_and_a_binary_file_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "mixed"
+    corpus.mkdir()
+    (corpus / "preprints.rdf").write_text(RDF)
+    (corpus / "report.docx").write_bytes(b"PK\x03\x04" + bytes(range(256)))
+    (corpus / "report.json").write_text("{}")  # not binary: a note beside the files, passed over
+    done = _run("index", str(corpus), "--data-dir", str(tmp_path / "d"))
+    assert done.returncode == 0, done.stderr
+    assert "1 document indexed" in done.stdout
+    assert "report.docx: a ZIP archive" in done.stderr and "not a format we read" in done.stderr
+    assert "report.json" not in done.stderr
+    found = _run(
+        "search",
+        "How fast did the warmed cells divide?",
+        "--local",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "-k",
+        "1",
+    )
+    assert "twice as fast" in found.stdout and "Warm cells" in found.stdout
+    capsys.readouterr()
+    assert main(["add", str(corpus / "report.docx"), "--service", "http://127.0.0.1:9"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a ZIP archive" in err and "convert it to text or HTML" in err

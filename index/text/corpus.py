@@ -11,7 +11,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.text.formats import MULTI, Incoming, format_of, read_document
+from index.text.formats import MULTI, Incoming, binary_kind, format_of, not_a_format, read_document
 from index.text.paragraphs import split_paragraphs
 from index.text.raw import DOC_ID, CorpusError, decode_text, text_sha256, valid_doc_id
 
@@ -67,6 +67,18 @@ def read_corpus(directory: Path, skipped: list[tuple[Path, str]] | None = None) 
     return scan_corpus(directory, skipped).files
 
 
+def _binary_file(path: Path) -> str | None:
+    """What a file of no document format in a corpus folder is, when it is binary (a .docx,
+    a PDF, an image): worth a warning, where a sidecar or a note is not."""
+    if path.is_symlink() or not path.is_file():
+        return None  # a link, pipe or device: never opened
+    try:
+        with open(path, "rb") as fh:
+            return binary_kind(fh.read(8192))
+    except OSError:
+        return None
+
+
 def scan_corpus(
     directory: Path, skipped: list[tuple[Path, str]] | None = None, bounds: Bounds | None = None
 ) -> CorpusScan:
@@ -94,6 +106,10 @@ def scan_corpus(
             if (here / name).is_symlink():
                 log.warning("%s: skipped (a link; not followed)", here / name)
         paths += [here / n for n in names if format_of(n) is not None]
+        for n in names:
+            what = _binary_file(here / n) if format_of(n) is None and not n.startswith(".") else None
+            if what is not None:
+                log.warning("skipped %s", not_a_format(str(here / n), what))
     problems: list[tuple[Path, str]] = []
     for folder in unreadable:
         problems.append((folder, "cannot list this folder: the documents under it are kept as they are"))

@@ -31,7 +31,7 @@ from index.text.raw import CorpusError, decode_text, text_sha256, valid_doc_id
 FORMATS: dict[str, tuple[str, ...]] = {
     "text": (".txt", ".text", ".md"),
     "html": (".html", ".htm"),
-    "feed": (".rss", ".atom", ".xml"),
+    "feed": (".rss", ".atom", ".rdf", ".xml"),
     "jsonl": (".jsonl", ".ndjson"),
 }
 # The formats one file of which can hold several documents.
@@ -63,6 +63,34 @@ def format_of(name: str) -> str | None:
     """The format a file name says (by its extension), or None for no document format."""
     suffix = PurePath(name).suffix.lower()
     return next((fmt for fmt, suffixes in FORMATS.items() if suffix in suffixes), None)
+
+
+# Leading bytes of common binary files someone might hand us by mistake: what each one is.
+_MAGIC = (
+    (b"PK\x03\x04", "a ZIP archive (.docx, .xlsx, .epub...)"),
+    (b"%PDF", "a PDF"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\xd0\xcf\x11\xe0", "an old Office document (.doc, .xls)"),
+    (b"{\\rtf", "an RTF document"),
+)
+
+
+def binary_kind(raw: bytes) -> str | None:
+    """What a file of no document format is when it is binary (a ZIP, a PDF, an image...),
+    or None when it may be text."""
+    for magic, what in _MAGIC:
+        if raw.startswith(magic):
+            return what
+    return "a binary file" if b"\x00" in raw[:8192] else None
+
+
+def not_a_format(name: str, what: str) -> str:
+    """The one line that refuses a file of a format we do not read."""
+    known = " ".join(s for suffixes in FORMATS.values() for s in suffixes)
+    return f"{name}: {what}, not a format we read ({known}); convert it to text or HTML first"
 
 
 def fingerprint(text: str, article: Article, metadata: dict[str, Any]) -> str:

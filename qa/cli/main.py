@@ -434,7 +434,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from index.text.formats import MULTI, format_of
+    from index.text.formats import MULTI, binary_kind, format_of, not_a_format
 
     fields = {"title": args.title, "published": args.published, "source": args.source}
     fields["url"] = args.article_url
@@ -450,7 +450,12 @@ def cmd_add(args: argparse.Namespace) -> int:
                 f"{path}: larger than {args.max_bytes:,} bytes, the service's document limit "
                 "(QA_MAX_DOCUMENT_BYTES; --max-bytes if the server allows more)"
             )
-        fmt = format_of(path.name) or "text"  # a file without a known extension is read as text
+        fmt = format_of(path.name)
+        if fmt is None:  # a file without a known extension is read as text, unless it is binary
+            what = binary_kind(raw)
+            if what is not None:
+                raise QAError(not_a_format(str(path), what))
+            fmt = "text"
         try:
             if fmt in MULTI:
                 if given:
