@@ -479,7 +479,7 @@ RDF = """<?xml version="1.0" encoding="utf-8"?>
 <channel rdf:about="https://journal.example/"><title>Journal Preprints</title>
 <link>https://journal.example/</link><description>New papers</description></channel>
 <item rdf:about="https://journal.example/1"><title>Warm cells</title><link>https://journal.example/1</link>
-<description>Researchers found that the cells divided twice as fast when warmed to forty degrees.</description>
+<description>Researchers found that the cells divided twice as fast when warmed.</description>
 <dc:date>2020-01-05</dc:date></item>
 </rdf:RDF>"""
 
