@@ -31,6 +31,7 @@ SYNC_CHUNK = 2000
 # Where an article field came from: given explicitly, detected in the text (or page markup),
 # or, for a title, derived from the first line of the text.
 GIVEN, DETECTED, DERIVED = "given", "detected", "derived"
+PAGE = "page"  # detected in the HTML page's own metadata (JSON-LD, Open Graph), not its text
 # Passage vectors for texts: the local model, or Ray workers (``index.ray_ingest``).
 Embed = Callable[[list[str], bool], np.ndarray]
 
@@ -340,7 +341,11 @@ def document_from_file(f: SourceFile, source: str) -> Document:
     each came from, and a title derived from the text's first line where none was given or
     detected."""
     a = f.article
-    provenance = {n: DETECTED if n in a.detected else GIVEN for n in ARTICLE_FIELDS if getattr(a, n)}
+    provenance = {
+        n: (PAGE if n in a.from_page else DETECTED) if n in a.detected else GIVEN
+        for n in ARTICLE_FIELDS
+        if getattr(a, n)
+    }
     title = a.title or document_title(f.text)
     if not a.title and title:
         provenance["title"] = DERIVED

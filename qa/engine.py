@@ -16,6 +16,8 @@ from typing import Any
 from index.backend import (
     DERIVED,
     DETECTED,
+    GIVEN,
+    PAGE,
     SYNC_CHUNK,
     Backend,
     BackendUnavailable,
@@ -85,6 +87,8 @@ MAX_METADATA_DEPTH = 5
 MAX_METADATA_BYTES = 16_384
 MAX_PAGE_BYTES = 1_000_000  # titles and metadata in one page of GET /documents
 SORTS = ("published", "doc_id")  # orders of GET /documents
+# How a stored provenance reads in a document's ``fields_from``.
+FIELDS_FROM = {GIVEN: "given", PAGE: "page", DETECTED: "text", DERIVED: "first line"}
 MAX_IMPORT_DOCUMENTS = 1000  # documents of one file in one request (POST /documents/import)
 
 
@@ -673,7 +677,8 @@ def _article_out(
         "published": published,
         "source": outlet,
         "url": url,
-        "detected": sorted(n for n, how in provenance.items() if how == DETECTED),
+        "detected": sorted(n for n, how in provenance.items() if how in (DETECTED, PAGE)),
+        "fields_from": {n: FIELDS_FROM.get(how, "given") for n, how in provenance.items()},
         "title_from_text": provenance.get("title") == DERIVED,
     }
 

@@ -218,7 +218,16 @@ class ArticleOut(BaseModel):
     published: str | None = Field(default=None, description="publication date, ISO 8601")
     source: str | None = Field(default=None, description="the outlet")
     url: str | None = None
-    detected: list[str] = Field(default_factory=list, description="fields detected in the text (not given)")
+    detected: list[str] = Field(
+        default_factory=list,
+        description="fields not given: read from the page's metadata or found in the text",
+    )
+    fields_from: dict[str, Literal["given", "page", "text", "first line"]] = Field(
+        default_factory=dict,
+        description="where each article field came from: given (by whoever added it), page (the HTML "
+        "page's own metadata: JSON-LD, Open Graph), text (found in the article's text), first line "
+        "(no headline given or found: the title is the text's first line)",
+    )
     title_from_text: bool = Field(
         default=False, description="no headline was given or found: the title is the text's first line"
     )

@@ -77,6 +77,7 @@ def test_documents_list_and_get(client: TestClient) -> None:
         "source",
         "url",
         "detected",
+        "fields_from",
         "title_from_text",
     }
     missing = client.get("/documents/nope")
@@ -423,6 +424,7 @@ def test_import_takes_a_feed_html_and_json_lines(writable: TestClient) -> None:
     assert one.status_code == 201, one.text
     talks = writable.get("/documents/talks").json()
     assert "<p>" not in talks["text"] and talks["source"] == "Courier" and "source" not in talks["detected"]
+    assert talks["fields_from"] == {"title": "page", "source": "given"}
     bad = writable.post(
         "/documents/import", params={"name": "x.jsonl"}, content=b'{"doc_id": "y", "text": 5}'
     )

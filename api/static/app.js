@@ -239,8 +239,9 @@ function goBack() {
 
 function documentMeta(doc) {
   const parts = [];
-  const detected = new Set(doc.detected || []);
-  const mark = (field, text) => (detected.has(field) ? `${text} (found in the text)` : text);
+  const from = doc.fields_from || {};
+  const where = { page: "from the page's metadata", text: "found in the text" };
+  const mark = (field, text) => (where[from[field]] ? `${text} (${where[from[field]]})` : text);
   if (doc.source) parts.push(mark("source", doc.source));
   if (doc.published) parts.push(mark("published", doc.published));
   parts.push(`${doc.doc_id} · ${plural(doc.text.length, "character")}`);

@@ -95,6 +95,8 @@ class Article:
     source: str | None = None
     url: str | None = None
     detected: frozenset[str] = field(default_factory=frozenset)
+    # Of the detected fields, those the page's own metadata declares (not found in the text).
+    from_page: frozenset[str] = field(default_factory=frozenset)
 
     def merged(self, other: Article) -> Article:
         """These fields, with ``other``'s filling the ones not set here."""
@@ -103,7 +105,12 @@ class Article:
             for name in FIELDS
         }
         detected = {n for n in FIELDS if getattr(self, n) is None and n in other.detected}
-        return Article(**values, detected=frozenset(detected | (self.detected & set(FIELDS))))
+        from_page = {n for n in detected if n in other.from_page} | (self.from_page & self.detected)
+        return Article(
+            **values,
+            detected=frozenset(detected | (self.detected & set(FIELDS))),
+            from_page=frozenset(from_page),
+        )
 
 
 def normalize_published(value: str | date | datetime) -> str:
@@ -164,6 +171,12 @@ def check_fields(article: Article) -> Article:
     published = normalize_published(article.published) if article.published is not None else None
     url = check_url(article.url) if article.url is not None else None
     return replace(article, title=title or None, source=source or None, published=published, url=url or None)
+
+
+def date_in(text: str) -> str | None:
+    """The first date written in ``text`` (ISO text), wherever it is: "November 19, 2019,
+    07:47 PM EST" gives 2019-11-19 (a time in a zone by name is not read)."""
+    return _parse_date(text, whole=False)
 
 
 def _parse_date(text: str, whole: bool) -> str | None:

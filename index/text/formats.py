@@ -25,6 +25,7 @@ from index.text.article import (
     check_fields,
     detect_article,
 )
+from index.text.page_meta import clean_headline, clean_text, page_fields
 from index.text.paragraphs import clipped
 from index.text.raw import CorpusError, decode_text, text_sha256, valid_doc_id
 
@@ -274,6 +275,15 @@ def _html(name: str, html: str) -> tuple[str, Article]:
         value = getattr(found, attr, None)
         if isinstance(value, str) and value.strip():
             fields[key] = " ".join(value.split())
+    # What the page declares comes first: its headline (JSON-LD, Open Graph) over its <title>,
+    # its publication time over a date found on the page (which may be when it was modified).
+    declared = page_fields(html)
+    headline = next(iter(declared.headlines), None) or fields.get("title")
+    if headline:
+        sites = (*declared.sites, *([fields["source"]] if "source" in fields else []))
+        fields["title"] = clean_headline(headline, sites) or clean_text(headline)
+    if declared.published:
+        fields["published"] = declared.published
     # A page's own fields are hints, not requests: one that is too long is cut or left out.
     if len(fields.get("title", "")) > MAX_TITLE_CHARS:
         fields["title"] = clipped(fields["title"], MAX_TITLE_CHARS)
@@ -285,9 +295,8 @@ def _html(name: str, html: str) -> tuple[str, Article]:
         )
     except ArticleError:  # a page's own metadata that is not usable: left out, not fatal
         article = check_fields(Article(title=fields.get("title"), source=fields.get("source")))
-    return with_headline(body, article.title), replace(
-        article, detected=frozenset(k for k in fields if getattr(article, k))
-    )
+    on_page = frozenset(k for k in fields if getattr(article, k))
+    return with_headline(body, article.title), replace(article, detected=on_page, from_page=on_page)
 
 
 def with_headline(body: str, title: str | None) -> str:

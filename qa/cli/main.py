@@ -678,9 +678,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "eval",
         help="measure: `qa eval FILE.jsonl` end to end, `qa eval squad FILE` the reader alone, "
-        "`qa eval open-squad FILE` the open-book benchmark, `qa eval news DIR` real news pages",
+        "`qa eval open-squad FILE` the open-book benchmark, `qa eval news DIR` real news pages, "
+        "`qa eval articles DIR` the headline and date read from each page",
     )
-    p.add_argument("target", help="a questions .jsonl file, 'squad', 'open-squad' or 'news'")
+    p.add_argument("target", help="a questions .jsonl file, 'squad', 'open-squad', 'news' or 'articles'")
     p.add_argument(
         "file",
         nargs="?",
@@ -693,7 +694,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="both",
         help="news: index the bodies as text, import the HTML pages, or both",
     )
-    p.add_argument("--misses", action="store_true", help="news: list every question missed")
+    p.add_argument(
+        "--misses", action="store_true", help="news: list every question missed; articles: every field"
+    )
     p.add_argument("--corpus", default="seeds")
     p.add_argument("--data-dir")
     p.add_argument("--top-k", type=int, default=5)

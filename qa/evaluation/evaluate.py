@@ -125,6 +125,17 @@ def main(args: argparse.Namespace) -> int:
     settings = Settings()
     if args.data_dir:
         settings.data_dir = Path(args.data_dir)
+    if args.target == "articles":
+        from qa.evaluation import articles
+
+        folder = Path(args.file or "../shared/eval/news")
+        if not (folder / "pages").is_dir():
+            raise InvalidRequest(f"{folder}: no pages/ there (usage: qa eval articles DIR)")
+        report = articles.run(folder, args.misses)
+        articles.show(report)
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        return 0
     if args.target == "news":
         from qa.evaluation import news
 

@@ -55,10 +55,12 @@ def open_engine(news: NewsSet, mode: str, work: Path, **overrides: Any) -> Any:
     digest = hashlib.sha256()
     # What is read of a page depends on the extraction and splitting code too: a change to
     # either builds a fresh index instead of measuring a stale one.
+    import index.text.article
     import index.text.formats
+    import index.text.page_meta
     import index.text.paragraphs
 
-    for module in (index.text.formats, index.text.paragraphs):
+    for module in (index.text.article, index.text.formats, index.text.page_meta, index.text.paragraphs):
         digest.update(Path(module.__file__ or "").read_bytes())
     for page, content in items.items():
         digest.update(page.encode() + (content.encode() if isinstance(content, str) else content))
