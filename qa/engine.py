@@ -53,6 +53,7 @@ from qa.errors import (
     StorageFull,
 )
 from qa.reading.answer_kind import KindModel
+from qa.reading.copies import distinct
 from qa.reading.pipeline import AnswerPipeline, Asked
 from qa.reading.reader import Reader, ReaderUnavailable
 from qa.reading.scorer import AnswerScorer
@@ -68,6 +69,7 @@ from qa.schemas import (
     Answer,
     AskResponse,
     Citation,
+    Copy,
     DocumentList,
     DocumentOut,
     DocumentSummary,
@@ -513,7 +515,7 @@ class Engine:
         def more(text: str, seen: set[tuple[str, int]]) -> list[Passage]:
             return self.retriever.verbatim(text, limit, allowed, seen)
 
-        retrieved = self.retriever.retrieve_many(checked, top_k, allowed)
+        retrieved = self._distinct_sources(checked, top_k, allowed)
         asked = [
             Asked(q, found, more, partial(self.retriever.similarity, q))
             for q, found in zip(checked, retrieved, strict=True)
@@ -526,18 +528,33 @@ class Engine:
         self._cite_articles(replies)
         return replies
 
+    def _distinct_sources(self, questions: list[str], top_k: int, allowed: Any) -> list[list[Passage]]:
+        """The ``top_k`` best passages of each question, a passage that copies a better one
+        of another article (a wire copy: ``qa.reading.copies``) left out and the next one read
+        in its place, so that copies of one text do not crowd out other sources. (The copy
+        is still cited with its original when corroboration finds it.)"""
+        retrieved = self.retriever.retrieve_many(questions, top_k, allowed)
+        out = []
+        for question, found in zip(questions, retrieved, strict=True):
+            kept = distinct(found)
+            if len(kept) < len(found):  # copies were left out: read as many more
+                deeper = self.retriever.retrieve_many([question], min(MAX_K, 2 * top_k), allowed)[0]
+                kept = distinct(deeper)[:top_k]
+            out.append(kept)
+        return out
+
     def _cite_articles(self, replies: Sequence[AskResponse | SearchResponse]) -> None:
         """Name each passage's and citation's article (headline, date, outlet), give each
         answer the dates of its sources, and say when the answers' sources differ in date."""
         doc_ids = {p.doc_id for r in replies for p in r.passages}
-        doc_ids |= {
-            c.doc_id for r in replies if isinstance(r, AskResponse) for a in r.answers for c in a.citations
-        }
+        citations = [c for r in replies if isinstance(r, AskResponse) for a in r.answers for c in a.citations]
+        doc_ids |= {c.doc_id for c in citations} | {copy.doc_id for c in citations for copy in c.copies}
         rows = self.index.article_fields(sorted(doc_ids)) if doc_ids else {}
         for reply in replies:
-            cited: list[Passage | Citation] = list(reply.passages)
+            cited: list[Passage | Citation | Copy] = list(reply.passages)
             if isinstance(reply, AskResponse):
                 cited += [c for a in reply.answers for c in a.citations]
+                cited += [copy for a in reply.answers for c in a.citations for copy in c.copies]
             for item in cited:
                 row = rows.get(item.doc_id)
                 if row is not None:

@@ -79,6 +79,16 @@ class SearchResponse(BaseModel):
     passages: list[Passage]
 
 
+class Copy(SourceFields):
+    """Another article that states an answer in the same words as a citation: a syndicated
+    or copied text, the same source under another outlet's name."""
+
+    doc_id: str
+    paragraph: int
+    start: int = Field(description="character offset of the answer in that document's text")
+    end: int
+
+
 class Citation(SourceFields):
     doc_id: str
     paragraph: int
@@ -89,6 +99,11 @@ class Citation(SourceFields):
     context_start: int = Field(description="offset of the answer inside `context`")
     context_end: int
     score: float = Field(ge=0.0, le=1.0, description="this source's share of the answer's support")
+    copies: list[Copy] = Field(
+        default_factory=list,
+        description="other articles that say it in the same words (wire copies): also published by "
+        "them, but one source, not independent support",
+    )
 
 
 class Answer(BaseModel):

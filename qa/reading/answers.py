@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa.reading.answer_kind import KindModel, span_kind
+from qa.reading.copies import sources
 from qa.reading.kinds import question_kinds
 from qa.reading.reader import Span
 from qa.reading.scorer import Evidence, QuestionContext, features
 from qa.reading.squad import normalize_answer
-from qa.schemas import Answer, Citation, Passage
+from qa.schemas import Answer, Citation, Copy, Passage
 
 CONTEXT_CHARS = 240
 
@@ -95,6 +96,7 @@ def candidates(
     """Group spans by normalized text; best span probability first."""
     groups: dict[str, Candidate] = {}
     kept: dict[int, list[tuple[int, int]]] = {}
+    source = sources([p.doc_id for p in passages], [p.text for p in passages])
     for span in sorted(spans, key=lambda s: -s.confidence):
         key = normalize_answer(span.text)
         taken = kept.setdefault(span.passage, [])
@@ -132,6 +134,7 @@ def candidates(
                 missing=signal.missing,
                 shared=span.shared,
                 passage=(passage.doc_id, passage.paragraph),
+                source=source[span.passage],
             )
         )
     return list(groups.values())
@@ -205,19 +208,31 @@ def answers_from(
 def cited(candidate: Candidate, floor: float = 0.0) -> list[Citation]:
     """The sources of an answer: a passage only where the reader, reading it for the
     question, gives the answer a span probability of at least ``floor`` (the answer's best
-    passage always), one citation per article (its best passage), each scored with its
-    share of the answer's support (the shares sum to 1), best first."""
+    passage always), one citation per source (its best passage; the articles that copy it in
+    ``copies``), each scored with its share of the answer's support (the shares sum to 1),
+    best first."""
     best: dict[str, tuple[Citation, Evidence]] = {}
     for cite, e in zip(candidate.citations, candidate.evidence, strict=True):
         if e.probability < floor and e.probability < candidate.probability:
             continue
-        held = best.get(cite.doc_id)
+        held = best.get(e.source)
         if held is None or e.probability > held[1].probability:
-            best[cite.doc_id] = (cite, e)
+            best[e.source] = (cite, e)
+    copies: dict[str, dict[str, Copy]] = {}
+    own = {cite.doc_id for cite, _ in best.values()}
+    for cite, e in zip(candidate.citations, candidate.evidence, strict=True):
+        if e.source in best and cite.doc_id not in own:  # one citation per article
+            copy = Copy(doc_id=cite.doc_id, paragraph=cite.paragraph, start=cite.start, end=cite.end)
+            copies.setdefault(e.source, {}).setdefault(cite.doc_id, copy)
     total = sum(e.probability for _, e in best.values()) or 1.0
     out = [
-        cite.model_copy(update={"score": round(min(1.0, e.probability / total), 6)})
-        for cite, e in best.values()
+        cite.model_copy(
+            update={
+                "score": round(min(1.0, e.probability / total), 6),
+                "copies": list(copies.get(source, {}).values()),
+            }
+        )
+        for source, (cite, e) in best.items()
     ]
     out.sort(key=lambda cite: -cite.score)
     return out

@@ -33,7 +33,7 @@ FEATURES = (
     "coverage",  # best IDF-weighted share of the question's terms those passages mention
     "proximity",  # best share of the question's word pairs that stand together in them
     "log_passages",  # log of the number of passages that state the answer
-    "log_docs",  # log of the number of documents that state it
+    "log_docs",  # log of the number of sources that state it (copies of one text are one)
     "in_question",  # share of the answer's words that the question already contains
     "log_words",  # log(1 + words in the answer)
     "dense",  # best cosine between the question and the citations' passages (MiniLM)
@@ -107,6 +107,7 @@ class Evidence:
     missing: float = 0.0  # the rarest question term's absence from the passage (0-1)
     shared: float = 0.0  # the span's probability under the question's shared normalization
     passage: tuple[str, int] = ("", 0)  # (doc_id, paragraph) of the passage read
+    source: str = ""  # the document standing for its source (``qa.reading.copies``): copies share one
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ def features(
             max(e.coverage for e in evidence),
             max(e.proximity for e in evidence),
             math.log(len(evidence)),
-            math.log(len({e.doc_id for e in evidence})),
+            math.log(len({e.source or e.doc_id for e in evidence})),  # copies count once
             sum(w in asked for w in words) / len(words) if words else 1.0,
             math.log1p(len(words)),
             max(e.dense for e in evidence),
