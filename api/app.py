@@ -18,10 +18,12 @@ from starlette.concurrency import run_in_threadpool
 from api import errors, metrics
 from api.admission import AskQueue
 from api.deps import AskQueueDep, EngineDep
+from api.routes import feeds as feeds_routes
 from api.security import RequestGate, SecurityHeaders, require_write_key
 from index.backend import BackendUnavailable
 from index.hardware import available_cores
 from qa.engine import Engine
+from qa.intake.feeds import Feeds, Poller
 from qa.schemas import (
     ADDED,
     MAX_K,
@@ -70,7 +72,14 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         if engine is None:
             owned = await run_in_threadpool(Engine, settings)
             app.state.engine = owned
+        app.state.feeds = Feeds(app.state.engine, allow_private=settings.feed_allow_private)
+        poller = None
+        if settings.follow_feeds and not app.state.engine.index.read_only:
+            poller = Poller(app.state.feeds, tick_s=settings.feed_poll_tick_s)
+            poller.start()
         yield
+        if poller is not None:
+            await run_in_threadpool(poller.stop)
         if owned is not None:
             owned.close()
 
@@ -107,6 +116,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.add_middleware(SecurityHeaders)  # on every response, the gate's refusals included
     errors.install(app)
     _routes(app)
+    app.include_router(feeds_routes.router)
     _page(app)
     return app
 

@@ -531,17 +531,11 @@ class Engine:
     def _distinct_sources(self, questions: list[str], top_k: int, allowed: Any) -> list[list[Passage]]:
         """The ``top_k`` best passages of each question, a passage that copies a better one
         of another article (a wire copy: ``qa.reading.copies``) left out and the next one read
-        in its place, so that copies of one text do not crowd out other sources. (The copy
-        is still cited with its original when corroboration finds it.)"""
-        retrieved = self.retriever.retrieve_many(questions, top_k, allowed)
-        out = []
-        for question, found in zip(questions, retrieved, strict=True):
-            kept = distinct(found)
-            if len(kept) < len(found):  # copies were left out: read as many more
-                deeper = self.retriever.retrieve_many([question], min(MAX_K, 2 * top_k), allowed)[0]
-                kept = distinct(deeper)[:top_k]
-            out.append(kept)
-        return out
+        in its place, so that copies of one text do not crowd out other sources (the copy is
+        still cited with its original when corroboration finds it). The ranking reads its
+        candidates' records anyway, so the deeper list costs no round trip."""
+        deeper = self.retriever.retrieve_many(questions, min(MAX_K, 2 * top_k), allowed)
+        return [distinct(found)[:top_k] for found in deeper]
 
     def _cite_articles(self, replies: Sequence[AskResponse | SearchResponse]) -> None:
         """Name each passage's and citation's article (headline, date, outlet), give each

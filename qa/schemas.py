@@ -320,3 +320,32 @@ class Health(BaseModel):
     passages: int
     reader: bool
     precision: Precision | None = None
+
+
+class FeedIn(BaseModel):
+    """A feed to follow: read now, then every ``interval_s`` seconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, max_length=2048, description="an http(s) RSS, Atom or RDF feed URL")
+    interval_s: int | None = Field(
+        default=None, ge=60, le=7 * 86_400, description="seconds between reads (default 600)"
+    )
+
+
+class FeedOut(BaseModel):
+    feed_id: str
+    url: str
+    interval_s: int
+    added: str = Field(description="when it was followed (ISO 8601, UTC)")
+    last_fetched: str | None = Field(default=None, description="when it was last read")
+    last_new_entry: str | None = Field(default=None, description="when a read last added an entry")
+    entries: int = Field(description="entries in the feed at its last successful read")
+    added_entries: int = Field(description="entries added from it since it was followed")
+    failures: int = Field(description="reads failed in a row (each doubles the wait, up to 6 h)")
+    last_error: str | None = None
+    next_read: str = Field(description="when it is read next")
+
+
+class FeedList(BaseModel):
+    feeds: list[FeedOut]

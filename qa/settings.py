@@ -20,6 +20,16 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
 
     data_dir: Path = Field(default=Path("data"), description="built indexes live here")
+    follow_feeds: bool = Field(
+        default=True, description="the server reads the followed feeds (POST /feeds) when they are due"
+    )
+    feed_allow_private: bool = Field(
+        default=False,
+        description="followed feeds may be on private, loopback or link-local addresses (tests, intranets)",
+    )
+    feed_poll_tick_s: float = Field(
+        default=5.0, gt=0, le=3600, description="how often due feeds are looked for"
+    )
     corpus: Path | None = Field(
         default=None, description="folder of news files to index (.txt, .html, feeds, .jsonl)"
     )

@@ -57,7 +57,9 @@ FORBIDDEN = {
     "index.backend": BACK_ENDS,
     "qa.retrieval": ("qa.reading", "qa.engine", *SHELLS_AND_TOOLING),
     "qa.reading": ("qa.engine", *SHELLS_AND_TOOLING),
-    "qa.engine": SHELLS_AND_TOOLING,
+    "qa.engine": ("qa.intake", *SHELLS_AND_TOOLING),
+    # News that comes in by itself (followed feeds) goes through the engine it is handed.
+    "qa.intake": ("qa.retrieval", "qa.reading", "index", *SHELLS_AND_TOOLING),
     "qa.schemas": ("qa.engine", "qa.retrieval", "qa.reading", *SHELLS_AND_TOOLING),
     "qa.settings": ("qa.engine", "qa.retrieval", "qa.reading", *SHELLS_AND_TOOLING),
     "qa.errors": ("qa.engine", "qa.retrieval", "qa.reading", *SHELLS_AND_TOOLING),

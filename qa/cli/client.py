@@ -111,6 +111,15 @@ class Client:
     def delete(self, doc_id: str) -> None:
         self._call("DELETE", f"/documents/{urllib.parse.quote(doc_id)}")
 
+    def follow(self, url: str, interval_s: int | None = None) -> dict:
+        return dict(self._call("POST", "/feeds", body=_given({"url": url, "interval_s": interval_s})))
+
+    def feeds(self) -> list[dict]:
+        return list(self._call("GET", "/feeds")["feeds"])
+
+    def unfollow(self, feed_id: str) -> None:
+        self._call("DELETE", f"/feeds/{urllib.parse.quote(feed_id)}")
+
 
 def _given(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}

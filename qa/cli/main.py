@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from qa.cli import render
+from qa.cli import feeds, render
 from qa.cli.client import Client, ServiceBusy, ServiceError, ServiceUnreachable
 from qa.errors import QAError
 
@@ -674,6 +674,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
     connection(p)
     p.set_defaults(func=cmd_delete)
+    feeds.register(sub, connection)
 
     p = sub.add_parser(
         "eval",

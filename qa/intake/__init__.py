@@ -1,0 +1,1 @@
+"""How news comes in besides a request: feeds the service follows (``feeds``)."""
