@@ -54,7 +54,8 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(QAError)
     async def _qa_error(_: Request, exc: QAError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status_for(exc))
+        # ``error`` names the core's class, so that a client raises the same (qa.Client).
+        return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=status_for(exc))
 
     @app.exception_handler(Busy)
     async def _busy(_: Request, exc: Busy) -> JSONResponse:

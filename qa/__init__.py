@@ -10,12 +10,14 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from qa.client import Client
     from qa.engine import Engine
     from qa.errors import DocumentExists, DocumentNotFound, InvalidDocument, InvalidQuestion, QAError
     from qa.settings import Settings
 
 _EXPORTS = {
     "Engine": "qa.engine",
+    "Client": "qa.client",
     "Settings": "qa.settings",
     "QAError": "qa.errors",
     "InvalidQuestion": "qa.errors",
@@ -24,6 +26,7 @@ _EXPORTS = {
     "DocumentExists": "qa.errors",
 }
 __all__ = [
+    "Client",
     "DocumentExists",
     "DocumentNotFound",
     "Engine",

@@ -27,6 +27,10 @@ class DocumentNotFound(QAError):
     pass
 
 
+class Unauthorized(QAError):
+    """The service wants an API key this request does not carry (HTTP 401)."""
+
+
 class DocumentExists(QAError):
     pass
 

@@ -225,6 +225,10 @@ class DocumentReplace(BaseModel):
 
 class Message(BaseModel):
     detail: str
+    error: str | None = Field(
+        default=None,
+        description="the kind of error (InvalidQuestion, DocumentNotFound...), where one applies",
+    )
 
 
 class ArticleOut(BaseModel):
@@ -327,7 +331,12 @@ class FeedIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=1, max_length=2048, description="an http(s) RSS, Atom or RDF feed URL")
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        pattern=r"^https?://[^\s/?#]+",
+        description="an http(s) RSS, Atom or RDF feed URL on a public address",
+    )
     interval_s: int | None = Field(
         default=None, ge=60, le=7 * 86_400, description="seconds between reads (default 600)"
     )

@@ -209,7 +209,7 @@ def test_the_service_follows_a_feed_it_is_given(tmp_path: Path, embedder: Any, s
         again = client.post("/feeds", json={"url": server.url + "/feed.xml"}, headers=key)
         assert again.status_code == 200 and again.json()["feed_id"] == feed_id
         bad = client.post("/feeds", json={"url": "file:///etc/passwd"}, headers=key)
-        assert bad.status_code == 400 and "http(s)" in bad.json()["detail"]
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "url"]
         assert client.delete(f"/feeds/{feed_id}", headers=key).status_code == 204
         assert client.get(f"/feeds/{feed_id}").status_code == 404
         assert client.get("/health").json()["documents"] == 2  # its entries stay

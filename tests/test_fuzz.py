@@ -25,7 +25,8 @@ MAX_EXAMPLES = 30
 # Operations whose input is a file (a feed, JSON Lines, an HTML page): whether it holds
 # documents is beyond what a schema can say, so a schema-valid body may get a clear 400. The
 # other checks (no 5xx, replies that match the schema) still apply to them.
-FILE_INPUT = {"/documents/import"}
+# A feed URL is likewise checked beyond its form (it must resolve, to a public address).
+FILE_INPUT = {"/documents/import", "/feeds"}
 
 
 def test_no_server_errors_and_responses_match_schema(fuzz_app) -> None:

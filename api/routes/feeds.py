@@ -46,6 +46,7 @@ def list_feeds(feeds: FeedsDep) -> FeedList:
 
 @router.get("/feeds/{feed_id}", response_model=FeedOut, responses=_ERRORS)
 def get_feed(feeds: FeedsDep, feed_id: FeedId) -> FeedOut:
+    """One followed feed and how its reads went."""
     return FeedOut(**feeds.get(feed_id).public())
 
 

@@ -289,23 +289,29 @@ def check_url(url: str, allow_private: bool) -> None:
     public (unless ``allow_private``): a client must not reach the service's own network."""
     if len(url) > MAX_URL_CHARS:
         raise InvalidRequest(f"the feed URL is longer than {MAX_URL_CHARS} characters")
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if any(c.isspace() or ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in url):
+        raise InvalidRequest("a feed URL holds no spaces, control characters or lone surrogates")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as exc:
+        raise InvalidRequest(f"{url[:100]!r} is not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not hostname:
         raise InvalidRequest(f"{url[:100]!r} is not an http(s) URL")
     if parts.username or parts.password:
         raise InvalidRequest("a feed URL with a user name or password is not followed")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError, ValueError) as exc:
-        raise InvalidRequest(f"cannot resolve {parts.hostname!r} ({exc})") from None
+        infos = socket.getaddrinfo(hostname, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise InvalidRequest(f"cannot resolve {hostname!r} ({exc})") from None
     if allow_private:
         return
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if not address.is_global or address.is_multicast:
             raise InvalidRequest(
-                f"{parts.hostname} resolves to {address}, a private, loopback or reserved address: "
+                f"{hostname} resolves to {address}, a private, loopback or reserved address: "
                 "feeds are fetched from public addresses only (QA_FEED_ALLOW_PRIVATE=true allows others)"
             )
 

@@ -1,0 +1,275 @@
+"""``qa.Client``: a running service, used from Python as ``qa.Engine`` is in-process.
+
+The same methods and return types as ``Engine`` where they make sense remotely (``search``,
+``ask``, ``ask_batch``, ``add``, ``import_file``, ``delete``, ``document``, ``documents``,
+``health``; and the followed feeds), the same pydantic models, and the core's exceptions
+for the service's errors (the reply's ``error`` names the class). A 503 with Retry-After
+(the reader's queue is full, the store is unreachable) is retried ``retries`` times, each
+after the wait the service asks for (at most ``MAX_RETRY_WAIT_S``).
+
+    with Client("http://127.0.0.1:8000", api_key="...") as client:
+        reply = client.ask("How many troops did Tajikistan mobilize?")
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from qa import errors
+from qa.errors import QAError, ServiceUnavailable
+from qa.schemas import (
+    AskBatchResponse,
+    AskResponse,
+    DocumentList,
+    DocumentOut,
+    DocumentsImported,
+    DocumentSummary,
+    DocumentWritten,
+    FeedList,
+    FeedOut,
+    Health,
+    SearchResponse,
+)
+
+MAX_RETRY_WAIT_S = 30.0
+# The class of an error reply without an ``error`` name (an older server, a proxy), by status.
+_BY_STATUS: dict[int, type[QAError]] = {
+    400: errors.InvalidRequest,
+    401: errors.Unauthorized,
+    404: errors.DocumentNotFound,
+    409: errors.DocumentExists,
+    413: errors.DocumentTooLarge,
+    422: errors.InvalidRequest,
+    503: errors.ServiceUnavailable,
+    507: errors.StorageFull,
+}
+
+
+class Client:
+    """A client of one service at ``url`` (thread-safe; one connection pool)."""
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        retries: int = 2,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.retries = retries
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- questions ---------------------------------------------------------------------
+    def search(
+        self,
+        question: str,
+        k: int = 5,
+        doc_ids: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        published_after: str | date | None = None,
+        published_before: str | date | None = None,
+    ) -> SearchResponse:
+        params: dict[str, Any] = {"q": question, "k": k, "doc_id": doc_ids or []}
+        params["meta"] = [f"{key}={value}" for key, value in (metadata or {}).items()]
+        params |= _dates(published_after, published_before)
+        return SearchResponse.model_validate(self._call("GET", "/search", params=params))
+
+    def ask(
+        self,
+        question: str,
+        top_k: int = 5,
+        max_answers: int = 3,
+        doc_ids: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        published_after: str | date | None = None,
+        published_before: str | date | None = None,
+    ) -> AskResponse:
+        body = _reading(top_k, max_answers, doc_ids, metadata, published_after, published_before)
+        return AskResponse.model_validate(self._call("POST", "/ask", json={"question": question, **body}))
+
+    def ask_batch(
+        self,
+        questions: list[str],
+        top_k: int = 5,
+        max_answers: int = 3,
+        doc_ids: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        published_after: str | date | None = None,
+        published_before: str | date | None = None,
+    ) -> list[AskResponse]:
+        body = _reading(top_k, max_answers, doc_ids, metadata, published_after, published_before)
+        reply = self._call("POST", "/ask/batch", json={"questions": questions, **body})
+        return AskBatchResponse.model_validate(reply).results
+
+    # --- documents ---------------------------------------------------------------------
+    def add(
+        self,
+        doc_id: str,
+        text: str,
+        title: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        replace: bool = False,
+        *,
+        published: str | date | None = None,
+        source: str | None = None,
+        url: str | None = None,
+        format: str = "text",
+    ) -> int:
+        """Add a document (``replace=True``: add or replace); the passages indexed."""
+        fields = {"title": title, "metadata": metadata, "source": source, "url": url, "format": format}
+        fields["published"] = published.isoformat() if isinstance(published, date) else published
+        body = {"text": text, **{k: v for k, v in fields.items() if v is not None}}
+        if replace:
+            reply = self._call("PUT", f"/documents/{_quoted(doc_id)}", json=body)
+        else:
+            reply = self._call("POST", "/documents", json={"doc_id": doc_id, **body})
+        return DocumentWritten.model_validate(reply).passages
+
+    def import_file(
+        self,
+        name: str,
+        raw: bytes,
+        format: str | None = None,
+        replace: bool = False,
+        refused: list[tuple[str, str]] | None = None,
+    ) -> list[DocumentWritten]:
+        """Every document of one file, as ``Engine.import_file``: without a ``refused`` list
+        one bad entry refuses the file; with one, it is left out and recorded there."""
+        params: dict[str, Any] = {"name": name, "replace": replace, "strict": refused is None}
+        content_type = {"html": "text/html", "feed": "application/rss+xml", "jsonl": "application/x-ndjson"}
+        headers = {"Content-Type": content_type.get(format or "", "application/octet-stream")}
+        reply = DocumentsImported.model_validate(
+            self._call("POST", "/documents/import", params=params, content=raw, headers=headers)
+        )
+        if refused is not None:
+            refused += [(r.entry, r.reason) for r in reply.refused]
+        return reply.documents
+
+    def delete(self, doc_id: str) -> None:
+        self._call("DELETE", f"/documents/{_quoted(doc_id)}")
+
+    def document(self, doc_id: str) -> DocumentOut:
+        return DocumentOut.model_validate(self._call("GET", f"/documents/{_quoted(doc_id)}"))
+
+    def document_page(self, limit: int, after: str | None = None, sort: str = "published") -> DocumentList:
+        params = {"limit": limit, "sort": sort} | ({"after": after} if after is not None else {})
+        return DocumentList.model_validate(self._call("GET", "/documents", params=params))
+
+    def documents(
+        self, limit: int | None = None, after: str | None = None, sort: str = "published"
+    ) -> list[DocumentSummary]:
+        """Documents newest first (or by ``doc_id``), every page fetched until ``limit``."""
+        out: list[DocumentSummary] = []
+        while limit is None or len(out) < limit:
+            page = self.document_page(min(1000, limit - len(out)) if limit else 1000, after, sort)
+            out += page.documents
+            if page.next is None:
+                break
+            after = page.next
+        return out
+
+    def health(self) -> Health:
+        return Health.model_validate(self._call("GET", "/health"))
+
+    # --- followed feeds ----------------------------------------------------------------
+    def follow(self, url: str, interval_s: int | None = None) -> FeedOut:
+        body = {"url": url} | ({"interval_s": interval_s} if interval_s is not None else {})
+        return FeedOut.model_validate(self._call("POST", "/feeds", json=body))
+
+    def feeds(self) -> list[FeedOut]:
+        return FeedList.model_validate(self._call("GET", "/feeds")).feeds
+
+    def unfollow(self, feed_id: str) -> None:
+        self._call("DELETE", f"/feeds/{_quoted(feed_id)}")
+
+    # --- the wire ----------------------------------------------------------------------
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        for attempt in range(self.retries + 1):
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TimeoutException:
+                raise ServiceUnavailable(
+                    f"the service at {self.url} did not answer within the timeout"
+                    + ("; the write may still complete" if method != "GET" else "")
+                ) from None
+            except httpx.TransportError as exc:
+                raise ServiceUnavailable(f"no QA service at {self.url} ({exc})") from None
+            wait = _retry_after(response)
+            if response.status_code == 503 and wait is not None and attempt < self.retries:
+                time.sleep(min(wait, MAX_RETRY_WAIT_S))
+                continue
+            break
+        if response.status_code >= 400:
+            raise _error(response)
+        return response.json() if response.content else None
+
+
+def _error(response: httpx.Response) -> QAError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"detail": response.text[:500]}
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, list):  # FastAPI's validation errors
+        detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])[1:]))}: {d.get('msg')}" for d in detail)
+    named = getattr(errors, str(body.get("error", "")) if isinstance(body, dict) else "", None)
+    kind = named if isinstance(named, type) and issubclass(named, QAError) else None
+    kind = kind or _BY_STATUS.get(
+        response.status_code, ServiceUnavailable if response.status_code >= 500 else QAError
+    )
+    return kind(str(detail or f"HTTP {response.status_code}"))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _quoted(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def _dates(after: str | date | None, before: str | date | None) -> dict[str, str]:
+    out = {}
+    for key, value in (("published_after", after), ("published_before", before)):
+        if value is not None:
+            out[key] = value.isoformat() if isinstance(value, date) else value
+    return out
+
+
+def _reading(
+    top_k: int,
+    max_answers: int,
+    doc_ids: list[str] | None,
+    metadata: dict[str, Any] | None,
+    after: str | date | None,
+    before: str | date | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"top_k": top_k, "max_answers": max_answers}
+    if doc_ids is not None:
+        body["doc_ids"] = doc_ids
+    if metadata is not None:
+        body["metadata"] = metadata
+    return body | _dates(after, before)

@@ -1,0 +1,116 @@
+"""``qa.Client`` against a live service: the same behaviour as ``Engine`` in-process (the
+same answers, offsets and errors), over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from qa import Client, Engine
+from qa.errors import (
+    DocumentExists,
+    DocumentNotFound,
+    InvalidDocument,
+    InvalidQuestion,
+    InvalidRequest,
+    ServiceUnavailable,
+    Unauthorized,
+)
+from qa.tools.devserver import running_server
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+QUESTION = "How many troops did Tajikistan mobilize?"
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    with (
+        running_server(tmp_path_factory.mktemp("client-data"), SEEDS, QA_API_KEY="k3y") as url,
+        Client(url, api_key="k3y") as remote,
+    ):
+        yield remote
+
+
+def test_answers_and_passages_are_the_engines(client: Client, seed_engine: Engine) -> None:
+    here, there = seed_engine.ask(QUESTION), client.ask(QUESTION)
+    assert there.answers and there.answers[0].text == "20,000"
+    assert [(a.text, [(c.doc_id, c.start, c.end) for c in a.citations]) for a in there.answers] == [
+        (a.text, [(c.doc_id, c.start, c.end) for c in a.citations]) for a in here.answers
+    ]
+    found = client.search(QUESTION, k=3, published_after="2021-07-01")
+    assert [p.doc_id for p in found.passages] == [
+        p.doc_id for p in seed_engine.search(QUESTION, k=3, published_after="2021-07-01").passages
+    ]
+    batch = client.ask_batch([QUESTION, "Who is the president of Tajikistan?"], top_k=3)
+    assert len(batch) == 2 and batch[0].question == QUESTION
+    health = client.health()
+    assert health.ready and health.reader and health.documents >= 5
+
+
+def test_documents_round_trip_with_the_cores_errors(client: Client) -> None:
+    text = "The harbour authority said the ferry to the island resumed service on Sunday morning."
+    assert client.add("ferry", text, metadata={"desk": "ports"}, published="2021-07-04") == 1
+    with pytest.raises(DocumentExists):
+        client.add("ferry", text)
+    doc = client.document("ferry")
+    assert (doc.text, doc.metadata, doc.published, doc.fields_from["published"]) == (
+        text,
+        {"desk": "ports"},
+        "2021-07-04",
+        "given",
+    )
+    assert client.add("ferry", text + " Tickets cost 12 euros.", replace=True) == 1
+    assert "ferry" in {d.doc_id for d in client.documents(sort="doc_id")}
+    refused: list[tuple[str, str]] = []
+    lines = b'{"doc_id": "a1", "text": "The ferry resumed on Sunday, officials said."}\n{"doc_id": "a2"}\n'
+    written = client.import_file("desk.jsonl", lines, refused=refused)
+    assert [(w.doc_id, w.status) for w in written] == [("a1", "added")] and refused[0][0] == "line 2"
+    assert client.import_file("desk.jsonl", lines, refused=[])[0].status == "unchanged"
+    with pytest.raises(InvalidDocument, match="line 2"):
+        client.import_file("other.jsonl", lines)  # no refused list: one bad line refuses the file
+    client.delete("ferry")
+    with pytest.raises(DocumentNotFound):
+        client.document("ferry")
+    with pytest.raises(DocumentNotFound):
+        client.delete("ferry")
+    with pytest.raises(InvalidQuestion):
+        client.ask("   ")
+    with pytest.raises(InvalidRequest):
+        client.ask(QUESTION, top_k=0)
+
+
+def test_a_client_without_the_key_cannot_write(client: Client) -> None:
+    with Client(client.url) as anonymous:
+        assert anonymous.search(QUESTION, k=1).passages  # reads are open
+        with pytest.raises(Unauthorized):
+            anonymous.add("nope", "The ferry to the island resumed service on Sunday, officials said.")
+
+
+def test_a_busy_service_is_retried_as_it_asks_then_reported() -> None:
+    calls = []
+
+    def busy_once(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if len(calls) == 1:
+            return httpx.Response(503, headers={"Retry-After": "0"}, json={"detail": "queue full"})
+        health = {"status": "ok", "ready": True, "documents": 0, "passages": 0, "reader": False}
+        return httpx.Response(200, json=health)
+
+    with Client("http://service.test", transport=httpx.MockTransport(busy_once)) as remote:
+        assert remote.health().ready and len(calls) == 2
+
+    def always_busy(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, headers={"Retry-After": "0"}, json={"detail": "queue full"})
+
+    busy = httpx.MockTransport(always_busy)
+    with (
+        Client("http://service.test", transport=busy) as remote,
+        pytest.raises(ServiceUnavailable, match="full"),
+    ):
+        remote.health()
+    with Client("http://127.0.0.1:9", timeout=2) as nobody, pytest.raises(ServiceUnavailable, match="no QA"):
+        nobody.health()
