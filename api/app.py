@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path as PathLib
 from typing import Annotated, Any, Literal
 
@@ -12,10 +12,11 @@ from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
+from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import StringConstraints
 from starlette.concurrency import run_in_threadpool
 
-from api import errors, metrics
+from api import errors, mcp, metrics
 from api.admission import AskQueue
 from api.deps import AskQueueDep, EngineDep
 from api.routes import feeds as feeds_routes
@@ -73,13 +74,15 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
             owned = await run_in_threadpool(Engine, settings)
             app.state.engine = owned
         app.state.feeds = Feeds(app.state.engine, allow_private=settings.feed_allow_private)
-        poller = None
-        if settings.follow_feeds and not app.state.engine.index.read_only:
-            poller = Poller(app.state.feeds, tick_s=settings.feed_poll_tick_s)
-            poller.start()
-        yield
-        if poller is not None:
-            await run_in_threadpool(poller.stop)
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(agents.session_manager.run())
+            poller = None
+            if settings.follow_feeds and not app.state.engine.index.read_only:
+                poller = Poller(app.state.feeds, tick_s=settings.feed_poll_tick_s)
+                poller.start()
+            yield
+            if poller is not None:
+                await run_in_threadpool(poller.stop)
         if owned is not None:
             owned.close()
 
@@ -117,6 +120,15 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     errors.install(app)
     _routes(app)
     app.include_router(feeds_routes.router)
+    # MCP at /mcp (streamable HTTP, stateless: any replica answers any call). Its callers hold
+    # the key when reads are protected, so they may write then, or when no key guards writes.
+    agents = mcp.build(lambda: app.state.engine, allow_writes=not settings.api_key or settings.protect_reads)
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *settings.mcp_allowed_hosts]
+    security = TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=[f"http://{h}" for h in hosts])
+    served = agents.streamable_http_app(
+        streamable_http_path="/mcp", stateless_http=True, json_response=True, transport_security=security
+    )
+    app.router.routes.extend(served.routes)
     _page(app)
     return app
 

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # POST routes that only read: they take a body because a question can be long.
 READ_POSTS = frozenset({"/ask", "/ask/batch"})
+MCP_PATH = "/mcp"  # the MCP endpoint (api.mcp): keyed like a read
 # The body of a read (the largest valid /ask/batch, 64 questions with filters, is well under
 # this): a client without a key cannot make the service hold megabytes per request.
 MAX_READ_BODY_BYTES = 1 << 20
@@ -87,6 +88,8 @@ class RequestGate:
             return False
         if self.protect_reads:
             return True
+        if path == MCP_PATH:  # agents' calls: reads, and writes only where every caller has the key
+            return False
         return method in ("PUT", "DELETE", "PATCH") or (method == "POST" and path not in READ_POSTS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
         default=False,
         description="followed feeds may be on private, loopback or link-local addresses (tests, intranets)",
     )
+    mcp_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host headers /mcp accepts besides loopback (DNS-rebinding protection): e.g. "
+        '["news.example:443"]',
+    )
     feed_poll_tick_s: float = Field(
         default=5.0, gt=0, le=3600, description="how often due feeds are looked for"
     )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from qa.cli import feeds, render
+from qa.cli import agents, feeds, render
 from qa.cli.client import Client, ServiceBusy, ServiceError, ServiceUnreachable
 from qa.errors import QAError
 
@@ -675,6 +675,7 @@ def build_parser() -> argparse.ArgumentParser:
     connection(p)
     p.set_defaults(func=cmd_delete)
     feeds.register(sub, connection)
+    agents.register(sub, _local_engine)
 
     p = sub.add_parser(
         "eval",
