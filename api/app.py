@@ -16,13 +16,14 @@ from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import StringConstraints
 from starlette.concurrency import run_in_threadpool
 
-from api import errors, mcp, metrics
+from api import errors, metrics
 from api.admission import AskQueue
 from api.deps import AskQueueDep, EngineDep
 from api.routes import feeds as feeds_routes
 from api.security import RequestGate, SecurityHeaders, require_write_key
 from index.backend import BackendUnavailable
 from index.hardware import available_cores
+from qa.agents import mcp
 from qa.engine import Engine
 from qa.intake.feeds import Feeds, Poller
 from qa.schemas import (

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # POST routes that only read: they take a body because a question can be long.
 READ_POSTS = frozenset({"/ask", "/ask/batch"})
-MCP_PATH = "/mcp"  # the MCP endpoint (api.mcp): keyed like a read
+MCP_PATH = "/mcp"  # the MCP endpoint (qa.agents.mcp): keyed like a read
 # The body of a read (the largest valid /ask/batch, 64 questions with filters, is well under
 # this): a client without a key cannot make the service hold megabytes per request.
 MAX_READ_BODY_BYTES = 1 << 20

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHELLS_AND_TOOLING = ("api", "qa.cli", "qa.evaluation", "qa.tools")
+SHELLS_AND_TOOLING = ("api", "qa.cli", "qa.agents", "qa.evaluation", "qa.tools")
 
 
 def module_name(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""The service's tools for LLM agents over the Model Context Protocol (``api.mcp``), driven by
+"""The service's tools for LLM agents over the Model Context Protocol (``qa.agents.mcp``), driven by
 the SDK's own client: in-process, over stdio (``qa mcp``) and over HTTP (``/mcp``)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from mcp import Client as AgentClient
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from api.mcp import build
+from qa.agents.mcp import build
 from qa.engine import Engine
 from qa.tools.devserver import running_server
 

@@ -1,4 +1,4 @@
-"""``qa mcp``: the service's tools for an LLM agent over stdio (``api.mcp``)."""
+"""``qa mcp``: the service's tools for an LLM agent over stdio (``qa.agents.mcp``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 
 def cmd_mcp(args: argparse.Namespace, local_engine: Callable[[argparse.Namespace, bool], Any]) -> int:
-    from api.mcp import serve_stdio
+    from qa.agents.mcp import serve_stdio
 
     args.local = True
     with local_engine(args, True) as engine:
