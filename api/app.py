@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import StringConstraints
@@ -20,12 +20,15 @@ from api import errors, metrics
 from api.admission import AskQueue
 from api.deps import AskQueueDep, EngineDep
 from api.routes import feeds as feeds_routes
+from api.routes import jobs as jobs_routes
+from api.routes.jobs import job_out
 from api.security import RequestGate, SecurityHeaders, require_write_key
 from index.backend import BackendUnavailable
 from index.hardware import available_cores
 from qa.agents import mcp
 from qa.engine import Engine
 from qa.intake.feeds import Feeds, Poller
+from qa.intake.jobs import Jobs
 from qa.schemas import (
     ADDED,
     MAX_K,
@@ -75,6 +78,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
             owned = await run_in_threadpool(Engine, settings)
             app.state.engine = owned
         app.state.feeds = Feeds(app.state.engine, allow_private=settings.feed_allow_private)
+        app.state.jobs = Jobs(app.state.engine)
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(agents.session_manager.run())
             poller = None
@@ -84,6 +88,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
             yield
             if poller is not None:
                 await run_in_threadpool(poller.stop)
+            await run_in_threadpool(app.state.jobs.close)
         if owned is not None:
             owned.close()
 
@@ -121,6 +126,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     errors.install(app)
     _routes(app)
     app.include_router(feeds_routes.router)
+    app.include_router(jobs_routes.router)
     # MCP at /mcp (streamable HTTP, stateless: any replica answers any call). Its callers hold
     # the key when reads are protected, so they may write then, or when no key guards writes.
     agents = mcp.build(lambda: app.state.engine, allow_writes=not settings.api_key or settings.protect_reads)
@@ -357,7 +363,14 @@ def _routes(app: FastAPI) -> None:
             bool,
             Query(description="refuse the whole file for one bad entry (default: leave the entry out)"),
         ] = False,
-    ) -> DocumentsImported:
+        wait: Annotated[
+            bool | None,
+            Query(
+                description="false: answer 202 with a job at once (GET /jobs/{job_id}); default: wait, "
+                "unless the file is larger than QA_BACKGROUND_IMPORT_BYTES"
+            ),
+        ] = None,
+    ) -> DocumentsImported | JSONResponse:
         """Every document of one file, sent as the body: an HTML page, an RSS or Atom feed (one
         document per entry, with its date and link), JSON Lines (`{"doc_id", "text", "title",
         "published", "source", "url", "metadata"}` per line) or plain text. The whole file is
@@ -369,6 +382,10 @@ def _routes(app: FastAPI) -> None:
         else 200."""
         fmt = IMPORT_TYPES.get(request.headers.get("content-type", "").split(";")[0].strip().lower())
         raw = await request.body()
+        if wait is False or (wait is None and len(raw) > engine.settings.background_import_bytes):
+            job = app.state.jobs.submit(name, raw, fmt, replace, strict)
+            accepted = job_out(job).model_dump(mode="json", exclude_none=True)
+            return JSONResponse(accepted, status_code=202, headers={"Location": f"jobs/{job.job_id}"})
         refused: list[tuple[str, str]] | None = None if strict else []
         written = await run_in_threadpool(engine.import_file, name, raw, fmt, replace, refused)
         if not any(d.status == ADDED for d in written):

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from qa import errors
-from qa.errors import QAError, ServiceUnavailable
+from qa.errors import InvalidDocument, QAError, ServiceUnavailable
 from qa.schemas import (
     AskBatchResponse,
     AskResponse,
@@ -33,6 +33,7 @@ from qa.schemas import (
     FeedList,
     FeedOut,
     Health,
+    JobOut,
     SearchResponse,
 )
 
@@ -156,12 +157,26 @@ class Client:
         params: dict[str, Any] = {"name": name, "replace": replace, "strict": refused is None}
         content_type = {"html": "text/html", "feed": "application/rss+xml", "jsonl": "application/x-ndjson"}
         headers = {"Content-Type": content_type.get(format or "", "application/octet-stream")}
-        reply = DocumentsImported.model_validate(
-            self._call("POST", "/documents/import", params=params, content=raw, headers=headers)
-        )
+        answer = self._call("POST", "/documents/import", params=params, content=raw, headers=headers)
+        if "job_id" in answer:  # a large file, taken in the background: waited for here
+            job = self.wait_for(answer["job_id"])
+            if job.state == "failed":
+                raise InvalidDocument(job.error or "the import failed")
+            answer = {"documents": job.documents, "refused": job.refused}
+        reply = DocumentsImported.model_validate(answer)
         if refused is not None:
             refused += [(r.entry, r.reason) for r in reply.refused]
         return reply.documents
+
+    def job(self, job_id: str) -> JobOut:
+        """A background import (``POST /documents/import?wait=false``)."""
+        return JobOut.model_validate(self._call("GET", f"/jobs/{_quoted(job_id)}"))
+
+    def wait_for(self, job_id: str, poll_s: float = 0.5) -> JobOut:
+        """The job once it has ended (done or failed)."""
+        while (job := self.job(job_id)).state in ("queued", "running"):
+            time.sleep(poll_s)
+        return job
 
     def delete(self, doc_id: str) -> None:
         self._call("DELETE", f"/documents/{_quoted(doc_id)}")

@@ -6,7 +6,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from functools import partial
@@ -91,7 +91,10 @@ MAX_PAGE_BYTES = 1_000_000  # titles and metadata in one page of GET /documents
 SORTS = ("published", "doc_id")  # orders of GET /documents
 # How a stored provenance reads in a document's ``fields_from``.
 FIELDS_FROM = {GIVEN: "given", PAGE: "page", DETECTED: "text", DERIVED: "first line"}
-MAX_IMPORT_DOCUMENTS = 1000  # documents of one file in one request (POST /documents/import)
+MAX_IMPORT_DOCUMENTS = 1000
+# Documents written at a time by a background import (each chunk one write, its progress told).
+PROGRESS_CHUNK = 20
+Progress = Callable[[int, int], None]  # documents of one file in one request (POST /documents/import)
 
 
 class Engine:
@@ -273,6 +276,7 @@ class Engine:
         format: str | None = None,
         replace: bool = False,
         refused: list[tuple[str, str]] | None = None,
+        progress: Progress | None = None,
     ) -> list[DocumentWritten]:
         """Every document of one file (text, HTML, an RSS/Atom/RDF feed, JSON Lines; the format
         by its name unless given), checked whole before any is written, each reported
@@ -283,7 +287,10 @@ class Engine:
         A text or HTML file's doc_id is its name's stem; a feed's entries are
         ``<stem>-<hash of guid, else link, else content>``. A bad entry or line refuses the
         whole file, or, with a ``refused`` list, only itself: it is recorded there as
-        ("entry N" / "line N", why) and the others are written."""
+        ("entry N" / "line N", why) and the others are written. With ``progress`` (a
+        background import), documents are written ``PROGRESS_CHUNK`` at a time, each whole or
+        absent, and ``progress(done, total)`` is called after each chunk; without it the file
+        is one write."""
         self._check_size(raw)
         try:
             docs = read_document(name, raw, format, refused=refused)
@@ -295,7 +302,7 @@ class Engine:
                 "(`qa add` sends JSON Lines in parts; `qa index` takes a folder of any size)"
             )
         collection = (format or format_of(name)) in MULTI
-        return self._write(docs, replace or collection, name, keep_unchanged=True)
+        return self._write(docs, replace or collection, name, keep_unchanged=True, progress=progress)
 
     def _check_size(self, text: str | bytes) -> bytes:
         if isinstance(text, str):
@@ -322,6 +329,7 @@ class Engine:
         replace: bool,
         name: str | None = None,
         keep_unchanged: bool = False,
+        progress: Progress | None = None,
     ) -> list[DocumentWritten]:
         """Check every document, then write them all (one embedding pass). ``name``: the file
         they came from, whose passages together are held to the one-document limit too.
@@ -357,15 +365,20 @@ class Engine:
                 f"{name} splits into {total:,} passages; one request takes at most "
                 f"{self.settings.max_passages_per_document:,} (QA_MAX_PASSAGES_PER_DOCUMENT)"
             )
-        if docs:
+        step = PROGRESS_CHUNK if progress is not None else max(1, len(docs))
+        if progress is not None:
+            progress(len(incoming) - len(docs), len(incoming))  # the unchanged ones are done
+        for lo in range(0, len(docs), step):
             with self._index_errors():
                 try:
-                    self.index.add(docs, replace=replace, split=split)
+                    self.index.add(docs[lo : lo + step], replace=replace, split=split[lo : lo + step])
                 except DocumentExistsError as exc:
                     doc_id = exc.args[0] if exc.args else docs[0].doc_id
                     raise DocumentExists(
                         f"document {doc_id!r} already exists (PUT /documents/{doc_id} replaces it)"
                     ) from None
+            if progress is not None:
+                progress(len(incoming) - len(docs) + min(len(docs), lo + step), len(incoming))
         written = []
         for item in incoming:
             if status[item.doc_id] == UNCHANGED:

@@ -358,3 +358,26 @@ class FeedOut(BaseModel):
 
 class FeedList(BaseModel):
     feeds: list[FeedOut]
+
+
+class JobOut(BaseModel):
+    """A background import (``POST /documents/import?wait=false``) and how far it is."""
+
+    job_id: str
+    name: str = Field(description="the file's name")
+    state: Literal["queued", "running", "done", "failed"]
+    created: str
+    finished: str | None = None
+    documents_done: int = Field(description="documents written (or found unchanged) so far")
+    documents_total: int | None = Field(default=None, description="documents in the file, once it is read")
+    error: str | None = Field(
+        default=None, description="why it failed (its documents are each whole or absent)"
+    )
+    documents: list[DocumentWritten] = Field(
+        default_factory=list, description="each document's status, when done"
+    )
+    refused: list[EntryRefused] = Field(default_factory=list)
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
         description="Host headers /mcp accepts besides loopback (DNS-rebinding protection): e.g. "
         '["news.example:443"]',
     )
+    background_import_bytes: int = Field(
+        default=1_000_000, ge=0, description="POST /documents/import of a larger file runs as a job (202)"
+    )
     feed_poll_tick_s: float = Field(
         default=5.0, gt=0, le=3600, description="how often due feeds are looked for"
     )

@@ -333,6 +333,15 @@ def test_add_takes_article_fields_feeds_and_json_lines(
     capsys.readouterr()
     assert main(["add", str(big), "--service", keyed_server]) == 0  # in parts of 500 lines
     assert capsys.readouterr().out.count("bulk-") == 600
+    rows = [{"doc_id": f"late-{n}", "text": f"Bulletin {n}: the ferry left on time."} for n in range(600)]
+    rows[549] = {"doc_id": "late-549"}  # line 550 has no text
+    strict = tmp_path / "strict.jsonl"
+    strict.write_text("\n".join(json.dumps(r) for r in rows))
+    assert main(["add", str(strict), "--strict", "--service", keyed_server]) == 1
+    err = capsys.readouterr().err
+    assert "line 550" in err and "nothing was sent" in err
+    listed = Client(keyed_server)._call("GET", "/documents", params={"limit": 1000, "sort": "doc_id"})
+    assert not any(d["doc_id"].startswith("late-") for d in listed["documents"])  # the first 500 too
     assert main(["add", str(note), str(feed), "--title", "x", "--service", keyed_server]) == 1
     assert "one file" in capsys.readouterr().err
 

@@ -98,15 +98,23 @@ class Client:
             return dict(self._call("PUT", f"/documents/{urllib.parse.quote(doc_id)}", body=body))
         return dict(self._call("POST", "/documents", body={"doc_id": doc_id, **body}))
 
-    def import_file(self, name: str, raw: bytes, replace: bool = False, strict: bool = False) -> dict:
+    def import_file(
+        self, name: str, raw: bytes, replace: bool = False, strict: bool = False, wait: bool | None = None
+    ) -> dict:
         """Every document of a file (a feed, JSON Lines, HTML, text): its format by its name.
         The reply: ``documents`` written and the entries ``refused`` (none with ``strict``:
-        one bad entry refuses the file)."""
+        one bad entry refuses the file), or, taken in the background (``wait=False``, or a
+        large file), the job (``job_id``) to follow with ``job``."""
         params = {"name": name, "replace": "true" if replace else None, "strict": "true" if strict else None}
+        if wait is not None:
+            params["wait"] = "true" if wait else "false"
         reply = self._call(
             "POST", "/documents/import", params=params, raw=raw, content_type="application/octet-stream"
         )
         return dict(reply)
+
+    def job(self, job_id: str) -> dict:
+        return dict(self._call("GET", f"/jobs/{urllib.parse.quote(job_id)}"))
 
     def delete(self, doc_id: str) -> None:
         self._call("DELETE", f"/documents/{urllib.parse.quote(doc_id)}")

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -463,9 +464,15 @@ def cmd_add(args: argparse.Namespace) -> int:
                         f"{path}: a {fmt} file carries each article's fields itself; "
                         f"drop --{next(iter(given))}"
                     )
+                if args.strict:  # checked whole before any part is sent, as the server checks a part
+                    _check_whole(path, raw, fmt)
                 replies = []
                 for part, numbers in _file_parts(raw, fmt):
-                    reply = client.import_file(path.name, part, replace=args.replace, strict=args.strict)
+                    reply = client.import_file(
+                        path.name, part, replace=args.replace, strict=args.strict, wait=False
+                    )
+                    if "job_id" in reply:
+                        reply = follow_job(client, reply, str(path))
                     replies += reply["documents"]
                     for refused in reply.get("refused", []):
                         print(
@@ -493,6 +500,49 @@ def cmd_add(args: argparse.Namespace) -> int:
             tally = Counter(reply.get("status", "added") for reply in replies)
             print(f"{path}: " + ", ".join(f"{tally[s]} {s}" for s in ("added", "replaced", "unchanged")))
     return 0
+
+
+def _check_whole(path: Path, raw: bytes, fmt: str) -> None:
+    """Refuse a file with a bad entry or line before any part of it is sent (``--strict``)."""
+    from index.text.formats import read_document
+    from index.text.raw import CorpusError
+
+    try:
+        read_document(path.name, raw, fmt)
+    except CorpusError as exc:
+        raise QAError(f"{path}: {exc} (nothing was sent)") from None
+
+
+def follow_job(client: Client, job: dict, label: str, poll_s: float = 0.5, patience_s: float = 120.0) -> dict:
+    """Wait for a background import to end, a progress bar on a terminal; its documents and
+    refused entries as the import's own reply gives them. While the job runs this never
+    gives up; it stops only when the service stays unreachable for ``patience_s``."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=job.get("documents_total") or 0, desc=label, unit="doc", disable=not sys.stderr.isatty())
+    lost_since = None
+    try:
+        while job["state"] in ("queued", "running"):
+            time.sleep(poll_s)
+            try:
+                job = client.job(job["job_id"])
+                lost_since = None
+            except (ServiceBusy, ServiceUnreachable) as exc:
+                lost_since = lost_since or time.monotonic()
+                if time.monotonic() - lost_since > patience_s:
+                    raise QAError(
+                        f"{label}: lost the service for {patience_s:.0f} s while its import ran ({exc}); "
+                        f"ask GET /jobs/{job['job_id']} later"
+                    ) from None
+                continue
+            bar.total = job.get("documents_total") or bar.total
+            bar.n = job.get("documents_done", 0)
+            bar.refresh()
+    finally:
+        bar.close()
+    if job["state"] == "failed":
+        raise QAError(f"{label}: {job.get('error') or 'the import failed'}")
+    return {"documents": job.get("documents", []), "refused": job.get("refused", [])}
 
 
 # JSON Lines documents per request: a large export goes in parts (each checked whole).
