@@ -53,11 +53,11 @@ from qa.errors import (
     StorageFull,
 )
 from qa.reading.answer_kind import KindModel
-from qa.reading.copies import distinct
 from qa.reading.pipeline import AnswerPipeline, Asked
 from qa.reading.reader import Reader, ReaderUnavailable
 from qa.reading.scorer import AnswerScorer
 from qa.retrieval import HybridRetriever
+from qa.retrieval.copies import distinct
 from qa.schemas import (
     ADDED,
     MAX_BATCH,
@@ -414,11 +414,13 @@ class Engine:
         doc = self.index.get_document(doc_id)
         if doc is None:
             raise DocumentNotFound(f"no document {doc_id!r}")
+        paragraphs = [p.text for p in split_paragraphs(doc.text, title=doc.title)]
         return DocumentOut(
             doc_id=doc.doc_id,
             title=doc.title,
             text=doc.text,
             metadata=doc.metadata,
+            copies=self.retriever.copies(doc.doc_id, paragraphs),
             **_article_out(doc.published, doc.outlet, doc.url, doc.provenance),
         )
 
@@ -543,7 +545,7 @@ class Engine:
 
     def _distinct_sources(self, questions: list[str], top_k: int, allowed: Any) -> list[list[Passage]]:
         """The ``top_k`` best passages of each question, a passage that copies a better one
-        of another article (a wire copy: ``qa.reading.copies``) left out and the next one read
+        of another article (a wire copy: ``qa.retrieval.copies``) left out and the next one read
         in its place, so that copies of one text do not crowd out other sources (the copy is
         still cited with its original when corroboration finds it). The ranking reads its
         candidates' records anyway, so the deeper list costs no round trip."""

@@ -255,6 +255,10 @@ class ArticleOut(BaseModel):
 
 class DocumentOut(ArticleOut):
     text: str
+    copies: list[str] = Field(
+        default_factory=list,
+        description="documents that carry most of this one's paragraphs in the same words (wire copies)",
+    )
 
 
 class DocumentSummary(ArticleOut):

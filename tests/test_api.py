@@ -79,6 +79,7 @@ def test_documents_list_and_get(client: TestClient) -> None:
         "detected",
         "fields_from",
         "title_from_text",
+        "copies",
     }
     missing = client.get("/documents/nope")
     assert missing.status_code == 404 and "nope" in missing.json()["detail"]

@@ -1,4 +1,4 @@
-"""Wire copies: one text under several outlets' names is one source (``qa.reading.copies``)."""
+"""Wire copies: one text under several outlets' names is one source (``qa.retrieval.copies``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.reading.copies import are_copies, shingles, sources
+from qa.retrieval.copies import are_copies, shingles, sources
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -125,3 +125,7 @@ def test_an_answer_cites_a_wire_story_once_with_its_copies(make_engine, tmp_path
     assert {kept.doc_id, copy.doc_id} == {"wire", "pamir-daily"}
     text = engine.document(copy.doc_id).text
     assert text[copy.start : copy.end] == "Tuesday" and copy.title  # exact, and named like a citation
+    # Each document says which documents are its copies; an outlet's own report has none.
+    assert engine.document("wire").copies == ["pamir-daily"]
+    assert engine.document("pamir-daily").copies == ["wire"]
+    assert engine.document("radio").copies == []

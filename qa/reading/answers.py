@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa.reading.answer_kind import KindModel, span_kind
-from qa.reading.copies import sources
 from qa.reading.kinds import question_kinds
 from qa.reading.reader import Span
 from qa.reading.scorer import Evidence, QuestionContext, features
 from qa.reading.squad import normalize_answer
+from qa.retrieval.copies import sources
 from qa.schemas import Answer, Citation, Copy, Passage
 
 CONTEXT_CHARS = 240

@@ -107,7 +107,7 @@ class Evidence:
     missing: float = 0.0  # the rarest question term's absence from the passage (0-1)
     shared: float = 0.0  # the span's probability under the question's shared normalization
     passage: tuple[str, int] = ("", 0)  # (doc_id, paragraph) of the passage read
-    source: str = ""  # the document standing for its source (``qa.reading.copies``): copies share one
+    source: str = ""  # the document standing for its source (``qa.retrieval.copies``): copies share one
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from index.backend import Backend, DateRange, StoredPassage
+from qa.retrieval.copies import MIN_SHINGLES, Words
 from qa.retrieval.fusion import fuse
 from qa.retrieval.lru import LRU
 from qa.retrieval.proximity import proximity_score, query_pairs, remember
@@ -150,6 +151,32 @@ class HybridRetriever:
         for passage in stored.values():
             remember(passage.text, passage.terms)
         return stored
+
+    def copies(self, doc_id: str, paragraphs: Sequence[str], probes: int = 6, k: int = 5) -> list[str]:
+        """The stored documents that copy document ``doc_id`` (whose paragraphs, in order,
+        are ``paragraphs``): those that hold, in the same words (``copies.Words.same``), at
+        least half of its ``probes`` longest paragraphs. Each probe is one nearest-neighbour
+        look-up with the paragraph's own stored vector."""
+        words = [Words.of(text) for text in paragraphs]
+        chosen = sorted(
+            (i for i, w in enumerate(words) if len(w.shingles) >= MIN_SHINGLES),
+            key=lambda i: -len(words[i].shingles),
+        )[:probes]
+        if not chosen:
+            return []
+        vectors = self.index.vectors_at([(doc_id, i) for i in chosen])
+        shared: dict[str, int] = {}
+        for i, vector in zip(chosen, vectors, strict=True):
+            if vector is None:
+                continue
+            hits = self.index.dense(vector, k + 1)
+            stored = self._passages([h.id for h in hits])
+            matched = {
+                p.doc_id for p in stored.values() if p.doc_id != doc_id and Words.of(p.text).same(words[i])
+            }
+            for other in matched:
+                shared[other] = shared.get(other, 0) + 1
+        return sorted(d for d, n in shared.items() if 2 * n >= len(chosen))
 
 
 def as_passage(stored: StoredPassage, score: float) -> Passage:
