@@ -8,7 +8,7 @@ RUNTIME := $(VENV)/.runtime
 #   make install TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 TORCH_PIP_ARGS ?=
 
-.PHONY: install serve test lint format eval news open-squad fit peer bench load clean
+.PHONY: install serve test lint format docs eval news open-squad fit peer bench load clean
 
 # What serving needs: the runtime dependencies only (no test, lint or browser tooling).
 $(RUNTIME): pyproject.toml
@@ -36,6 +36,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check qa index api tests
 	$(BIN)/ruff format --check qa index api tests
 	$(BIN)/mypy
+
+# The documentation site (docs/, mkdocs.yml) into site/; --strict: a broken link fails it.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 format: $(STAMP)
 	$(BIN)/ruff format qa index api tests

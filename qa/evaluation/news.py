@@ -184,6 +184,12 @@ def run(folder: Path, modes: Sequence[str], work: Path, top_k: int, misses: bool
         finally:
             engine.close()
         results[mode] = summarize(asked)
+        # Each answer given, as (score, right): what a reliability diagram is drawn from.
+        results[mode]["given"] = [
+            [round(a.score, 4), int(bool(a.row["answers"]) and a.f1 >= 0.5)]
+            for a in asked
+            if a.answer is not None
+        ]
         details[mode] = report(asked, misses)
     print("\n".join(table(results)))
     for mode in modes:

@@ -1,0 +1,69 @@
+"""Figures for the documentation site, drawn from what the measuring tools wrote:
+``python -m qa.tools.figures --news FILE.json`` (the JSON of ``qa eval news --json``) draws
+the reliability diagram of the answers' scores into ``docs/figures/``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+OUT = Path(__file__).resolve().parents[2] / "docs" / "figures"
+
+
+def reliability(given: list[list[float]], title: str, path: Path, bins: int = 10) -> None:
+    """Predicted probability against the share right, per score bin (the diagonal is a
+    perfectly calibrated score), with the number of answers in each bin."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scores = np.array([s for s, _ in given])
+    right = np.array([r for _, r in given], dtype=float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(scores, edges) - 1, 0, bins - 1)
+    mean_p, share, count = [], [], []
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            mean_p.append(scores[mask].mean())
+            share.append(right[mask].mean())
+            count.append(int(mask.sum()))
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=110)
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    ax.plot(mean_p, share, marker="o", color="#1f5fa8", label="answers given")
+    for p, s, n in zip(mean_p, share, count, strict=True):
+        ax.annotate(str(n), (p, s), textcoords="offset points", xytext=(5, -12), fontsize=8)
+    ax.set_xlabel("the answer's score (predicted probability that it is right)")
+    ax.set_ylabel("share of answers right (F1 >= 0.5)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--news", type=Path, help="the JSON of `qa eval news --json`")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    if args.news:
+        results = json.loads(args.news.read_text())
+        for mode, figures in results.items():
+            if figures.get("given"):
+                n = len(figures["given"])
+                title = f"Real news ({mode}): the {n} answers given, by score"
+                reliability(figures["given"], title, args.out / f"reliability-news-{mode}.png")
+                print(f"wrote {args.out / f'reliability-news-{mode}.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
