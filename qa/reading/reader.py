@@ -132,7 +132,7 @@ class Reader:
         max_windows: int = 0,
         max_windows_per_call: int = 0,
     ) -> None:
-        """``precision``: ``fp32``; ``bf16`` (autocast: the same answers, and 2.5x faster
+        """``precision``: ``fp32``; ``bf16`` (weights in bf16: the same answers, and 2.5x faster
         where the CPU computes in bf16, slower where it does not); ``auto``: bf16 where a
         timing probe shows it pays, else fp32; ``int8``: dynamic quantization of the
         feed-forward layers (per channel; the attention layers stay fp32: quantizing them
@@ -161,6 +161,11 @@ class Reader:
         # (0: no bound).
         self.max_windows, self.max_windows_per_call = max_windows, max_windows_per_call
         self.bf16 = precision == "bf16"
+        if self.bf16:
+            # Weights held in bf16 once, not cast on every call as autocast does: the cast of
+            # 22M weights was a third of a short question's reader time (measured 81.5 -> 54.8 ms
+            # for 5 windows of 192 tokens on an AMX Xeon; logits within 0.04 of fp32 either way).
+            self.model = self.model.to(torch.bfloat16)
         self.gate = ComputeGate()  # the engine shares its own: see ComputeGate
 
     def logits(self, windows: Sequence) -> tuple[np.ndarray, np.ndarray]:
@@ -174,11 +179,7 @@ class Reader:
             inputs = {
                 k: torch.from_numpy(v) for k, v in pad_batch(batch, self.tokenizer.pad_token_id).items()
             }
-            with (
-                self.gate,
-                torch.inference_mode(),
-                torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16),
-            ):
+            with self.gate, torch.inference_mode():
                 out = self.model(**inputs)
             n = inputs["input_ids"].shape[1]
             starts[lo : lo + len(batch), :n] = out.start_logits.float().numpy()
