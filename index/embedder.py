@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,39 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
+def downloads_allowed() -> bool:
+    """Whether the user allows models named by a Hugging Face id to be downloaded
+    (``QA_ALLOW_DOWNLOADS=true``); never in tests or CI."""
+    return os.environ.get("QA_ALLOW_DOWNLOADS", "").strip().lower() in ("1", "true", "yes")
+
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}")
+
+
+def local_model(name_or_path: str, what: str) -> Path:
+    """The folder of a model given as a local folder or a Hugging Face id (``BAAI/bge-small-en-
+    v1.5``): an id is downloaded into the Hugging Face cache only with ``QA_ALLOW_DOWNLOADS``,
+    else refused in one line that says how to get it."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    if not _HUB_ID.fullmatch(name_or_path):
+        raise FileNotFoundError(f"{what} {name_or_path!r}: no such folder")
+    if not downloads_allowed():
+        raise FileNotFoundError(
+            f"{what} {name_or_path!r} is not a local folder and downloads are off: set "
+            f"QA_ALLOW_DOWNLOADS=true to fetch it from the Hugging Face Hub, or fetch it yourself "
+            f"(huggingface-cli download {name_or_path} --local-dir DIR) and give DIR"
+        )
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(name_or_path))
+
+
 def offline() -> None:
-    """Forbid any hub download: every model we load ships on disk."""
+    """Forbid any hub download (every model we load is on disk), unless the user allows them."""
+    if downloads_allowed():
+        return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -33,15 +65,11 @@ def bundled_model_dir() -> Path:
 
 
 def resolve_model_path(name_or_path: str) -> Path:
-    """The bundled model for its usual names, else a local folder; never a hub id."""
+    """The bundled model for its usual names, else a local folder or (downloads allowed) a
+    Hugging Face id."""
     if name_or_path in (DEFAULT_MODEL, "sentence-transformers/" + DEFAULT_MODEL, ""):
         return bundled_model_dir()
-    path = Path(name_or_path).expanduser()
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"embedding model {name_or_path!r} is not a local folder; models are never downloaded"
-        )
-    return path
+    return local_model(name_or_path, "embedding model")
 
 
 class Embedder:

@@ -81,7 +81,7 @@ from qa.schemas import (
     WriteStatus,
     no_passages_warning,
 )
-from qa.settings import Settings
+from qa.settings import DEFAULT_SCORER, Settings
 
 log = logging.getLogger(__name__)
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -89,6 +89,13 @@ MAX_METADATA_DEPTH = 5
 MAX_METADATA_BYTES = 16_384
 MAX_PAGE_BYTES = 1_000_000  # titles and metadata in one page of GET /documents
 SORTS = ("published", "doc_id")  # orders of GET /documents
+
+
+def fitted_scorer_path(data_dir: Path, weights_sha256: str) -> Path:
+    """Where ``qa fit --reader`` writes the answer scorer of a reader (by its weights)."""
+    return data_dir / f"answer_scorer-{weights_sha256[:16]}.json"
+
+
 # How a stored provenance reads in a document's ``fields_from``.
 FIELDS_FROM = {GIVEN: "given", PAGE: "page", DETECTED: "text", DERIVED: "first line"}
 MAX_IMPORT_DOCUMENTS = 1000
@@ -152,7 +159,7 @@ class Engine:
                 self.answerer = AnswerPipeline(
                     self.reader,
                     self.index,
-                    AnswerScorer.load(settings.answer_scorer),
+                    self._answer_scorer(self.reader.info),
                     settings.answer_threshold,
                     settings.corroborate,
                     settings.corroborate_context,
@@ -162,6 +169,23 @@ class Engine:
                 log.warning("answers are off: %s", exc)
         if settings.corpus is not None:
             self.sync(settings.corpus)
+
+    def _answer_scorer(self, reader: dict[str, Any]) -> AnswerScorer:
+        """The scorer fitted for this reader: one ``qa fit --reader`` wrote into the data
+        directory for its weights, else the shipped one (for a reader trained here, or when
+        ``answer_scorer`` names a file), else the uncalibrated fallback."""
+        fitted = fitted_scorer_path(self.settings.data_dir, str(reader.get("weights_sha256", "")))
+        if fitted.exists():
+            return AnswerScorer.load(fitted)
+        if reader.get("trained_here", True) or self.settings.answer_scorer != DEFAULT_SCORER:
+            return AnswerScorer.load(self.settings.answer_scorer)
+        log.warning(
+            "the reader in %s was not trained here and no answer scorer is fitted for it: answers are "
+            "scored by its span probability alone (uncalibrated) until `qa fit --reader %s` fits one",
+            self.settings.reader_path,
+            self.settings.reader_path,
+        )
+        return AnswerScorer.fallback()
 
     @classmethod
     def open(cls, data_dir: str | Path, corpus: str | Path | None = None, **overrides: Any) -> Engine:

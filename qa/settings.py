@@ -41,7 +41,16 @@ class Settings(BaseSettings):
     corpus: Path | None = Field(
         default=None, description="folder of news files to index (.txt, .html, feeds, .jsonl)"
     )
-    embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="the bundled MiniLM, a sentence-transformers folder, or a Hugging Face id "
+        "(downloaded only with QA_ALLOW_DOWNLOADS=true)",
+    )
+    allow_downloads: bool = Field(
+        default=False,
+        description="models named by a Hugging Face id may be downloaded (read from the environment "
+        "where the models load)",
+    )
     backend: str = Field(
         default="local",
         pattern="^(local|qdrant)$",

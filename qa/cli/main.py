@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from qa.cli import agents, feeds, render
+from qa.cli import agents, feeds, fit, render
 from qa.cli.client import Client, ServiceBusy, ServiceError, ServiceUnreachable
 from qa.errors import QAError
 
@@ -726,6 +726,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_delete)
     feeds.register(sub, connection)
     agents.register(sub, _local_engine)
+    fit.register(sub)
 
     p = sub.add_parser(
         "eval",

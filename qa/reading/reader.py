@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from index.embedder import offline
+from index.embedder import local_model, offline
 from index.hardware import ComputeGate, bf16_pays_off, file_sha256
 from qa.reading.spans import Window, best_spans, encode_windows, pad_batch, shared_log_z
 
@@ -87,14 +87,21 @@ class Reading:
 
 
 def verify_weights(directory: Path) -> dict:
-    """Check ``model.safetensors`` against the checksum recorded in ``training.json``."""
+    """A reader trained here: ``model.safetensors`` checked against the checksum its
+    ``training.json`` records. Any other question-answering model (a folder of another team,
+    a Hugging Face model): its weights' own checksum, with ``trained_here`` false (its answer
+    scorer is then the one fitted for that checksum, or the fallback: ``Engine``)."""
     info_path, weights = directory / "training.json", directory / "model.safetensors"
-    if not info_path.exists() or not weights.exists():
-        raise ReaderUnavailable(f"no reader weights in {directory}")
+    if not weights.exists():
+        weights = directory / "pytorch_model.bin"
+    if not weights.exists():
+        raise ReaderUnavailable(f"no reader weights in {directory} (model.safetensors or pytorch_model.bin)")
+    if not info_path.exists():
+        return {"weights_sha256": file_sha256(weights), "trained_here": False}
     info = json.loads(info_path.read_text())
     if file_sha256(weights) != info.get("weights_sha256"):
         raise ReaderUnavailable(f"{weights} does not match its recorded checksum")
-    return dict(info)
+    return {**info, "trained_here": True}
 
 
 def is_feed_forward(name: str) -> bool:
@@ -143,11 +150,15 @@ class Reader:
         import torch
         from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
+        directory = local_model(str(directory), "reader")
         self.info = verify_weights(directory)
         if threads:
             torch.set_num_threads(threads)
         self._torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(directory)
+        # What the model takes: segment ids only where its tokenizer makes them (BERT's, not
+        # RoBERTa's or DistilBERT's).
+        self.inputs = set(self.tokenizer.model_input_names) | {"input_ids", "attention_mask"}
         self.model = AutoModelForQuestionAnswering.from_pretrained(directory, dtype=torch.float32)
         self.model.eval()
         if precision == "auto":
@@ -177,7 +188,9 @@ class Reader:
         for lo in range(0, len(windows), self.batch_size):
             batch = windows[lo : lo + self.batch_size]
             inputs = {
-                k: torch.from_numpy(v) for k, v in pad_batch(batch, self.tokenizer.pad_token_id).items()
+                k: torch.from_numpy(v)
+                for k, v in pad_batch(batch, self.tokenizer.pad_token_id).items()
+                if k in self.inputs
             }
             with self.gate, torch.inference_mode():
                 out = self.model(**inputs)

@@ -10,6 +10,7 @@ same episodes. Nothing in it was chosen by looking at the seed questions.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,8 @@ import numpy as np
 from qa.reading.answer_kind import kind_log_probability
 from qa.reading.kinds import kind_fit
 from qa.reading.squad import normalize_answer
+
+FALLBACK_THRESHOLD = 0.4  # AnswerScorer.fallback: p / (1 + p) >= 0.4, i.e. p >= 2/3
 
 # The order of the feature vector; a scorer file names the features it was fitted on.
 FEATURES = (
@@ -207,6 +210,13 @@ class AnswerScorer:
         coef = np.zeros(n)
         coef[FEATURES.index("log_span")] = 1.0
         return cls(FEATURES, np.zeros(n), np.ones(n), coef, 0.0, 0.0)
+
+    @classmethod
+    def fallback(cls) -> AnswerScorer:
+        """For a reader no scorer was fitted for (not trained here, no ``qa fit --reader``):
+        the span probability p alone, as p / (1 + p), shown from 0.4 (p >= 2/3). Not
+        calibrated: a score of 0.45 does not mean right 45 times in 100."""
+        return dataclasses.replace(cls.by_span_probability(), threshold=FALLBACK_THRESHOLD)
 
     @classmethod
     def load(cls, path: Path) -> AnswerScorer:

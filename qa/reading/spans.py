@@ -66,7 +66,10 @@ def encode_windows(
             Window(
                 passage=int(enc["overflow_to_sample_mapping"][i]),
                 input_ids=list(input_ids),
-                token_type_ids=list(enc["token_type_ids"][i]),
+                # A tokenizer without segment ids (RoBERTa's, DistilBERT's) gives none: zeros.
+                token_type_ids=list(enc["token_type_ids"][i])
+                if "token_type_ids" in enc
+                else [0] * len(input_ids),
                 offsets=offsets,
             )
         )
