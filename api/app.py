@@ -47,6 +47,7 @@ from qa.schemas import (
     DocumentWritten,
     EntryRefused,
     Health,
+    JobOut,
     Message,
     SearchResponse,
     no_passages_warning,
@@ -336,7 +337,8 @@ def _routes(app: FastAPI) -> None:
                 "model": DocumentsImported,
                 "description": "nothing new: every document unchanged or replaced",
             },
-            **_errors(400, 401, 409, 413),
+            202: {"model": JobOut, "description": "taken in the background: follow it at GET /jobs/{job_id}"},
+            **_errors(400, 401, 409, 413, 503),
         },
         openapi_extra={
             "requestBody": {

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from index.text.formats import read_document
 from qa.cli import main
 from tests.conftest import ROOT, free_port, running_server
 
@@ -506,16 +507,8 @@ def test_rdf_is_a_feed_and_a_binary_file_is_refused_in_one_line(
     assert "1 document indexed" in done.stdout
     assert "report.docx: a ZIP archive" in done.stderr and "not a format we read" in done.stderr
     assert "report.json" not in done.stderr
-    found = _run(
-        "search",
-        "How fast did the warmed cells divide?",
-        "--local",
-        "--data-dir",
-        str(tmp_path / "d"),
-        "-k",
-        "1",
-    )
-    assert "twice as fast" in found.stdout and "Warm cells" in found.stdout
+    (entry,) = read_document("preprints.rdf", RDF.encode())  # the RDF item, as a feed entry
+    assert (entry.article.title, (entry.article.published or "")[:10]) == ("Warm cells", "2020-01-05")
     capsys.readouterr()
     assert main(["add", str(corpus / "report.docx"), "--service", "http://127.0.0.1:9"]) == 1
     err = capsys.readouterr().err

@@ -108,3 +108,43 @@ def test_a_hugging_face_id_is_refused_in_one_line_without_downloads(
     assert main(["fit", "--reader", "deepset/roberta-base-squad2", "--data-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "huggingface-cli download deepset/roberta-base-squad2" in err
+
+
+def test_an_embedding_model_of_another_dimension_loads_and_a_change_reembeds(tmp_path: Path) -> None:
+    """A sentence-transformers folder built here (random weights, 64 dimensions, MiniLM's
+    tokenizer): the index is built with it; going back to the bundled model (384) re-embeds
+    every passage, and search finds the same document again."""
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import BertConfig, BertModel
+
+    from index.embedder import bundled_model_dir
+
+    bert = tmp_path / "tiny-bert"
+    BertModel(
+        BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
+    ).save_pretrained(bert)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (bundled_model_dir() / name).exists():
+            shutil.copy(bundled_model_dir() / name, bert / name)
+    tiny = tmp_path / "tiny-embedder"
+    word = models.Transformer(str(bert), max_seq_length=128)
+    SentenceTransformer(modules=[word, models.Pooling(64, "mean"), models.Normalize()]).save(str(tiny))
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEEDS / "003_9e887223774c4d77.txt", corpus)
+    settings = Settings(data_dir=tmp_path / "d", corpus=corpus, reader=False, embedding_model=str(tiny))
+    engine = Engine(settings)
+    try:
+        assert engine.embedder.dim == 64
+        counts = engine.health()
+        assert counts.passages > 5 and engine.search("Tajikistan reservists", k=1).passages
+    finally:
+        engine.close()
+    back = Engine(settings.model_copy(update={"embedding_model": "all-MiniLM-L6-v2"}))
+    try:
+        assert back.embedder.dim == 384 and back.health() == counts
+        top = back.search("How many reservists did Tajikistan mobilize?", k=1).passages[0]
+        assert top.doc_id == "003_9e887223774c4d77" and "20,000" in top.text
+    finally:
+        back.close()
