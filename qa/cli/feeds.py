@@ -34,7 +34,7 @@ def cmd_feeds(args: argparse.Namespace) -> int:
         print(
             f"{f['feed_id']}  {f['url']}\n"
             f"    every {_interval(f['interval_s'])}; last read {f.get('last_fetched') or 'not yet'}; "
-            f"last new entry {f.get('last_new_entry') or 'none yet'}; {f['entries']} entries, "
+            f"last new entry {f.get('last_new_entry') or 'none yet'}; {_entries(f['entries'])}, "
             f"{f['added_entries']} added since followed; {status}"
         )
     return 0
@@ -46,6 +46,10 @@ def cmd_unfollow(args: argparse.Namespace) -> int:
         client.unfollow(feed_id)
         print(f"{feed_id}: no longer followed (its entries stay)")
     return 0
+
+
+def _entries(n: int) -> str:
+    return f"{n} entr{'y' if n == 1 else 'ies'}"
 
 
 def _interval(seconds: int) -> str:
