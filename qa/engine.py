@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import re
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -22,36 +19,26 @@ from index.backend import (
     Backend,
     BackendUnavailable,
     DateRange,
-    DocumentExistsError,
     DocumentRow,
     Embed,
-    ReadOnlyStore,
     UnsupportedFilter,
-    document_from_file,
     page_cursor,
 )
 from index.embedder import Embedder
 from index.hardware import ComputeGate, precision_choice, set_threads
 from index.local.corpus_index import CorpusIndex
-from index.local.datadir import DataDirInUse, DataDirUnavailable, ReadOnlyDataDir, check_free
-from index.local.datadir import StorageFull as IndexStorageFull
-from index.text.article import Article, ArticleError, date_bound
-from index.text.corpus import Bounds, CorpusError, decode_text, valid_doc_id
-from index.text.formats import MULTI, Incoming, finish, format_of, read_document
+from index.local.datadir import DataDirInUse, DataDirUnavailable, check_free
+from index.text.article import ArticleError, date_bound
+from index.text.corpus import Bounds
 from index.text.paragraphs import split_paragraphs
 from qa.errors import (
     DataDirError,
-    DocumentExists,
     DocumentNotFound,
-    DocumentTooLarge,
-    InvalidDocument,
-    InvalidQuestion,
     InvalidRequest,
-    QAError,
-    ReadOnly,
     ServiceUnavailable,
-    StorageFull,
 )
+from qa.intake.checks import MAX_METADATA_BYTES, check_filter_values, check_k, check_question
+from qa.intake.documents import Intake, Progress, index_errors
 from qa.reading.answer_kind import KindModel
 from qa.reading.pipeline import AnswerPipeline, Asked
 from qa.reading.reader import Reader, ReaderUnavailable
@@ -59,13 +46,9 @@ from qa.reading.scorer import AnswerScorer
 from qa.retrieval import HybridRetriever
 from qa.retrieval.copies import distinct
 from qa.schemas import (
-    ADDED,
     MAX_BATCH,
     MAX_DOC_IDS,
     MAX_K,
-    MAX_QUESTION_CHARS,
-    REPLACED,
-    UNCHANGED,
     Answer,
     AskResponse,
     Citation,
@@ -78,15 +61,10 @@ from qa.schemas import (
     Passage,
     Precision,
     SearchResponse,
-    WriteStatus,
-    no_passages_warning,
 )
 from qa.settings import DEFAULT_SCORER, Settings
 
 log = logging.getLogger(__name__)
-_SURROGATE = re.compile("[\ud800-\udfff]")
-MAX_METADATA_DEPTH = 5
-MAX_METADATA_BYTES = 16_384
 MAX_PAGE_BYTES = 1_000_000  # titles and metadata in one page of GET /documents
 SORTS = ("published", "doc_id")  # orders of GET /documents
 
@@ -98,10 +76,6 @@ def fitted_scorer_path(data_dir: Path, weights_sha256: str) -> Path:
 
 # How a stored provenance reads in a document's ``fields_from``.
 FIELDS_FROM = {GIVEN: "given", PAGE: "page", DETECTED: "text", DERIVED: "first line"}
-MAX_IMPORT_DOCUMENTS = 1000
-# Documents written at a time by a background import (each chunk one write, its progress told).
-PROGRESS_CHUNK = 20
-Progress = Callable[[int, int], None]  # documents of one file in one request (POST /documents/import)
 
 
 class Engine:
@@ -145,6 +119,7 @@ class Engine:
         except (DataDirUnavailable, BackendUnavailable) as exc:
             raise DataDirError(str(exc)) from None
         self.retriever = HybridRetriever(self.index, self.embedder, settings)
+        self.intake = Intake(self.index, settings)
         self.reader: Reader | None = None
         self.answerer: AnswerPipeline | None = None
         if settings.reader:
@@ -203,19 +178,6 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @staticmethod
-    @contextmanager
-    def _index_errors() -> Iterator[None]:
-        """The index's failures as the core's errors (what the shells know how to report)."""
-        try:
-            yield
-        except CorpusError as exc:
-            raise InvalidDocument(str(exc)) from None
-        except (ReadOnlyDataDir, ReadOnlyStore) as exc:
-            raise ReadOnly(str(exc)) from None
-        except IndexStorageFull as exc:
-            raise StorageFull(str(exc)) from None
-
     def _precision(self, setting: str) -> str:
         return self.precision_choice.precision if setting == "auto" and self.precision_choice else setting
 
@@ -237,7 +199,7 @@ class Engine:
         bounds = Bounds(
             self.settings.max_document_bytes, self.settings.max_passages_per_document, MAX_METADATA_BYTES
         )
-        with self._index_errors():
+        with index_errors():
             return self.index.sync_corpus(
                 Path(corpus),
                 progress=progress,
@@ -265,33 +227,9 @@ class Engine:
         number of passages indexed. ``title``, ``published`` (ISO 8601), ``source`` (the
         outlet) and ``url`` are the article's; those not given are detected in the text where
         it states them. ``format="html"``: ``text`` is an HTML page, whose main text is stored."""
-        if not valid_doc_id(doc_id):
-            raise InvalidDocument(f"invalid doc_id {doc_id!r}: use 1-128 letters, digits, '.', '_' or '-'")
-        if format not in ("text", "html"):
-            raise InvalidDocument(f"format {format!r}: one document is 'text' or 'html' (feeds: import_file)")
-        raw = self._check_size(text)
-        metadata = dict(metadata or {})
-        title = title or (str(metadata["title"]) if metadata.get("title") else None)
-        when = published.isoformat() if isinstance(published, date) else published
-        given = Article(title, when, source, url)
-        for value, what in ((title, "the title"), (source, "the source"), (url, "the url")):
-            if value is not None:
-                check_text(value, what, InvalidDocument)
-        if format == "html":
-            try:
-                found = read_document(f"{doc_id}.html", raw, "html", doc_id=doc_id)[0]
-                incoming = finish(doc_id, found.text, given.merged(found.article), metadata, detect=False)
-            except CorpusError as exc:
-                raise InvalidDocument(str(exc)) from None
-        else:
-            # Bytes are decoded (a UTF-8 byte-order mark is an encoding mark, dropped); a string
-            # is stored exactly as given, a leading U+FEFF included, so offsets index what was sent.
-            body = text if isinstance(text, str) else self._decode(raw, doc_id)
-            try:
-                incoming = finish(doc_id, body, given, metadata)
-            except CorpusError as exc:
-                raise InvalidDocument(str(exc)) from None
-        return self._write([incoming], replace)[0].passages
+        return self.intake.add(
+            doc_id, text, title, metadata, replace, published=published, source=source, url=url, format=format
+        )
 
     def import_file(
         self,
@@ -302,134 +240,15 @@ class Engine:
         refused: list[tuple[str, str]] | None = None,
         progress: Progress | None = None,
     ) -> list[DocumentWritten]:
-        """Every document of one file (text, HTML, an RSS/Atom/RDF feed, JSON Lines; the format
-        by its name unless given), checked whole before any is written, each reported
-        ``added``, ``replaced`` or ``unchanged``. Reading a file again is cheap: a document
-        whose version (a hash of its text, article fields and metadata) is stored already is
-        left alone, nothing embedded. A feed's or JSON Lines file's changed entries are
-        replaced; a changed text or HTML page is refused as existing unless ``replace``.
-        A text or HTML file's doc_id is its name's stem; a feed's entries are
-        ``<stem>-<hash of guid, else link, else content>``. A bad entry or line refuses the
-        whole file, or, with a ``refused`` list, only itself: it is recorded there as
-        ("entry N" / "line N", why) and the others are written. With ``progress`` (a
-        background import), documents are written ``PROGRESS_CHUNK`` at a time, each whole or
-        absent, and ``progress(done, total)`` is called after each chunk; without it the file
-        is one write."""
-        self._check_size(raw)
-        try:
-            docs = read_document(name, raw, format, refused=refused)
-        except CorpusError as exc:
-            raise InvalidDocument(str(exc)) from None
-        if len(docs) > MAX_IMPORT_DOCUMENTS:
-            raise DocumentTooLarge(
-                f"{name} holds {len(docs):,} documents; one request takes at most {MAX_IMPORT_DOCUMENTS:,} "
-                "(`qa add` sends JSON Lines in parts; `qa index` takes a folder of any size)"
-            )
-        collection = (format or format_of(name)) in MULTI
-        return self._write(docs, replace or collection, name, keep_unchanged=True, progress=progress)
-
-    def _check_size(self, text: str | bytes) -> bytes:
-        if isinstance(text, str):
-            check_text(text, "the document text", InvalidDocument)
-            if "\x00" in text:
-                raise InvalidDocument("binary data, not a text document")
-        raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
-        if len(raw) > self.settings.max_document_bytes:
-            raise DocumentTooLarge(
-                f"document is {len(raw)} bytes; the limit is {self.settings.max_document_bytes}"
-            )
-        return raw
-
-    @staticmethod
-    def _decode(raw: bytes, doc_id: str) -> str:
-        try:
-            return decode_text(raw, doc_id)
-        except CorpusError as exc:
-            raise InvalidDocument(str(exc)) from None
-
-    def _write(
-        self,
-        incoming: list[Incoming],
-        replace: bool,
-        name: str | None = None,
-        keep_unchanged: bool = False,
-        progress: Progress | None = None,
-    ) -> list[DocumentWritten]:
-        """Check every document, then write them all (one embedding pass). ``name``: the file
-        they came from, whose passages together are held to the one-document limit too.
-        ``keep_unchanged``: a document stored already at the same version is left alone."""
-        stored = self._stored_versions([item.doc_id for item in incoming]) if keep_unchanged else {}
-        docs, split = [], []
-        status: dict[str, WriteStatus] = {}
-        for item in incoming:
-            check_metadata(item.metadata)
-            check_text(item.text, f"{item.doc_id}: the text", InvalidDocument)
-            for what in ("title", "source", "url"):
-                value = getattr(item.article, what)
-                if value is not None:
-                    check_text(value, f"{item.doc_id}: the {what}", InvalidDocument)
-            if not item.text.strip():
-                raise InvalidDocument(f"{item.doc_id}: document text is empty")
-            if item.doc_id in stored and stored[item.doc_id].sha256 == item.sha256:
-                status[item.doc_id] = UNCHANGED
-                continue
-            status[item.doc_id] = REPLACED if item.doc_id in stored else ADDED
-            doc = document_from_file(item, "api")
-            paragraphs = split_paragraphs(item.text, title=doc.title)
-            if len(paragraphs) > self.settings.max_passages_per_document:
-                raise DocumentTooLarge(
-                    f"{item.doc_id}: document splits into {len(paragraphs):,} passages; the limit is "
-                    f"{self.settings.max_passages_per_document:,} (QA_MAX_PASSAGES_PER_DOCUMENT)"
-                )
-            docs.append(doc)
-            split.append(paragraphs)
-        total = sum(len(paragraphs) for paragraphs in split)
-        if name is not None and total > self.settings.max_passages_per_document:
-            raise DocumentTooLarge(
-                f"{name} splits into {total:,} passages; one request takes at most "
-                f"{self.settings.max_passages_per_document:,} (QA_MAX_PASSAGES_PER_DOCUMENT)"
-            )
-        step = PROGRESS_CHUNK if progress is not None else max(1, len(docs))
-        if progress is not None:
-            progress(len(incoming) - len(docs), len(incoming))  # the unchanged ones are done
-        for lo in range(0, len(docs), step):
-            with self._index_errors():
-                try:
-                    self.index.add(docs[lo : lo + step], replace=replace, split=split[lo : lo + step])
-                except DocumentExistsError as exc:
-                    doc_id = exc.args[0] if exc.args else docs[0].doc_id
-                    raise DocumentExists(
-                        f"document {doc_id!r} already exists (PUT /documents/{doc_id} replaces it)"
-                    ) from None
-            if progress is not None:
-                progress(len(incoming) - len(docs) + min(len(docs), lo + step), len(incoming))
-        written = []
-        for item in incoming:
-            if status[item.doc_id] == UNCHANGED:
-                passages = stored[item.doc_id].passages
-            else:
-                passages = self.index.passage_count(item.doc_id)
-                if not passages:
-                    log.warning(
-                        "document %s has no prose paragraph: stored, but it cannot be searched", item.doc_id
-                    )
-            written.append(
-                DocumentWritten(
-                    doc_id=item.doc_id,
-                    passages=passages,
-                    status=status[item.doc_id],
-                    warning=no_passages_warning(passages),
-                )
-            )
-        return written
-
-    def _stored_versions(self, doc_ids: Sequence[str]) -> dict[str, DocumentRow]:
-        """The stored row (version, passages) of each of ``doc_ids`` that is stored."""
-        with self._index_errors():
-            return self.index.article_fields(doc_ids)
+        """Every document of one file (text, HTML, an RSS/Atom/RDF feed, JSON Lines; the
+        format by its name unless given), checked whole before any is written, each reported
+        ``added``, ``replaced`` or ``unchanged`` (see ``qa.intake.documents.Intake``). A bad
+        entry or line refuses the whole file, or, with a ``refused`` list, only itself; with
+        ``progress`` it is written a chunk at a time (a background import)."""
+        return self.intake.import_file(name, raw, format, replace, refused, progress)
 
     def delete(self, doc_id: str) -> None:
-        with self._index_errors():
+        with index_errors():
             deleted = self.index.delete(doc_id)
         if not deleted:
             raise DocumentNotFound(f"no document {doc_id!r}")
@@ -741,64 +560,3 @@ def _summary(row: DocumentRow) -> DocumentSummary:
         passages=row.passages,
         **_article_out(row.published, row.outlet, row.url, row.provenance),
     )
-
-
-def check_k(name: str, k: int) -> None:
-    if not 1 <= k <= MAX_K:
-        raise InvalidRequest(f"{name} must be between 1 and {MAX_K}")
-
-
-def check_question(question: str) -> str:
-    if not isinstance(question, str) or not question.strip():
-        raise InvalidQuestion("the question is empty")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise InvalidQuestion(f"the question is longer than {MAX_QUESTION_CHARS} characters")
-    check_text(question, "the question", InvalidQuestion)
-    return question.strip()
-
-
-def check_text(value: str, what: str, error: type[QAError] = InvalidRequest) -> None:
-    """Text must be valid Unicode: a lone UTF-16 surrogate ("\\ud800" in JSON) cannot be
-    stored, encoded or shown, so it is refused where it enters."""
-    found = _SURROGATE.search(value)
-    if found:
-        raise error(
-            f"{what} holds a lone UTF-16 surrogate (U+{ord(found.group()):04X}) at character "
-            f"{found.start()}; send valid Unicode"
-        )
-
-
-def check_filter_values(metadata: dict[str, Any] | None) -> None:
-    """A metadata filter compares with JSON values: NaN and Infinity are none."""
-    for key, value in (metadata or {}).items():
-        if isinstance(value, list | dict):
-            raise InvalidRequest(
-                f"metadata filter {key!r}: a filter value is a string, number, boolean or null"
-            )
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidRequest(f"metadata filter {key!r} is {value}: JSON has no NaN or Infinity")
-
-
-def check_metadata(metadata: dict[str, Any]) -> None:
-    """Metadata: valid Unicode, nested at most ``MAX_METADATA_DEPTH`` deep, at most
-    ``MAX_METADATA_BYTES`` as JSON (it is returned with every document listing)."""
-
-    def walk(value: Any, depth: int) -> None:
-        if depth > MAX_METADATA_DEPTH:
-            raise InvalidDocument(f"metadata is nested deeper than {MAX_METADATA_DEPTH} levels")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidDocument(f"metadata holds {value}: JSON has no NaN or Infinity")
-        if isinstance(value, str):
-            check_text(value, "metadata", InvalidDocument)
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                check_text(str(key), "a metadata key", InvalidDocument)
-                walk(item, depth + 1)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item, depth + 1)
-
-    walk(metadata, 1)
-    size = len(json.dumps(metadata, ensure_ascii=False).encode("utf-8"))
-    if size > MAX_METADATA_BYTES:
-        raise DocumentTooLarge(f"metadata is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}")

@@ -57,11 +57,19 @@ FORBIDDEN = {
     "index.backend": BACK_ENDS,
     "qa.retrieval": ("qa.reading", "qa.engine", *SHELLS_AND_TOOLING),
     "qa.reading": ("qa.engine", *SHELLS_AND_TOOLING),
-    "qa.engine": ("qa.intake", *SHELLS_AND_TOOLING),
+    "qa.engine": ("qa.intake.feeds", "qa.intake.jobs", *SHELLS_AND_TOOLING),
     # The client of a running service needs the models and errors only: no index, no models.
     "qa.client": ("qa.engine", "qa.retrieval", "qa.reading", "qa.intake", "index", *SHELLS_AND_TOOLING),
-    # News that comes in by itself (followed feeds) goes through the engine it is handed.
-    "qa.intake": ("qa.retrieval", "qa.reading", "index", *SHELLS_AND_TOOLING),
+    # Documents coming in (requests, followed feeds, background jobs): read with index.text,
+    # written through the back end's interface; never a store's internals or the reader.
+    "qa.intake": (
+        "qa.retrieval",
+        "qa.reading",
+        "qa.engine",
+        "index.qdrant",
+        "index.ray_ingest",
+        *SHELLS_AND_TOOLING,
+    ),
     "qa.schemas": ("qa.engine", "qa.retrieval", "qa.reading", *SHELLS_AND_TOOLING),
     "qa.settings": ("qa.engine", "qa.retrieval", "qa.reading", *SHELLS_AND_TOOLING),
     "qa.errors": ("qa.engine", "qa.retrieval", "qa.reading", *SHELLS_AND_TOOLING),
