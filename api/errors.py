@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,6 +22,8 @@ from qa.errors import (
     ServiceUnavailable,
     StorageFull,
 )
+
+log = logging.getLogger("api")
 
 STATUS: list[tuple[type[QAError], int]] = [
     (DocumentNotFound, 404),
@@ -65,8 +68,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(BackendUnavailable)
     async def _backend(_: Request, exc: BackendUnavailable) -> JSONResponse:
-        # The store (a Qdrant cluster) is down or unreachable: retry later, not a bad request.
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+        # The store (a Qdrant cluster) is down, unreachable or answering nonsense: retry later,
+        # not a bad request. Its address and its reply go to the log, not to the client.
+        log.warning("the document store is unavailable: %s", exc)
+        detail = "the document store is unavailable right now; try again in a few seconds"
+        return JSONResponse(
+            {"detail": detail, "error": "ServiceUnavailable"}, status_code=503, headers={"Retry-After": "5"}
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

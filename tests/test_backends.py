@@ -515,6 +515,58 @@ def test_with_qdrant_down_a_filtered_search_is_a_503_and_metrics_still_answer(
     engine.close()
 
 
+def test_a_store_answering_nonsense_is_a_503_that_shows_nothing_of_it(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """A proxy or node answering 200 with ``{"result": null}`` tripped an assertion inside
+    qdrant-client: every route a 500, /metrics included. Now a 503 with Retry-After, and the
+    body names neither the store's address nor what it said."""
+    import http.server
+    import threading
+
+    from fastapi.testclient import TestClient
+    from qdrant_client import QdrantClient
+
+    from api.app import create_app
+
+    class NullResult(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            body = b'{"result": null, "status": "ok", "time": 0.001, "secret": "upstream-internal"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_PUT = do_POST = _answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NullResult)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings = backend_settings("qdrant", tmp_path, reader=False)
+    engine = Engine(settings, embedder=embedder)
+    engine.add("asia-1", SENTENCE)
+    address = f"127.0.0.1:{server.server_address[1]}"
+    engine.index.client = QdrantClient(url=f"http://{address}", timeout=5, check_compatibility=False)  # type: ignore[attr-defined]
+    engine.index.local = False  # type: ignore[attr-defined]
+    client = TestClient(create_app(engine), raise_server_exceptions=False)
+    try:
+        for reply in (
+            client.get("/search", params={"q": "reservists at the border"}),
+            client.get("/documents/asia-1"),
+            client.get("/health"),
+        ):
+            assert reply.status_code == 503, (reply.status_code, reply.text)
+            assert reply.headers["retry-after"]
+            assert address not in reply.text and "upstream-internal" not in reply.text
+        assert client.get("/metrics").status_code == 200
+    finally:
+        server.shutdown()
+        engine.close()
+
+
 def test_a_server_that_is_not_qdrant_is_refused_in_one_line(tmp_path: Path, embedder: Embedder) -> None:
     pytest.importorskip("qdrant_client", reason="the Qdrant back end needs pip install '.[scale]'")
     import http.server

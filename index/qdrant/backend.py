@@ -49,6 +49,7 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -123,7 +124,7 @@ def _reachable(method: F) -> F:
         except (BackendUnavailable, DocumentExistsError, UnsupportedFilter):
             raise
         except Exception as exc:
-            if _is_transport_error(exc):
+            if _is_transport_error(exc) or _is_unreadable_reply(exc):
                 raise BackendUnavailable(
                     f"Qdrant at {self.where} failed: {type(exc).__name__}: {exc}"
                 ) from exc
@@ -139,6 +140,22 @@ def _is_transport_error(exc: Exception) -> bool:
         return True
     module = type(exc).__module__
     return module.startswith(("httpx", "httpcore", "grpc"))
+
+
+def _is_unreadable_reply(exc: Exception) -> bool:
+    """A reply qdrant-client cannot read: ``{"result": null}`` from a broken proxy or node
+    trips an assertion or a validation inside its parsing (not a fault of our request)."""
+    from pydantic import ValidationError
+
+    return isinstance(exc, (AssertionError, ValidationError, KeyError, TypeError)) and _raised_in_client(exc)
+
+
+def _raised_in_client(exc: BaseException) -> bool:
+    """Whether the innermost frame of ``exc`` is qdrant-client's own code."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and f"{os.sep}qdrant_client{os.sep}" in tb.tb_frame.f_code.co_filename
 
 
 def model_slug(name: str) -> str:
