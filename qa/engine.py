@@ -28,7 +28,7 @@ from index.embedder import Embedder
 from index.hardware import ComputeGate, precision_choice, set_threads
 from index.local.corpus_index import CorpusIndex
 from index.local.datadir import DataDirInUse, DataDirUnavailable, check_free
-from index.text.article import ArticleError, date_bound
+from index.text.article import ArticleError, date_bound, published_day
 from index.text.corpus import Bounds
 from index.text.paragraphs import split_paragraphs
 from qa.errors import (
@@ -413,7 +413,9 @@ class Engine:
                     item.title, item.published, item.source = row.title, row.published, row.outlet
             if isinstance(reply, AskResponse):
                 for answer in reply.answers:
-                    answer.dates = sorted({c.published[:10] for c in answer.citations if c.published})
+                    answer.dates = sorted(
+                        {published_day(c.published) for c in answer.citations if c.published}
+                    )
                 reply.note = dates_note(reply.answers)
                 reply.dates_differ = reply.note is not None
 

@@ -482,3 +482,22 @@ def test_real_pages_give_the_headline_and_date_they_declare() -> None:
     report = run(NEWS)
     assert report["title"]["right_share"] >= 0.97, report["title"]
     assert report["published"]["right_share"] >= 0.97, report["published"]
+
+
+def test_the_day_shown_is_the_day_the_filters_give(make_engine) -> None:
+    """An article dated 05:00 on 5 July at +14:00 is 15:00 on 4 July in UTC: it is shown as
+    4 July and the date filters put it on 4 July; its stored date keeps its offset."""
+    from index.text.article import published_day
+
+    engine = make_engine(reader=False)
+    text = "Officials in Tarawa said the new harbour wall was finished on Monday after two years of work."
+    engine.add("kiribati", text, published="2021-07-05T05:00:00+14:00")
+    assert engine.document("kiribati").published == "2021-07-05T05:00:00+14:00"
+    assert (
+        published_day("2021-07-05T05:00:00+14:00") == "2021-07-04"
+        and published_day("2021-07-05") == "2021-07-05"
+    )
+    query = "When was the harbour wall in Tarawa finished?"
+    assert not engine.search(query, k=5, published_after="2021-07-05").passages
+    on_the_4th = engine.search(query, k=5, published_after="2021-07-04", published_before="2021-07-04")
+    assert {p.doc_id for p in on_the_4th.passages} == {"kiribati"}

@@ -114,8 +114,12 @@ function plural(n, word) {
 }
 
 function day(published) {
-  // "2021-07-05" (a date-time is shown by its day; its full value is in the tooltip).
-  return published ? published.slice(0, 10) : "";
+  // "2021-07-05". A date-time is shown by its day in UTC, the day the date filters give it
+  // ("2021-07-05T05:00:00+14:00" is 4 July); its full value is in the tooltip.
+  if (!published) return "";
+  if (published.length <= 10) return published;
+  const moment = new Date(published);
+  return Number.isNaN(moment.getTime()) ? published.slice(0, 10) : moment.toISOString().slice(0, 10);
 }
 
 function sourceLine(item) {

@@ -133,6 +133,17 @@ def normalize_published(value: str | date | datetime) -> str:
     return found
 
 
+def published_day(published: str) -> str:
+    """The calendar day an article belongs to, as date filters see it: its date, or for a
+    date-time the UTC day of that instant (``2021-07-05T05:00:00+14:00`` is 4 July, and
+    ``published_after=2021-07-05`` leaves it out), so that what is shown and what is filtered
+    agree; the stored value keeps its offset."""
+    if len(published) <= 10:
+        return published
+    moment = datetime.fromisoformat(published)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).date().isoformat()
+
+
 def published_ts(published: str | None) -> float | None:
     """Seconds since the epoch (UTC) of a normalized ``published``; None for no date."""
     if not published:

@@ -25,7 +25,7 @@ def source_line(item: dict[str, Any]) -> str:
     title = item.get("title") or item.get("doc_id", "")
     if len(title) > 90:
         title = title[:89].rstrip() + "…"
-    parts = (title, item.get("source"), (item.get("published") or "")[:10])
+    parts = (title, item.get("source"), _day(item.get("published")))
     return " · ".join(part for part in parts if part)
 
 
@@ -56,3 +56,16 @@ def answers(reply: dict[str, Any], colour: bool = False) -> str:
             lines.append(textwrap.indent(text, "     "))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _day(published: str | None) -> str:
+    """The day an article belongs to (a date-time's UTC day, as the date filters see it)."""
+    from datetime import UTC, datetime
+
+    if not published or len(published) <= 10:
+        return published or ""
+    try:
+        moment = datetime.fromisoformat(published)
+    except ValueError:
+        return published[:10]
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).date().isoformat()
