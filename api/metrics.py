@@ -68,11 +68,24 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"}
 def route_of(app: Any, scope: Scope) -> str:
     """The route template ("/documents/{doc_id}"), so that ids do not explode the labels;
     paths no route knows share one label."""
-    for route in app.router.routes:
+    return _matching(app.router.routes, scope) or "unmatched"
+
+
+def _matching(routes: Any, scope: Scope) -> str | None:
+    """The path of the route among ``routes`` that takes ``scope``, looking inside included
+    routers (FastAPI keeps them as one entry each, matched lazily)."""
+    for route in routes:
         match, _ = route.matches(scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
-    return "unmatched"
+        if match != Match.FULL:
+            continue
+        path = getattr(route, "path", None)
+        if path is not None:
+            return str(path)
+        inner = getattr(getattr(route, "original_router", None), "routes", None)
+        found = _matching(inner, scope) if inner is not None else None
+        if found is not None:
+            return found
+    return None
 
 
 class RequestMetrics:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.security import require_write_key
+from api.deps import WRITE, errors_of
 from qa.intake.feeds import Feeds
-from qa.schemas import FeedIn, FeedList, FeedOut, Message
+from qa.schemas import FeedIn, FeedList, FeedOut
 
 router = APIRouter(tags=["feeds"])
-WRITE = [Depends(require_write_key)]
 FeedId = Annotated[str, Path(pattern=r"^[0-9a-f]{12}$", description="as POST /feeds returned it")]
 
 
@@ -22,7 +21,7 @@ def get_feeds(request: Request) -> Feeds:
 
 
 FeedsDep = Annotated[Feeds, Depends(get_feeds)]
-_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Message} for code in (400, 401, 404)}
+_ERRORS = errors_of(400, 401, 404)
 
 
 @router.post("/feeds", response_model=FeedOut, status_code=201, dependencies=WRITE, responses=_ERRORS)

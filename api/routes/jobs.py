@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
+from api.deps import errors_of
 from qa.intake.jobs import Job, Jobs
-from qa.schemas import JobList, JobOut, Message
+from qa.schemas import JobList, JobOut
 
 router = APIRouter(tags=["documents"])
 JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="as the 202 of an import gave it")]
-_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Message} for code in (401, 404)}
+_ERRORS = errors_of(401, 404)
 
 
 def get_jobs(request: Request) -> Jobs:
