@@ -515,23 +515,14 @@ def test_with_qdrant_down_a_filtered_search_is_a_503_and_metrics_still_answer(
     engine.close()
 
 
-def test_a_store_answering_nonsense_is_a_503_that_shows_nothing_of_it(
-    tmp_path: Path, embedder: Embedder
-) -> None:
-    """A proxy or node answering 200 with ``{"result": null}`` tripped an assertion inside
-    qdrant-client: every route a 500, /metrics included. Now a 503 with Retry-After, and the
-    body names neither the store's address nor what it said."""
+def json_stand_in(body: bytes) -> Any:
+    """A server on 127.0.0.1 that answers every GET, PUT and POST with 200 and ``body``: a
+    proxy or another service where Qdrant should be."""
     import http.server
     import threading
 
-    from fastapi.testclient import TestClient
-    from qdrant_client import QdrantClient
-
-    from api.app import create_app
-
-    class NullResult(http.server.BaseHTTPRequestHandler):
+    class Fixed(http.server.BaseHTTPRequestHandler):
         def _answer(self) -> None:
-            body = b'{"result": null, "status": "ok", "time": 0.001, "secret": "upstream-internal"}'
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -543,8 +534,23 @@ def test_a_store_answering_nonsense_is_a_503_that_shows_nothing_of_it(
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NullResult)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Fixed)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_store_answering_nonsense_is_a_503_that_shows_nothing_of_it(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """A proxy or node answering 200 with ``{"result": null}`` tripped an assertion inside
+    qdrant-client: every route a 500, /metrics included. Now a 503 with Retry-After, and the
+    body names neither the store's address nor what it said."""
+    from fastapi.testclient import TestClient
+    from qdrant_client import QdrantClient
+
+    from api.app import create_app
+
+    server = json_stand_in(b'{"result": null, "status": "ok", "time": 0.001, "secret": "upstream-internal"}')
     settings = backend_settings("qdrant", tmp_path, reader=False)
     engine = Engine(settings, embedder=embedder)
     engine.add("asia-1", SENTENCE)
@@ -569,28 +575,10 @@ def test_a_store_answering_nonsense_is_a_503_that_shows_nothing_of_it(
 
 def test_a_server_that_is_not_qdrant_is_refused_in_one_line(tmp_path: Path, embedder: Embedder) -> None:
     pytest.importorskip("qdrant_client", reason="the Qdrant back end needs pip install '.[scale]'")
-    import http.server
-    import threading
-
     from index.backend import BackendUnavailable
     from index.qdrant.backend import QdrantBackend
 
-    class Json200(http.server.BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            body = b'{"status": "ok"}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_PUT = do_POST = _answer
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Json200)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = json_stand_in(b'{"status": "ok"}')
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
         with pytest.raises(BackendUnavailable, match="does not answer as a Qdrant server"):
