@@ -114,3 +114,23 @@ def test_a_busy_service_is_retried_as_it_asks_then_reported() -> None:
         remote.health()
     with Client("http://127.0.0.1:9", timeout=2) as nobody, pytest.raises(ServiceUnavailable, match="no QA"):
         nobody.health()
+
+
+def test_the_readmes_python_examples_run(
+    client: Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README.md's two Python examples, as written, against a temporary data directory and
+    the live server of this module: both print 20,000."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    in_process, remote = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    in_process = in_process.replace('"data-python"', repr(str(tmp_path / "data-python")))
+    in_process = in_process.replace('corpus="seeds"', f"corpus={str(SEEDS)!r}")
+    remote = remote.replace('Client("http://127.0.0.1:8000")', f"Client({client.url!r}, api_key='k3y')")
+    namespace: dict[str, object] = {}
+    exec(compile(in_process, "README.md (Engine)", "exec"), namespace)
+    namespace["engine"].close()  # type: ignore[attr-defined]
+    exec(compile(remote, "README.md (Client)", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("20,000 [") and printed[-1] == "20,000"
