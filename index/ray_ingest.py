@@ -86,6 +86,19 @@ def local_ray_environment(env: Mapping[str, str] | None = None) -> dict[str, str
     }
 
 
+def address_hint(address: str) -> str:
+    """What a plain ``host:port`` address means, said where connecting to it failed: it joins
+    a cluster this machine is already a node of (``ray start --address`` run here); from
+    any other machine, Ray Client's ``ray://host:10001`` is the address to give."""
+    if address == LOCAL or address.startswith("ray://") or address == "auto":
+        return ""
+    host = address.rsplit(":", 1)[0]
+    return (
+        f" ({address} joins a Ray cluster this machine is a node of, started with `ray start "
+        f"--address {address}` here; from a machine outside the cluster give ray://{host}:10001)"
+    )
+
+
 class RayEmbed:
     """An ``Embed`` (texts -> vectors, as the local model's ``encode``) that runs on Ray."""
 
@@ -156,7 +169,9 @@ class RayEmbed:
         except RayUnavailable:
             raise
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, ...
-            raise RayUnavailable(f"cannot start or reach Ray at {self.address}: {_first_line(exc)}") from None
+            raise RayUnavailable(
+                f"cannot start or reach Ray at {self.address}: {_first_line(exc)}{address_hint(self.address)}"
+            ) from None
 
     def _start_actors(self, timeout: float, cpus: int, gpus: int) -> list[Any]:
         ray = self.ray

@@ -343,3 +343,13 @@ def test_a_cluster_without_room_for_the_actors_is_said_not_waited_on(tmp_path: P
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("qa: "), done.stderr[-2000:]
     assert "found no room within 5 s" in lines[0] and "4096 CPU" in lines[0]
+
+
+def test_a_node_address_from_outside_the_cluster_says_which_address_to_give() -> None:
+    """`--ray host:6379` joins a cluster this machine is a node of; from elsewhere the
+    failure used to be a misleading one-liner. It now names Ray Client's address."""
+    from index.ray_ingest import LOCAL, address_hint
+
+    hint = address_hint("head.example:6379")
+    assert "ray://head.example:10001" in hint and "node of" in hint
+    assert address_hint("ray://head.example:10001") == address_hint(LOCAL) == ""
