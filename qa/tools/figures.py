@@ -1,6 +1,7 @@
 """Figures for the documentation site, drawn from what the measuring tools wrote:
 ``python -m qa.tools.figures --news FILE.json`` (the JSON of ``qa eval news --json``) draws
-the reliability diagram of the answers' scores into ``docs/figures/``."""
+the reliability diagram of the answers' scores, ``--peer FILE.json`` (the JSON of
+``qa.tools.peer_txtai --news``) the peers side by side, into ``docs/figures/``."""
 
 from __future__ import annotations
 
@@ -49,9 +50,42 @@ def reliability(given: list[list[float]], title: str, path: Path, bins: int = 10
     plt.close(fig)
 
 
+def peers(results: dict[str, dict[str, float]], title: str, path: Path) -> None:
+    """Each system's quality figures side by side (bars), its ask p50 in the legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measures = [
+        ("f1", "F1"),
+        ("answered", "answered"),
+        ("abstained", "unanswerable\nabstained"),
+        ("overall", "overall"),
+    ]
+    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=110)
+    width = 0.8 / max(1, len(results))
+    for i, (name, figures) in enumerate(results.items()):
+        xs = [j + i * width for j in range(len(measures))]
+        label = f"{name} (ask p50 {figures.get('ask_p50_ms', 0):.0f} ms)"
+        bars = ax.bar(xs, [figures[key] for key, _ in measures], width, label=label)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=2)
+    ax.set_xticks(
+        [j + width * (len(results) - 1) / 2 for j in range(len(measures))], [m for _, m in measures]
+    )
+    ax.set_ylim(0, 1.1)
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--news", type=Path, help="the JSON of `qa eval news --json`")
+    ap.add_argument("--peer", type=Path, help="the JSON of `python -m qa.tools.peer_txtai --news ... --json`")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     if args.news:
@@ -62,6 +96,14 @@ def main(argv: list[str] | None = None) -> int:
                 title = f"Real news ({mode}): the {n} answers given, by score"
                 reliability(figures["given"], title, args.out / f"reliability-news-{mode}.png")
                 print(f"wrote {args.out / f'reliability-news-{mode}.png'}")
+    if args.peer:
+        results = json.loads(args.peer.read_text())
+        n = next(iter(results.values())).get("questions", 0)
+        path = args.out / "peers-news.png"
+        peers(
+            results, f"Real news, {n} questions: ours and txtai 9 (same passages, same reader weights)", path
+        )
+        print(f"wrote {path}")
     return 0
 
 
