@@ -253,17 +253,23 @@ class Engine:
         if not deleted:
             raise DocumentNotFound(f"no document {doc_id!r}")
 
-    def document(self, doc_id: str) -> DocumentOut:
+    def document(self, doc_id: str, copies: bool = True) -> DocumentOut:
+        """One document with its full text; ``copies``: also look up which stored documents
+        are its wire copies (a few nearest-neighbour searches; off where it is not shown)."""
         doc = self.index.get_document(doc_id)
         if doc is None:
             raise DocumentNotFound(f"no document {doc_id!r}")
-        paragraphs = [p.text for p in split_paragraphs(doc.text, title=doc.title)]
+        found = []
+        if copies:
+            found = self.retriever.copies(
+                doc.doc_id, [p.text for p in split_paragraphs(doc.text, title=doc.title)]
+            )
         return DocumentOut(
             doc_id=doc.doc_id,
             title=doc.title,
             text=doc.text,
             metadata=doc.metadata,
-            copies=self.retriever.copies(doc.doc_id, paragraphs),
+            copies=found,
             **_article_out(doc.published, doc.outlet, doc.url, doc.provenance),
         )
 

@@ -129,7 +129,7 @@ def build(engine: Callable[[], Engine], allow_writes: bool) -> MCPServer:
         citations `ask` returns, so `start` a little before `answer_start` reads the context."""
 
         def call() -> dict[str, Any]:
-            doc = engine().document(doc_id)
+            doc = engine().document(doc_id, copies=False)
             lo = max(0, min(start, len(doc.text)))
             hi = min(len(doc.text), lo + max(0, min(length, MAX_DOCUMENT_SLICE)))
             return {

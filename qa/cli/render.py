@@ -8,6 +8,8 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
+from index.text.article import published_day
+
 BOLD_YELLOW = "\x1b[1;33m"
 DIM = "\x1b[2m"
 RESET = "\x1b[0m"
@@ -25,7 +27,7 @@ def source_line(item: dict[str, Any]) -> str:
     title = item.get("title") or item.get("doc_id", "")
     if len(title) > 90:
         title = title[:89].rstrip() + "…"
-    parts = (title, item.get("source"), _day(item.get("published")))
+    parts = (title, item.get("source"), published_day(item["published"]) if item.get("published") else "")
     return " · ".join(part for part in parts if part)
 
 
@@ -56,16 +58,3 @@ def answers(reply: dict[str, Any], colour: bool = False) -> str:
             lines.append(textwrap.indent(text, "     "))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
-
-
-def _day(published: str | None) -> str:
-    """The day an article belongs to (a date-time's UTC day, as the date filters see it)."""
-    from datetime import UTC, datetime
-
-    if not published or len(published) <= 10:
-        return published or ""
-    try:
-        moment = datetime.fromisoformat(published)
-    except ValueError:
-        return published[:10]
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).date().isoformat()

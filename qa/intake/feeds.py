@@ -170,10 +170,13 @@ class Feeds:
             )
         return True
 
+    def due(self) -> list[Feed]:
+        """The followed feeds whose next read is due."""
+        return [f for f in self.followed() if f.next_due <= self.clock()]
+
     def poll_due(self) -> list[tuple[str, str]]:
         """Read every feed that is due; (feed_id, what happened) each."""
-        due = [f for f in self.followed() if f.next_due <= self.clock()]
-        return [(f.feed_id, self.poll(f.feed_id)) for f in due]
+        return [(f.feed_id, self.poll(f.feed_id)) for f in self.due()]
 
     def poll(self, feed_id: str) -> str:
         """Read one feed now; a line saying what happened (also kept on the feed)."""
@@ -350,7 +353,8 @@ class Poller:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                if self.feeds.claim(lease_s=max(30.0, 6 * self.tick_s)):
+                # The lease is taken only when there is work: an idle service writes nothing.
+                if self.feeds.due() and self.feeds.claim(lease_s=max(30.0, 6 * self.tick_s)):
                     for feed_id, outcome in self.feeds.poll_due():
                         log.info("feed %s: %s", feed_id, outcome)
             except Exception:

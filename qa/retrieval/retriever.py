@@ -157,11 +157,9 @@ class HybridRetriever:
         are ``paragraphs``): those that hold, in the same words (``copies.Words.same``), at
         least half of its ``probes`` longest paragraphs. Each probe is one nearest-neighbour
         look-up with the paragraph's own stored vector."""
-        words = [Words.of(text) for text in paragraphs]
-        chosen = sorted(
-            (i for i, w in enumerate(words) if len(w.shingles) >= MIN_SHINGLES),
-            key=lambda i: -len(words[i].shingles),
-        )[:probes]
+        longest = sorted(range(len(paragraphs)), key=lambda i: -len(paragraphs[i]))[:probes]
+        words = {i: Words.of(paragraphs[i]) for i in longest}
+        chosen = [i for i in longest if len(words[i].shingles) >= MIN_SHINGLES]
         if not chosen:
             return []
         vectors = self.index.vectors_at([(doc_id, i) for i in chosen])

@@ -8,20 +8,34 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "figures"
 
 
-def reliability(given: list[list[float]], title: str, path: Path, bins: int = 10) -> None:
-    """Predicted probability against the share right, per score bin (the diagonal is a
-    perfectly calibrated score), with the number of answers in each bin."""
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the file-only back end (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(plt: Any, fig: Any, path: Path) -> None:
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def reliability(given: list[list[float]], title: str, path: Path, bins: int = 10) -> None:
+    """Predicted probability against the share right, per score bin (the diagonal is a
+    perfectly calibrated score), with the number of answers in each bin."""
+    plt = _pyplot()
     scores = np.array([s for s, _ in given])
     right = np.array([r for _, r in given], dtype=float)
     edges = np.linspace(0.0, 1.0, bins + 1)
@@ -44,19 +58,12 @@ def reliability(given: list[list[float]], title: str, path: Path, bins: int = 10
     ax.set_ylim(0, 1.02)
     ax.set_title(title, fontsize=10)
     ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def peers(results: dict[str, dict[str, float]], title: str, path: Path) -> None:
     """Each system's quality figures side by side (bars), its ask p50 in the legend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     measures = [
         ("f1", "F1"),
         ("answered", "answered"),
@@ -76,10 +83,7 @@ def peers(results: dict[str, dict[str, float]], title: str, path: Path) -> None:
     ax.set_ylim(0, 1.1)
     ax.set_title(title, fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:
