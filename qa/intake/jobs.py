@@ -69,12 +69,15 @@ class Jobs:
         """Jobs a previous run left queued or running are reported failed."""
         if getattr(self.engine.index, "read_only", False):
             return
+        interrupted = False
         for summary in self._stored():
             job = Job(**{**summary, "documents": [], "refused": []})
             if job.state in ("queued", "running"):
                 job.state, job.error, job.finished = "failed", INTERRUPTED, _now()
+                interrupted = True
             self._jobs[job.job_id] = job
-        self._save()
+        if interrupted:  # written back only when a start has something to report
+            self._save()
 
     def submit(self, name: str, raw: bytes, fmt: str | None, replace: bool, strict: bool) -> Job:
         with self._lock:
