@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.admission import RETRY_AFTER_S, Busy
-from index.backend import BackendUnavailable
+from index.backend import BackendUnavailable, NotReady
 from qa.errors import (
     DocumentExists,
     DocumentNotFound,
@@ -70,6 +70,12 @@ def install(app: FastAPI) -> None:
     async def _backend(_: Request, exc: BackendUnavailable) -> JSONResponse:
         # The store (a Qdrant cluster) is down, unreachable or answering nonsense: retry later,
         # not a bad request. Its address and its reply go to the log, not to the client.
+        if isinstance(exc, NotReady):  # its message is written for clients: progress, no address
+            return JSONResponse(
+                {"detail": str(exc), "error": "ServiceUnavailable"},
+                status_code=503,
+                headers={"Retry-After": "30"},
+            )
         log.warning("the document store is unavailable: %s", exc)
         detail = "the document store is unavailable right now; try again in a few seconds"
         return JSONResponse(

@@ -108,6 +108,11 @@ class BackendUnavailable(RuntimeError):
     """The store cannot be opened or reached (a message fit for a user)."""
 
 
+class NotReady(BackendUnavailable):
+    """The store is there but cannot answer yet (a model change being re-embedded): the
+    message says why and how far along, in words fit for any client."""
+
+
 class UnsupportedFilter(ValueError):
     """A filter this back end cannot express with the meaning the API gives it."""
 
@@ -236,6 +241,14 @@ class Backend(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def preparing(self) -> str | None:
+        """Why reads are refused for now (NotReady), or None when the store serves."""
+        return None
+
+    def wait_prepared(self, timeout: float | None = None) -> bool:
+        """Wait for what ``preparing`` names; whether it was done within ``timeout``."""
+        return True
 
     # --- shared ------------------------------------------------------------------------
     def _check_writable(self) -> None:

@@ -126,7 +126,8 @@ def precision_choice(data_dir: Path | None = None) -> PrecisionChoice:
                 measured.precision,
                 path,
             )
-            return PrecisionChoice(measured.bf16, measured.speedup, key, str(path))
+            # As recorded: this process and the later ones report the same figure.
+            return PrecisionChoice(measured.bf16, round(measured.speedup, 3), key, str(path))
     except OSError as exc:
         log.warning(
             "cannot record the precision choice in %s (%s): measured for this process only",

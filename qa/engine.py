@@ -314,9 +314,11 @@ class Engine:
             embedding=self.embedder.precision,
             bf16_speedup=round(choice.speedup, 2) if choice else None,
         )
+        preparing = self.index.preparing()
         return Health(
-            status="ok",
-            ready=True,
+            status="preparing" if preparing else "ok",
+            ready=preparing is None,
+            preparing=preparing,
             documents=docs,
             passages=passages,
             reader=self.reader is not None,

@@ -322,8 +322,9 @@ class Precision(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str  # ok, or preparing (the store cannot answer yet: see ``preparing``)
     ready: bool
+    preparing: str | None = Field(default=None, description="why questions are refused for now, and progress")
     documents: int
     passages: int
     reader: bool

@@ -56,7 +56,11 @@ class Settings(BaseSettings):
         pattern="^(local|qdrant)$",
         description="where passages live: local (FAISS + BM25 + SQLite in data_dir) or qdrant",
     )
-    qdrant_url: str | None = Field(default=None, description="backend=qdrant: a server or cluster URL")
+    qdrant_url: str | None = Field(
+        default=None,
+        description="backend=qdrant: a server or cluster URL, or several nodes' URLs comma-separated "
+        "(each call goes to one that answers)",
+    )
     qdrant_api_key: str | None = Field(default=None, description="backend=qdrant: the cluster's API key")
     qdrant_path: Path | None = Field(
         default=None, description="backend=qdrant without a URL: a local-mode folder (no server)"
@@ -90,13 +94,17 @@ class Settings(BaseSettings):
         pattern="^(weak|medium|strong)$",
         description="backend=qdrant: write ordering across a shard's replicas",
     )
-    qdrant_write_consistency: int = Field(
-        default=1, ge=1, description="backend=qdrant: replicas that acknowledge a write (new collections)"
+    qdrant_write_consistency: int | None = Field(
+        default=None,
+        ge=1,
+        description="backend=qdrant: replicas that acknowledge a write (new collections; "
+        "unset: a majority of the replicas)",
     )
     qdrant_read_consistency: str = Field(
-        default="1",
+        default="majority",
         pattern="^([1-9][0-9]*|majority|quorum|all)$",
-        description="backend=qdrant: replicas a read consults",
+        description="backend=qdrant: replicas a read consults (a majority: every read sees "
+        "what a majority acknowledged)",
     )
     qdrant_collection: str = Field(
         default="qa",

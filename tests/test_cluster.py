@@ -76,10 +76,34 @@ def test_cluster_settings_reach_every_write_and_read(client: Spy, embedder: Embe
     )
     upserts = client.options("upsert")
     assert upserts and all(str(u["ordering"].value) == "strong" for u in upserts)
-    queries = client.options("query_points")
+    queries = client.options("query_batch_points")
     assert len(queries) == 2 and all(str(q["consistency"].value) == "majority" for q in queries)
     indexes = client.options("create_payload_index")
     assert indexes and all(getattr(i["field_schema"], "on_disk", None) for i in indexes)  # not in RAM
+
+
+def test_every_read_that_decides_a_write_consults_the_configured_replicas(
+    client: Spy, embedder: Embedder
+) -> None:
+    """Existence checks, record versions, the BM25 mean length, write markers, state: a
+    read at consistency 1 on a lagging replica would let two writes of one doc_id both
+    succeed, or sweep a live write. Every read carries the read consistency (a count has
+    none in Qdrant's API, so no write decision rests on one)."""
+    backend = replica(client, embedder, read_consistency="majority")
+    client.calls.clear()
+    backend.add([Document("a", "A", TEXT_A)], replace=False)
+    backend.add([Document("a", "A", TEXT_B)])
+    with pytest.raises(DocumentExistsError):
+        backend.add([Document("a", "A", TEXT_A)], replace=False)
+    assert backend.delete("a") and not backend.delete("a")
+    backend._sweep_interrupted(older_than=0)  # type: ignore[attr-defined]
+    backend.set_state("k", "v")
+    assert backend.get_state("k") == "v"
+    reads = [
+        (n, kw) for n, kw in client.calls if n in ("retrieve", "scroll", "query_points", "query_batch_points")
+    ]
+    assert reads and all(str(kw.get("consistency").value) == "majority" for _, kw in reads), reads
+    assert not client.options("count")
 
 
 def test_a_duplicate_post_through_two_replicas_gives_one_write_and_one_conflict(

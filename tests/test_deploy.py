@@ -43,11 +43,16 @@ def test_every_qdrant_peer_names_itself_and_is_health_checked() -> None:
             assert peer["depends_on"]["qdrant-0"]["condition"] == "service_healthy"
 
 
-def test_each_api_replica_talks_to_its_own_node_and_waits_for_the_cluster() -> None:
+def test_each_api_replica_talks_to_its_own_node_first_then_to_the_others() -> None:
     apis = {n: s for n, s in services("api-").items()}
     assert len(apis) == 3
-    urls = {s["environment"]["QA_QDRANT_URL"] for s in apis.values()}
-    assert urls == {f"http://qdrant-{i}:6333" for i in range(3)}
+    for name, api in apis.items():
+        nodes = api["environment"]["QA_QDRANT_URL"].split(",")
+        assert nodes[0] == f"http://qdrant-{name[-1]}:6333", name  # its own node first
+        assert sorted(nodes) == [f"http://qdrant-{i}:6333" for i in range(3)], name  # then the others
+        env = api["environment"]
+        assert env["QA_QDRANT_READ_CONSISTENCY"] == "majority"
+        assert int(env["QA_QDRANT_WRITE_CONSISTENCY"]) > int(env["QA_QDRANT_REPLICAS"]) // 2
     for name, api in apis.items():
         assert api["healthcheck"]["test"], name
         assert all(d["condition"] == "service_healthy" for d in api["depends_on"].values()), name
@@ -64,6 +69,14 @@ def test_nginx_drops_idle_connections_before_uvicorn_does() -> None:
     assert all(f"server api-{i}:8000" in conf for i in range(3))
     cli = (ROOT / "qa" / "cli" / "main.py").read_text(encoding="utf-8")
     assert "timeout_keep_alive=5" in cli
+
+
+def test_nginx_retries_a_question_on_another_replica_but_never_a_write() -> None:
+    conf = (DEPLOY / "nginx.conf").read_text(encoding="utf-8")
+    blocks = dict(re.findall(r"location (.*?) \{(.*?)\}", conf, re.S))
+    questions = next(body for where, body in blocks.items() if "ask" in where)
+    assert "non_idempotent" in questions and re.search(r"location ~ \^/\(ask\|ask/batch\|search\)\$", conf)
+    assert "non_idempotent" not in blocks["/"]  # a POST /documents is never sent twice
 
 
 def test_the_api_image_is_small_unprivileged_and_carries_no_demo_corpus() -> None:

@@ -141,6 +141,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         access_log=False,
         timeout_keep_alive=5,  # idle keep-alive connections are closed
+        http="api.serving:HeadsInTime",  # h11, and a request head is whole within 10 s
         h11_max_incomplete_event_size=65_536,  # request line and headers
         timeout_graceful_shutdown=10,
     )
@@ -390,6 +391,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     skipped: list[tuple[Path, str]] | None = [] if args.skip_invalid else None
     shard = parse_shard(args.shard)
     with Engine(_settings(args, reader=False)) as engine:
+        if reason := engine.index.preparing():  # a model change: the store is re-embedded first
+            print(f"qa: {reason}; waiting for it", file=sys.stderr)
+            engine.index.wait_prepared()
         if args.ray:
             from index.ray_ingest import RayEmbed, RayUnavailable
 
