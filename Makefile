@@ -7,23 +7,30 @@ RUNTIME := $(VENV)/.runtime
 # Where this machine's pip finds torch 2.13.0's CPU wheel by itself, nothing is needed; elsewhere:
 #   make install TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 TORCH_PIP_ARGS ?=
+# The exact versions everything was tested with (the images use them too).
+CONSTRAINTS := docs/deploy/constraints.txt
 
-.PHONY: install serve test lint format docs eval news open-squad fit peer bench load clean
+.PHONY: constraints install serve test lint format docs eval news open-squad fit peer bench load clean
 
 # What serving needs: the runtime dependencies only (no test, lint or browser tooling).
-$(RUNTIME): pyproject.toml
+$(RUNTIME): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	# torch first, pinned, so that no other requirement resolves the multi-GB CUDA build.
 	$(BIN)/pip install torch==2.13.0 $(TORCH_PIP_ARGS)
-	$(BIN)/pip install -e .
+	$(BIN)/pip install -c $(CONSTRAINTS) -e .
 	touch $(RUNTIME)
 
 # Development and CI: the runtime plus the dev extras.
 $(STAMP): $(RUNTIME)
-	$(BIN)/pip install -e ".[dev]"
+	$(BIN)/pip install -c $(CONSTRAINTS) -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# After upgrading a dependency and passing the suite: pin what was tested.
+constraints: $(STAMP)
+	{ sed -n '1,3p' $(CONSTRAINTS); $(BIN)/pip freeze --all --exclude-editable | sed 's/+cpu$$//' | grep -v -E '^(newsqa|pip)=='; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 serve: $(RUNTIME)
 	HF_HUB_OFFLINE=1 $(BIN)/qa serve
@@ -68,7 +75,7 @@ fit: $(STAMP)
 
 # txtai 9 on the same benchmark, side by side (installs the optional extra).
 peer: $(STAMP)
-	$(BIN)/pip install -e ".[peer]"
+	$(BIN)/pip install -c $(CONSTRAINTS) -e ".[peer]"
 	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.tools.peer_txtai $(SQUAD)/dev-v1.1-minus-xquad.json --limit 500
 	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.tools.peer_txtai --news $(NEWS)
 
@@ -76,7 +83,7 @@ peer: $(STAMP)
 # Smaller: make bench BENCH_ARGS="--sizes seeds,10k --runs 3"
 BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/pip install -q -e ".[peer]"
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e ".[peer]"
 	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.tools.bench --out data/bench/table.md $(BENCH_ARGS)
 
 load: $(STAMP)

@@ -63,7 +63,9 @@ class HeadsInTime(H11Protocol):
             return
         if self._head_started and self.conn.our_state is h11.IDLE:
             try:
-                event = h11.Response(status_code=408, headers=[(b"connection", b"close"), (b"content-length", b"0")])
+                event = h11.Response(
+                    status_code=408, headers=[(b"connection", b"close"), (b"content-length", b"0")]
+                )
                 self.transport.write(self.conn.send(event) or b"")
             except h11.LocalProtocolError:  # the connection is in no state for a reply
                 pass

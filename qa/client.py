@@ -2,7 +2,7 @@
 
 The same methods and return types as ``Engine`` where they make sense remotely (``search``,
 ``ask``, ``ask_batch``, ``add``, ``import_file``, ``delete``, ``document``, ``documents``,
-``health``; and the followed feeds), the same pydantic models, and the core's exceptions
+``export``, ``health``; and the followed feeds), the same pydantic models, and the core's exceptions
 for the service's errors (the reply's ``error`` names the class). A 503 with Retry-After
 (the reader's queue is full, the store is unreachable) is retried ``retries`` times, each
 after the wait the service asks for (at most ``MAX_RETRY_WAIT_S``).
@@ -13,8 +13,11 @@ after the wait the service asks for (at most ``MAX_RETRY_WAIT_S``).
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -25,6 +28,7 @@ from qa.errors import InvalidDocument, QAError, ServiceUnavailable
 from qa.schemas import (
     AskBatchResponse,
     AskResponse,
+    DocumentIn,
     DocumentList,
     DocumentOut,
     DocumentsImported,
@@ -200,6 +204,42 @@ class Client:
                 break
             after = page.next
         return out
+
+    def export(self) -> Iterator[DocumentIn]:
+        """Every document, as ``Engine.export`` gives them (streamed: bounded memory)."""
+        for line in self.export_lines():
+            yield DocumentIn.model_validate_json(line)
+
+    def export_lines(self) -> Iterator[str]:
+        """``GET /export`` line by line: one document each, as the import takes it."""
+        try:
+            with self._http.stream("GET", "/export") as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error(response)
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield line
+        except httpx.TransportError as exc:  # cut off part-way: the caller keeps no half file
+            raise ServiceUnavailable(f"the export from {self.url} was cut off ({exc})") from None
+
+    def export_to(self, path: str | os.PathLike[str]) -> int:
+        """Write every document as JSON Lines to ``path``, whole or not at all (a temporary
+        file beside it, renamed when the last line is in); returns the documents written."""
+        target = Path(path)
+        partial = target.with_name(f".{target.name}.partial")
+        n = 0
+        try:
+            with open(partial, "w", encoding="utf-8") as out:
+                for line in self.export_lines():
+                    out.write(line + "\n")
+                    n += 1
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return n
 
     def health(self) -> Health:
         return Health.model_validate(self._call("GET", "/health"))

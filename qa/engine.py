@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -39,6 +39,7 @@ from qa.errors import (
 )
 from qa.intake.checks import MAX_METADATA_BYTES, check_filter_values, check_k, check_question
 from qa.intake.documents import Intake, Progress, index_errors
+from qa.intake.export import exported
 from qa.reading.answer_kind import KindModel
 from qa.reading.pipeline import AnswerPipeline, Asked
 from qa.reading.reader import Reader, ReaderUnavailable
@@ -53,6 +54,7 @@ from qa.schemas import (
     AskResponse,
     Citation,
     Copy,
+    DocumentIn,
     DocumentList,
     DocumentOut,
     DocumentSummary,
@@ -272,6 +274,12 @@ class Engine:
             copies=found,
             **_article_out(doc.published, doc.outlet, doc.url, doc.provenance),
         )
+
+    def export(self) -> Iterator[DocumentIn]:
+        """Every document as the import takes it, by doc_id (``qa.intake.export``): JSON Lines
+        of these are a backup that ``import_file`` (``qa add``) restores into any store."""
+        with index_errors():
+            yield from exported(self.index)
 
     def documents(
         self, limit: int | None = None, after: str | None = None, sort: str = "published"

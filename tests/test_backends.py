@@ -1022,3 +1022,47 @@ def test_several_drivers_each_index_their_shard_of_a_folder(make: MakeEngine, tm
     (folder / "004_0b86c02cdc35424d.txt").unlink()
     removed = [engine.sync(folder, progress=False, shard=(i, 2))[1] for i in range(2)]
     assert sorted(removed) == [0, 1] and len(engine.documents()) == 4
+
+
+def test_an_export_restores_into_an_empty_store_of_either_kind(
+    make: MakeEngine, tmp_path: Path, embedder: Embedder
+) -> None:
+    """GET /export is a backup: imported into an empty store (here: of the other kind), every
+    document comes back with its text, fields (and where they came from) and metadata, and
+    answers the same question with the same passage."""
+    engine = make()
+    engine.sync(SEEDS, progress=False)
+    engine.add(
+        "given",
+        "Officials in Kestrel Bay said the harbour bridge would stay closed for repairs until May.",
+        title="Harbour bridge stays shut",
+        metadata={"desk": "coast", "tags": ["bridges", "ports"]},
+        published="2021-07-05T16:30:00+02:00",
+        source="The Kestrel Courier",
+        url="https://courier.example/bridge",
+    )
+    api = TestClient(create_app(engine))
+    reply = api.get("/export")
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("application/x-ndjson")
+    lines = reply.text.splitlines()
+    assert len(lines) == engine.health().documents == 6
+    other = "local" if engine.settings.backend == "qdrant" else "qdrant"
+    restored = Engine(backend_settings(other, tmp_path / "restored", reader=False), embedder=embedder)
+    try:
+        written = TestClient(create_app(restored)).post(
+            "/documents/import", params={"name": "backup.jsonl"}, content=reply.content
+        )
+        assert written.status_code == 201, written.text
+        assert restored.health() == engine.health()
+        for row in engine.documents(sort="doc_id"):
+            before, after = (
+                engine.document(row.doc_id, copies=False),
+                restored.document(row.doc_id, copies=False),
+            )
+            assert after == before, row.doc_id
+        question = "Until when will the harbour bridge stay closed?"
+        top = [engine.search(question, k=1).passages[0], restored.search(question, k=1).passages[0]]
+        assert top[0].doc_id == top[1].doc_id == "given" and top[0].start == top[1].start
+    finally:
+        restored.close()
+        drop_test_collections(restored.settings)

@@ -3,6 +3,7 @@ same answers, offsets and errors), over HTTP."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,6 +82,51 @@ def test_documents_round_trip_with_the_cores_errors(client: Client) -> None:
         client.ask("   ")
     with pytest.raises(InvalidRequest):
         client.ask(QUESTION, top_k=0)
+
+
+def test_qa_export_writes_every_document_and_qa_add_takes_it_back(
+    client: Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from qa.cli.main import main
+
+    backup = tmp_path / "backup.jsonl"
+    assert main(["export", str(backup), "--url", client.url, "--api-key", "k3y"]) == 0
+    lines = backup.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == client.health().documents and "restore: qa add" in capsys.readouterr().out
+    exported = [doc.doc_id for doc in client.export()]
+    assert exported == sorted(exported) == [json.loads(line)["doc_id"] for line in lines]
+    first = client.document(exported[0])
+    client.delete(exported[0])
+    assert main(["add", str(backup), "--service", client.url, "--api-key", "k3y"]) == 0
+    assert client.document(exported[0]) == first  # restored as it was
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_an_export_cut_off_part_way_leaves_no_file(tmp_path: Path) -> None:
+    """A backup is whole or absent: a stream that breaks after two documents writes nothing."""
+
+    def stream() -> Iterator[bytes]:
+        yield b'{"doc_id": "a", "text": "One."}\n{"doc_id": "b", "text": "Two."}\n'
+        raise httpx.ReadError("the connection was reset")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=_Broken(stream()))
+
+    backup = tmp_path / "backup.jsonl"
+    with (
+        Client("http://qa.test", transport=httpx.MockTransport(handler)) as broken,
+        pytest.raises(ServiceUnavailable, match="cut off"),
+    ):
+        broken.export_to(backup)
+    assert list(tmp_path.iterdir()) == []
+
+
+class _Broken(httpx.SyncByteStream):
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._chunks
 
 
 def test_a_client_without_the_key_cannot_write(client: Client) -> None:

@@ -90,3 +90,81 @@ def test_the_api_image_is_small_unprivileged_and_carries_no_demo_corpus() -> Non
     assert not re.search(r"^COPY .*seeds", dockerfile, re.M)
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
     assert {".git", ".venv", "data", "seeds"} <= set(ignored)
+
+
+def _pins() -> dict[str, str]:
+    pins = {}
+    for line in (DEPLOY / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, line  # every line an exact pin
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return pins
+
+
+def _requirements(dist: str, extras: set[str], seen: set[str]) -> None:
+    """``dist`` and everything it installs with ``extras``, by normalised name, into ``seen``."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    from packaging.requirements import Requirement
+
+    name = re.sub(r"[-_.]+", "-", dist).lower()
+    if name in seen:
+        return
+    seen.add(name)
+    try:
+        wanted = requires(dist) or []
+    except PackageNotFoundError:
+        return
+    for line in wanted:
+        req = Requirement(line)
+        if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in extras | {""}):
+            _requirements(req.name, set(req.extras), seen)
+
+
+def test_every_package_of_the_images_is_pinned_to_the_tested_version() -> None:
+    """Drivers and Ray workers need identical versions, API replicas the ones the suite
+    passed with: the images and make install take every version from constraints.txt."""
+    from importlib.metadata import version
+
+    pins = _pins()
+    needed: set[str] = set()
+    _requirements("newsqa", {"qdrant", "scale"}, needed)
+    needed.discard("newsqa")
+    assert {"qdrant-client", "ray", "torch", "fastapi", "transformers"} <= needed
+    missing = sorted(n for n in needed if n not in pins)
+    assert not missing, missing
+    for name in ("qdrant-client", "ray", "fastapi", "pydantic", "numpy"):  # what this suite ran with
+        assert version(name).split("+")[0] == pins[name], name
+    dockerfile = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    assert dockerfile.count("-c constraints.txt") == 2
+    assert "-c $(CONSTRAINTS)" in (ROOT / "Makefile").read_text(encoding="utf-8")
+
+
+def test_the_indexer_has_a_ray_cluster_with_token_auth_and_no_dashboard() -> None:
+    every = compose()["services"]
+    ray = {n: s for n, s in every.items() if n.startswith("ray-")}
+    assert set(ray) == {"ray-head", "ray-worker"}
+    for name, service in [*ray.items(), ("indexer", every["indexer"])]:
+        assert service["profiles"] == ["index"] and service["build"]["target"] == "indexer", name
+        assert service["environment"]["RAY_AUTH_MODE"] == "token", name
+        assert "RAY_AUTH_TOKEN" in service["environment"], name
+        assert "ports" not in service, name
+    assert "--include-dashboard=false" in ray["ray-head"]["command"]
+    assert "--address=ray-head:6379" in ray["ray-worker"]["command"]
+
+
+def test_the_tls_layer_encrypts_clients_and_peers_and_publishes_no_qdrant_port() -> None:
+    tls = yaml.safe_load((DEPLOY / "compose.tls.yaml").read_text(encoding="utf-8"))["services"]
+    for i in range(3):
+        peer = tls[f"qdrant-{i}"]
+        env = peer["environment"]
+        assert env["QDRANT__SERVICE__ENABLE_TLS"] == env["QDRANT__CLUSTER__P2P__ENABLE_TLS"] == "true"
+        assert env["QDRANT__SERVICE__API_KEY"] and env["QDRANT__TLS__CA_CERT"]
+        assert f"--uri https://qdrant-{i}:6335" in " ".join(peer["command"])
+        api = tls[f"api-{i}"]["environment"]
+        assert all(u.startswith("https://") for u in api["QA_QDRANT_URL"].split(","))
+        assert api["SSL_CERT_FILE"] == "/tls/ca.pem"
+    for name, service in compose()["services"].items():
+        published = " ".join(str(p) for p in service.get("ports", []))
+        assert "6333" not in published and "6335" not in published, name

@@ -29,7 +29,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     monkeypatch.setattr(api.serving, "HEADER_TIMEOUT_S", 0.8)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, http=HeadsInTime, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, http=HeadsInTime, log_level="warning", lifespan="off"
+    )
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()

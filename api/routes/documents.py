@@ -1,11 +1,12 @@
-"""Documents: list, read, add, import, replace and delete (``/documents``)."""
+"""Documents: list, read, add, import, replace, delete (``/documents``) and export (``/export``)."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import WRITE, EngineDep, errors_of
@@ -61,6 +62,34 @@ def list_documents(
     number of passages. A page holds at most `limit` documents and about 1 MB of titles
     and metadata."""
     return engine.document_page(limit, after, sort)
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"application/x-ndjson": {}},
+            "description": "one document per line, as POST /documents/import takes it",
+        },
+        **errors_of(503),
+    },
+)
+def export(engine: EngineDep) -> StreamingResponse:
+    """Every document as JSON Lines, by doc_id: a backup. `POST /documents/import` (or `qa add
+    FILE.jsonl`) restores it into an empty store or another service, embedding it again.
+    Fields found in the text are left for the import to find again."""
+    docs = engine.export()
+    first = next(docs, None)  # a store that is down is a 503 here, before the 200 goes out
+    lines = (
+        d.model_dump_json(exclude_defaults=True) + "\n"
+        for d in itertools.chain([first] if first else [], docs)
+    )
+    return StreamingResponse(
+        lines,
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": 'attachment; filename="documents.jsonl"'},
+    )
 
 
 @router.get("/documents/{doc_id}", response_model=DocumentOut, responses=errors_of(404))

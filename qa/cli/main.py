@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from qa.cli import agents, feeds, fit, render
+from qa.cli import agents, backup, feeds, fit, render
 from qa.cli.client import Client, ServiceBusy, ServiceError, ServiceUnreachable
 from qa.errors import QAError
 
@@ -148,11 +148,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _local_engine(args: argparse.Namespace, reader: bool):  # type: ignore[no-untyped-def]
+def _local_engine(args: argparse.Namespace, reader: bool, sync: bool = True):  # type: ignore[no-untyped-def]
+    """The engine of a data directory, here; ``sync``: keep its corpus folder in step first."""
     from index.local.datadir import DataDirInUse, check_free
     from qa.engine import Engine
 
-    settings = _settings(args, corpus=Path(args.corpus) if args.corpus else None, reader=reader)
+    corpus = getattr(args, "corpus", None)
+    settings = _settings(args, corpus=Path(corpus) if corpus else None, reader=reader)
     if settings.backend == "local":
         try:
             check_free(settings.data_dir)  # in under a second, before any model loads
@@ -164,7 +166,7 @@ def _local_engine(args: argparse.Namespace, reader: bool):  # type: ignore[no-un
                 file=sys.stderr,
             )
             return Engine(settings.model_copy(update={"shared_read": True, "corpus": None}))
-    if settings.corpus is None:
+    if settings.corpus is None and sync:
         settings.corpus = default_corpus(settings.data_dir, settings)
     return Engine(settings)
 
@@ -729,6 +731,7 @@ def build_parser() -> argparse.ArgumentParser:
     connection(p)
     p.set_defaults(func=cmd_delete)
     feeds.register(sub, connection)
+    backup.register(sub, connection, _local_engine)
     agents.register(sub, _local_engine)
     fit.register(sub)
 
