@@ -128,7 +128,7 @@ def test_the_bm25_mean_length_is_the_first_writers_on_every_replica(client: Spy,
     first, second = replica(client, embedder), replica(client, embedder)
     first.add([Document("short", "s", "A short note about the ferry to the island on Sunday.")])
     second.add([Document("long", "l", " ".join([TEXT_A, TEXT_B] * 6))])
-    assert first._mean_length == second._mean_length  # type: ignore[attr-defined]
+    assert first.writer.mean_length == second.writer.mean_length
 
 
 def test_a_write_that_fails_on_the_wire_is_retried_with_backoff(client: Spy, embedder: Embedder) -> None:

@@ -122,3 +122,19 @@ def test_index_keeps_its_rooms() -> None:
     assert top == {"__init__", "backend", "embedder", "hardware", "ray_ingest"}, top
     rooms = {p.name for p in (ROOT / "index").iterdir() if (p / "__init__.py").exists()}
     assert rooms == {"text", "local", "qdrant"}, rooms
+
+
+def test_the_qdrant_back_end_is_composed_of_rooms_that_never_reach_up() -> None:
+    """``index.qdrant.backend`` wires the rooms; a room imports only rooms below it (the
+    connection at the bottom), never the facade, so each can be read on its own."""
+    order = ["connection", "listing", "schema", "versions", "search", "documents", "writes", "migrations"]
+    below = {room: {f"index.qdrant.{r}" for r in order[: order.index(room)]} for room in order}
+    wrong = []
+    for room in order:
+        path = ROOT / "index" / "qdrant" / f"{room}.py"
+        for name in imported(path):
+            if within(name, "index.qdrant") and not any(within(name, b) for b in below[room]):
+                wrong.append(f"index.qdrant.{room} imports {name}")
+    assert not wrong, wrong
+    rooms = {p.stem for p in (ROOT / "index" / "qdrant").glob("*.py")} - {"__init__", "backend"}
+    assert rooms == set(order), rooms

@@ -7,21 +7,22 @@ It is composed of rooms, each with its invariant in its docstring:
   retried and every read carries the read consistency;
 - ``schema``: the three collections, their layout and payload indexes, and the points;
 - ``versions``: writes made whole as readers see them (versions, write markers, the sweep);
+- ``writes``: writes and deletes, one at a time here, markers first;
 - ``search``: candidate lists of only what readers see, filters, prefix-term IDF;
-- ``listing``: pages of documents by keyset seek;
+- ``documents`` and ``listing``: records, and pages of them by keyset seek;
 - ``migrations``: stores of earlier versions, and a model change re-embedded in the background.
 
-This class wires them and implements ``index.backend.Backend``: writes and deletes (under
-one in-process lock, with their markers), reads, counts of what readers see, and a sweeper
+This class wires them and implements ``index.backend.Backend`` over them: its own work is
+the state, the counts of what readers see, the reads of passages and vectors, and a sweeper
 thread that clears what dead writers left.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +33,15 @@ from index.backend import (
     BackendUnavailable,
     DateRange,
     Document,
-    DocumentExistsError,
     DocumentRow,
     Hit,
     StoredPassage,
     TextEncoder,
     corpus_source,
-    parse_cursor,
-    published_order,
     stable_id,
 )
 from index.qdrant.connection import ClusterPolicy, Store, connect, is_transport_error, reachable
-from index.qdrant.listing import ID_FIELDS, NEWEST, KeysetPager, fields_past, floor_id, id_keys, newest
+from index.qdrant.documents import Documents
 from index.qdrant.migrations import (
     ARTICLE_FIELDS_STATE,
     Reembedding,
@@ -56,28 +54,19 @@ from index.qdrant.schema import (
     CollectionLayout,
     Names,
     Schema,
-    doc_condition,
-    document,
-    ones,
     passage_id,
     passage_payload,
-    record,
-    sparse_weights,
     stored_passage,
 )
 from index.qdrant.search import Search
 from index.qdrant.versions import STALE_WRITE_S, SWEEP_EVERY_S, Markers, Versions
+from index.qdrant.writes import Writer
 from index.text.paragraphs import Paragraph
-from index.text.terms import term_counts, term_positions
 
-try:
-    from qdrant_client import QdrantClient
+with contextlib.suppress(ImportError):  # the optional extra; connection.connect says it is missing
     from qdrant_client import models as qm
-except ImportError:  # pragma: no cover - the optional extra is missing
-    QdrantClient = None  # type: ignore[assignment,misc]
 
 log = logging.getLogger(__name__)
-PAGE = 1000  # points per scroll page
 
 __all__ = ["ClusterPolicy", "CollectionLayout", "QdrantBackend", "passage_payload", "synced_from"]
 
@@ -109,9 +98,18 @@ class QdrantBackend(Backend):
         self.reembedding = Reembedding(
             self.store, self.names, encoder.name, self._reembed, self.get_state, self.set_state
         )
-        self._write_lock = threading.Lock()
-        self._listing_keys = False  # whether every document record has its listing keys
-        self._mean_length: float | None = None
+        self.documents = Documents(self.store, self.names, self.versions)
+        self.writer = Writer(
+            self.store,
+            self.names,
+            self.schema,
+            self.versions,
+            self.markers,
+            known=lambda doc_ids: self.known_documents(doc_ids),
+            get_state=self.get_state,
+            prefix_vector=lambda: self.candidates.prefix_vector,
+            written=self.candidates.statistics_changed,
+        )
         self._closing = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._prepare()
@@ -170,9 +168,11 @@ class QdrantBackend(Backend):
                 detect_article_fields(self.store, self.names)
                 self.set_state(ARTICLE_FIELDS_STATE, "1")
             add_listing_keys(self.store, self.names)  # after it, every record has them
-        self._listing_keys = not self.read_only or not without_listing_keys(self.store, self.names, 1)
+        self.documents.listing_keys = not self.read_only or not without_listing_keys(
+            self.store, self.names, 1
+        )
         value = self.get_state(f"bm25_mean_length:{self.passages_name}")
-        self._mean_length = float(value) if value else None
+        self.writer.mean_length = float(value) if value else None
         if model_changed:
             self.reembedding.begin()
         if self.reembedding.pending():
@@ -191,7 +191,7 @@ class QdrantBackend(Backend):
 
     @reachable
     def _sweep_interrupted(self, older_than: float = STALE_WRITE_S) -> int:
-        with self._write_lock:  # never this process's own write under way
+        with self.writer.lock:  # never this process's own write under way
             return self.markers.sweep(older_than)
 
     def preparing(self) -> str | None:
@@ -220,97 +220,12 @@ class QdrantBackend(Backend):
         vectors: np.ndarray,
         replace: bool = True,
     ) -> None:
-        if not docs:
-            return
-        doc_ids = [d.doc_id for d in docs]
-        with self._write_lock:
-            if not replace and (existing := self.known_documents(doc_ids)):
-                raise DocumentExistsError(sorted(existing)[0])
-            # Each write is a new version (index.qdrant.versions): its passages, then the
-            # records naming it, then the other versions' passages go.
-            version = uuid.uuid4().hex[:16]
-            self.markers.mark(doc_ids, version)
-            points = self._passage_points(docs, split, vectors, version)
-            self.schema.index_metadata(list(docs))
-            self.store.upsert(self.passages_name, points, between=self.markers.refresh)
-            records = [record(doc, version, len(ps)) for doc, ps in zip(docs, split, strict=True)]
-            keep = dict.fromkeys(doc_ids, version)
-            if replace:
-                self.store.upsert(self.documents_name, records, between=self.markers.refresh)
-            else:
-                # Another replica may have passed the same check at the same moment: a record is
-                # only inserted, never overwritten, then read back. A write whose record is not
-                # the stored one lost the race: its passages go and it answers "exists" (409).
-                self.store.upsert(self.documents_name, records, update_mode=qm.UpdateMode.INSERT_ONLY)
-                keep |= self.versions.of(doc_ids)
-            for doc_id in doc_ids:  # the versions readers do not see: the previous, or this if it lost
-                self.versions.delete_passages(doc_id, keep_version=keep[doc_id])
-                self.markers.refresh()
-            self.markers.unmark()
-            self.candidates.statistics_changed()
-            self.versions.forget(doc_ids)
-            lost = sorted(d for d in doc_ids if keep[d] != version)
-            if lost:
-                raise DocumentExistsError(lost[0])
-
-    def _passage_points(
-        self, docs: Sequence[Document], split: Sequence[list[Paragraph]], vectors: np.ndarray, version: str
-    ) -> list[Any]:
-        texts = [p.text for paragraphs in split for p in paragraphs]
-        counts = term_counts(texts)
-        positions = [term_positions(t) for t in texts]
-        mean_length = self._bm25_mean_length([length for _, length in counts])
-        points, row = [], 0
-        for doc, paragraphs in zip(docs, split, strict=True):
-            for number, p in enumerate(paragraphs):
-                tf, length = counts[row]
-                weights = sparse_weights(tf, length, mean_length)
-                vector: dict[str, Any] = {
-                    "dense": np.asarray(vectors[row], dtype=np.float32).tolist(),
-                    "bm25": qm.SparseVector(indices=list(weights), values=list(weights.values())),
-                }
-                payload = passage_payload(doc, version, number, p, positions[row])
-                if not self.candidates.prefix_vector:
-                    payload["prefixes"] = sorted(positions[row])
-                elif positions[row]:
-                    vector["prefix"] = ones(positions[row])
-                point_id = passage_id(doc.doc_id, version, number)
-                points.append(qm.PointStruct(id=point_id, vector=vector, payload=payload))
-                row += 1
-        return points
-
-    def _bm25_mean_length(self, lengths: list[int]) -> float:
-        """The ``avglen`` of the sparse vectors: the first batch's mean, kept from then on.
-        Two replicas writing their first batch at once both offer theirs; only the first is
-        stored (insert-only) and both use the stored one, so every vector has one avglen."""
-        if self._mean_length is None:
-            key = f"bm25_mean_length:{self.passages_name}"
-            offered = max(1.0, float(np.mean(lengths))) if lengths else 1.0
-            point = qm.PointStruct(
-                id=stable_id("state", key), vector={}, payload={"key": key, "value": repr(offered)}
-            )
-            self.store.upsert(self.state_name, [point], update_mode=qm.UpdateMode.INSERT_ONLY)
-            self._mean_length = float(self.get_state(key) or offered)
-        return self._mean_length
+        if docs:
+            self.writer.write(docs, split, vectors, replace)
 
     @reachable
     def delete(self, doc_id: str) -> bool:
-        """Delete a document: its record first (readers stop seeing its passages at once),
-        then its passages, which goes for passages left without a record, too. Marked like
-        a write: a delete killed between the two is finished by the sweep."""
-        with self._write_lock:
-            known = bool(self.known_documents([doc_id]))
-            if not known and not self.store.any_point(
-                self.passages_name, qm.Filter(must=[doc_condition(doc_id)])
-            ):
-                return False
-            self.markers.mark([doc_id], "")
-            self.store.delete(self.documents_name, qm.PointIdsList(points=[stable_id("document", doc_id)]))
-            self.versions.delete_passages(doc_id)
-            self.markers.unmark()
-            self.candidates.statistics_changed()
-            self.versions.forget([doc_id])
-        return True
+        return self.writer.delete(doc_id)
 
     @reachable
     def get_state(self, key: str) -> str | None:
@@ -388,103 +303,28 @@ class QdrantBackend(Backend):
 
     @reachable
     def get_document(self, doc_id: str) -> Document | None:
-        found = self.store.retrieve(self.documents_name, [stable_id("document", doc_id)], with_payload=True)
-        return document(found[0].payload) if found and found[0].payload else None
-
-    def _document_payloads(self, fields: list[str]) -> Iterator[dict[str, Any]]:
-        offset = None
-        while True:
-            points, offset = self.store.scroll(
-                self.documents_name, limit=PAGE, offset=offset, with_payload=fields
-            )
-            for p in points:
-                if p.payload:
-                    yield p.payload
-            if offset is None:
-                return
+        return self.documents.get(doc_id)
 
     @reachable
     def list_documents(
         self, limit: int | None = None, after: str | None = None, order: str = "doc_id"
     ) -> list[DocumentRow]:
-        """A page by keyset seek on the records' listing keys (index.qdrant.listing): a few
-        ordered scrolls of at most ``limit`` records, however many the store holds. Without a
-        ``limit``, or on a store not yet given those keys (opened read-only), every doc_id is
-        read and sorted here."""
-        if limit is None or not self._listing_keys:
-            return self._list_by_scan(limit, after, order)
-        fields = [NEWEST, *ID_FIELDS] if order == "published" else ID_FIELDS
-        pager = KeysetPager(fields, self._ordered_scroll(fields), _range_condition)
-        cursor: list[float] | None = None
-        skip = 0
-        if after:
-            ts, doc_id = parse_cursor(after, order)
-            doc_id = floor_id(doc_id)
-            cursor = [float(k) for k in id_keys(doc_id)]
-            if order == "published":
-                cursor.insert(0, newest(ts))
-            skip = fields_past(doc_id)
-        page = [r["doc_id"] for r in pager.page(limit, cursor, skip)]
-        rows = self.article_fields(page)
-        return [rows[d] for d in page if d in rows]
-
-    def _ordered_scroll(self, fields: list[str]) -> Callable[[list[Any], str, int], list[dict[str, Any]]]:
-        def scroll(conditions: list[Any], field: str, limit: int) -> list[dict[str, Any]]:
-            points, _ = self.store.scroll(
-                self.documents_name,
-                scroll_filter=qm.Filter(must=conditions) if conditions else None,
-                limit=limit,
-                order_by=qm.OrderBy(key=field, direction=qm.Direction.ASC),
-                with_payload=["doc_id", *fields],
-            )
-            return [p.payload for p in points if p.payload]
-
-        return scroll
-
-    def _list_by_scan(self, limit: int | None, after: str | None, order: str) -> list[DocumentRow]:
-        keys = [(p["doc_id"], p.get("published")) for p in self._document_payloads(["doc_id", "published"])]
-        if order == "published":
-            keys.sort(key=lambda k: published_order(*k))
-            if after:
-                ts, doc_id = parse_cursor(after, order)
-                cursor = (ts is None, -(ts or 0.0), doc_id)
-                keys = [k for k in keys if published_order(*k) > cursor]
-        else:
-            keys = sorted(k for k in keys if k[0] > (after or ""))
-        page = [doc_id for doc_id, _ in (keys if limit is None else keys[:limit])]
-        rows = self.article_fields(page)
-        return [rows[d] for d in page if d in rows]
+        return self.documents.page(limit, after, order)
 
     @reachable
     def article_fields(self, doc_ids: Sequence[str]) -> dict[str, DocumentRow]:
-        rows: dict[str, DocumentRow] = {}
-        for d, q in self.versions.records(sorted(set(doc_ids))).items():
-            rows[d] = DocumentRow(
-                q["doc_id"],
-                q["title"],
-                q.get("metadata") or {},
-                q["source"],
-                q["sha256"],
-                int(q.get("passages", 0)),
-                q.get("published"),
-                q.get("outlet"),
-                q.get("url"),
-                q.get("provenance") or {},
-            )
-        return rows
+        return self.documents.article_fields(doc_ids)
 
     @reachable
     def document_sources(self) -> dict[str, tuple[str, str]]:
         return {
             p["doc_id"]: (p["source"], p["sha256"])
-            for p in self._document_payloads(["doc_id", "source", "sha256"])
+            for p in self.documents.payloads(["doc_id", "source", "sha256"])
         }
 
     @reachable
     def known_documents(self, doc_ids: Sequence[str]) -> set[str]:
-        if not doc_ids:
-            return set()
-        return set(self.versions.records(doc_ids, fresh=True)) & set(doc_ids)
+        return set(self.versions.records(doc_ids, fresh=True)) & set(doc_ids) if doc_ids else set()
 
     @reachable
     def passage_count(self, doc_id: str) -> int:
@@ -547,10 +387,3 @@ def synced_from(
         raise
     finally:
         client.close()
-
-
-def _range_condition(field: str, value: float, how: str) -> Any:
-    """``field`` above ``value`` (``gt``) or equal to it (``eq``): ranges, which integer and
-    float payload indexes both answer."""
-    bounds = qm.Range(gt=value) if how == "gt" else qm.Range(gte=value, lte=value)
-    return qm.FieldCondition(key=field, range=bounds)
