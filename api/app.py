@@ -18,7 +18,6 @@ from api import errors, metrics
 from api.admission import AskQueue
 from api.routes import ask, documents, feeds, jobs, ops
 from api.security import RequestGate, SecurityHeaders
-from index.hardware import available_cores
 from qa.agents import mcp
 from qa.engine import Engine
 from qa.intake.feeds import Feeds, Poller
@@ -64,8 +63,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.state.settings = settings
     app.state.metrics = metrics.Metrics()
     # As many asks compute at once as the compute gate has slots (cores / threads per call).
-    computing = max(1, available_cores() // settings.compute_threads())
-    app.state.ask_queue = AskQueue(computing, settings.max_waiting_asks)
+    app.state.ask_queue = AskQueue(settings.compute_slots(), settings.max_waiting_asks)
     if engine is not None:
         app.state.engine = engine
     # Outermost last: CORS (answers preflights), metrics (counts everything, 500s included),

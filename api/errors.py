@@ -10,7 +10,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.admission import RETRY_AFTER_S, Busy
-from index.backend import BackendUnavailable, NotReady
 from qa.errors import (
     DocumentExists,
     DocumentNotFound,
@@ -21,6 +20,8 @@ from qa.errors import (
     QAError,
     ServiceUnavailable,
     StorageFull,
+    StoreNotReady,
+    StoreUnavailable,
 )
 
 log = logging.getLogger("api")
@@ -66,11 +67,11 @@ def install(app: FastAPI) -> None:
             {"detail": str(exc)}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)}
         )
 
-    @app.exception_handler(BackendUnavailable)
-    async def _backend(_: Request, exc: BackendUnavailable) -> JSONResponse:
+    @app.exception_handler(StoreUnavailable)
+    async def _backend(_: Request, exc: StoreUnavailable) -> JSONResponse:
         # The store (a Qdrant cluster) is down, unreachable or answering nonsense: retry later,
         # not a bad request. Its address and its reply go to the log, not to the client.
-        if isinstance(exc, NotReady):  # its message is written for clients: progress, no address
+        if isinstance(exc, StoreNotReady):  # its message is written for clients: progress, no address
             return JSONResponse(
                 {"detail": str(exc), "error": "ServiceUnavailable"},
                 status_code=503,

@@ -104,15 +104,6 @@ class ReadOnlyStore(PermissionError):
     """A write to a store this process may only read."""
 
 
-class BackendUnavailable(RuntimeError):
-    """The store cannot be opened or reached (a message fit for a user)."""
-
-
-class NotReady(BackendUnavailable):
-    """The store is there but cannot answer yet (a model change being re-embedded): the
-    message says why and how far along, in words fit for any client."""
-
-
 class UnsupportedFilter(ValueError):
     """A filter this back end cannot express with the meaning the API gives it."""
 

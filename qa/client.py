@@ -24,7 +24,14 @@ from typing import Any
 import httpx
 
 from qa import errors
-from qa.errors import InvalidDocument, QAError, ServiceUnavailable
+from qa.errors import (
+    DocumentTooLarge,
+    InvalidDocument,
+    QAError,
+    ServiceBusy,
+    ServiceUnavailable,
+    ServiceUnreachable,
+)
 from qa.schemas import (
     AskBatchResponse,
     AskResponse,
@@ -42,6 +49,7 @@ from qa.schemas import (
 )
 
 MAX_RETRY_WAIT_S = 30.0
+LARGE_BODY = 1_000_000  # a body this large that the service hangs up on was most likely too large
 # The class of an error reply without an ``error`` name (an older server, a proxy), by status.
 _BY_STATUS: dict[int, type[QAError]] = {
     400: errors.InvalidRequest,
@@ -148,6 +156,17 @@ class Client:
             reply = self._call("POST", "/documents", json={"doc_id": doc_id, **body})
         return DocumentWritten.model_validate(reply).passages
 
+    def write(self, doc: DocumentIn, replace: bool = False) -> DocumentWritten:
+        """One document as the API takes it, with the service's whole reply (its status:
+        added, replaced, unchanged; a warning where it has no passage)."""
+        body = doc.model_dump(mode="json", exclude_defaults=True)
+        if replace:
+            del body["doc_id"]
+            reply = self._call("PUT", f"/documents/{_quoted(doc.doc_id)}", json=body)
+        else:
+            reply = self._call("POST", "/documents", json=body)
+        return DocumentWritten.model_validate(reply)
+
     def import_file(
         self,
         name: str,
@@ -171,6 +190,18 @@ class Client:
         if refused is not None:
             refused += [(r.entry, r.reason) for r in reply.refused]
         return reply.documents
+
+    def submit_import(
+        self, name: str, raw: bytes, replace: bool = False, strict: bool = False
+    ) -> DocumentsImported | JobOut:
+        """Send one file to be imported in the background: its ``JobOut`` to follow with
+        ``job`` (or, where the service did it at once, what it wrote)."""
+        params: dict[str, Any] = {"name": name, "replace": replace, "strict": strict, "wait": False}
+        headers = {"Content-Type": "application/octet-stream"}
+        answer = self._call("POST", "/documents/import", params=params, content=raw, headers=headers)
+        return (
+            JobOut.model_validate(answer) if "job_id" in answer else DocumentsImported.model_validate(answer)
+        )
 
     def job(self, job_id: str) -> JobOut:
         """A background import (``POST /documents/import?wait=false``)."""
@@ -261,12 +292,25 @@ class Client:
             try:
                 response = self._http.request(method, path, **kwargs)
             except httpx.TimeoutException:
-                raise ServiceUnavailable(
-                    f"the service at {self.url} did not answer within the timeout"
-                    + ("; the write may still complete" if method != "GET" else "")
+                timeout = self._http.timeout.read
+                raise ServiceBusy(
+                    f"the service at {self.url} did not answer within {timeout or 0:.0f} s (busy?)"
+                    + (
+                        ": the write may still complete; check with `qa search` or GET /documents"
+                        if method != "GET"
+                        else ""
+                    )
                 ) from None
             except httpx.TransportError as exc:
-                raise ServiceUnavailable(f"no QA service at {self.url} ({exc})") from None
+                sent = len(kwargs.get("content") or b"")
+                if sent > LARGE_BODY and isinstance(exc, (httpx.WriteError, httpx.RemoteProtocolError)):
+                    too_large = DocumentTooLarge(
+                        f"the service closed the connection while receiving {sent:,} bytes "
+                        "(larger than it accepts?)"
+                    )
+                    too_large.status = 413
+                    raise too_large from None
+                raise ServiceUnreachable(f"no QA service at {self.url} ({exc})") from None
             wait = _retry_after(response)
             if response.status_code == 503 and wait is not None and attempt < self.retries:
                 time.sleep(min(wait, MAX_RETRY_WAIT_S))
@@ -290,7 +334,9 @@ def _error(response: httpx.Response) -> QAError:
     kind = kind or _BY_STATUS.get(
         response.status_code, ServiceUnavailable if response.status_code >= 500 else QAError
     )
-    return kind(str(detail or f"HTTP {response.status_code}"))
+    error = kind(str(detail or f"HTTP {response.status_code}"))
+    error.status = response.status_code
+    return error
 
 
 def _retry_after(response: httpx.Response) -> float | None:

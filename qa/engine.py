@@ -16,8 +16,6 @@ from index.backend import (
     GIVEN,
     PAGE,
     SYNC_CHUNK,
-    Backend,
-    BackendUnavailable,
     DateRange,
     DocumentRow,
     Embed,
@@ -25,8 +23,8 @@ from index.backend import (
     page_cursor,
 )
 from index.embedder import Embedder
+from index.errors import BackendUnavailable
 from index.hardware import ComputeGate, precision_choice, set_threads
-from index.local.corpus_index import CorpusIndex
 from index.local.datadir import DataDirInUse, DataDirUnavailable, check_free
 from index.text.article import ArticleError, date_bound, published_day
 from index.text.corpus import Bounds
@@ -65,6 +63,7 @@ from qa.schemas import (
     SearchResponse,
 )
 from qa.settings import DEFAULT_SCORER, Settings
+from qa.stores.opening import open_backend
 
 log = logging.getLogger(__name__)
 MAX_PAGE_BYTES = 1_000_000  # titles and metadata in one page of GET /documents
@@ -314,6 +313,15 @@ class Engine:
         last = page[cut - 1] if cut else None
         return DocumentList(documents=page[:cut], next=last.doc_id if more and last is not None else None)
 
+    def preparing(self) -> str | None:
+        """Why questions are refused for now (a model change being re-embedded), or None."""
+        return self.index.preparing()
+
+    def wait_prepared(self, timeout: float | None = None) -> bool:
+        """Wait for what ``preparing`` names; whether it was done within ``timeout``."""
+        with index_errors():
+            return self.index.wait_prepared(timeout)
+
     def health(self) -> Health:
         docs, passages = self.index.counts()
         choice = self.precision_choice
@@ -494,43 +502,6 @@ class Engine:
 
     def clear_cache(self) -> None:
         self.retriever.clear_cache()
-
-
-def open_backend(settings: Settings, embedder: Embedder) -> Backend:
-    """The storage back end the settings name (``QA_BACKEND``)."""
-    if settings.backend == "qdrant":
-        from index.qdrant.backend import ClusterPolicy, CollectionLayout, QdrantBackend  # an optional extra
-
-        layout = CollectionLayout(
-            shards=settings.qdrant_shards,
-            replicas=settings.qdrant_replicas,
-            quantization=settings.qdrant_quantization,
-            on_disk=settings.qdrant_on_disk,
-        )
-        return QdrantBackend.open(
-            embedder,
-            url=settings.qdrant_url,
-            api_key=settings.qdrant_api_key,
-            path=settings.qdrant_path,
-            prefix=settings.qdrant_collection,
-            layout=layout,
-            policy=ClusterPolicy(
-                write_batch=settings.qdrant_write_batch,
-                retries=settings.qdrant_retries,
-                ordering=settings.qdrant_write_ordering,
-                write_consistency=settings.qdrant_write_consistency,
-                read_consistency=settings.qdrant_read_consistency,
-                grpc=settings.qdrant_grpc,
-            ),
-        )
-    return CorpusIndex(
-        settings.data_dir,
-        embedder,
-        settings.index_type,
-        hnsw_threshold=settings.hnsw_threshold,
-        ef_search=settings.hnsw_ef_search,
-        shared=settings.shared_read,
-    )
 
 
 def date_range(after: str | date | None, before: str | date | None) -> DateRange | None:

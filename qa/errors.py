@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+# The store's failures as the back ends raise them, under the core's names: the store is
+# down or answering nonsense (its message names where: for logs, not clients), or there but
+# not ready to answer (a model change re-embedding; its message is fit for any client).
+from index.errors import BackendUnavailable, NotReady
+
+StoreUnavailable = BackendUnavailable
+StoreNotReady = NotReady
+
 
 class QAError(Exception):
-    """Base class: a request the engine cannot serve, with a message fit for a user."""
+    """Base class: a request the engine cannot serve, with a message fit for a user.
+    ``status``: the HTTP status a service answered with, when ``qa.Client`` raised it."""
+
+    status: int | None = None
 
 
 class InvalidQuestion(QAError):
@@ -37,6 +48,14 @@ class DocumentExists(QAError):
 
 class ServiceUnavailable(QAError):
     """A part the request needs (the reader) is not loaded."""
+
+
+class ServiceUnreachable(ServiceUnavailable):
+    """No service answers at the address ``qa.Client`` was given."""
+
+
+class ServiceBusy(ServiceUnavailable):
+    """The service did not answer within the client's timeout (a write may still complete)."""
 
 
 class DataDirError(QAError):

@@ -5,8 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, computed_field
 from pydantic.config import JsonDict
+
+from index.text.article import published_day
+
+# What a client shows as an article's date: the day the date filters put it in.
+DAY = "the day date filters put it in (published_after/before): its date, or the UTC day of its instant"
 
 MAX_QUESTION_CHARS = 2000
 MAX_K = 50
@@ -63,6 +68,11 @@ class SourceFields(BaseModel):
     title: str | None = Field(default=None, description="the article's headline (or its first line)")
     published: str | None = Field(default=None, description="publication date, ISO 8601")
     source: str | None = Field(default=None, description="the outlet that published it")
+
+    @computed_field(description=DAY)  # type: ignore[prop-decorator]
+    @property
+    def published_day(self) -> str | None:
+        return published_day(self.published) if self.published else None
 
 
 class Passage(SourceFields):
@@ -235,6 +245,12 @@ class ArticleOut(BaseModel):
     doc_id: str
     title: str
     published: str | None = Field(default=None, description="publication date, ISO 8601")
+
+    @computed_field(description=DAY)  # type: ignore[prop-decorator]
+    @property
+    def published_day(self) -> str | None:
+        return published_day(self.published) if self.published else None
+
     source: str | None = Field(default=None, description="the outlet")
     url: str | None = None
     detected: list[str] = Field(

@@ -215,3 +215,7 @@ class Settings(BaseSettings):
 
     def compute_threads(self) -> int:
         return self.threads or available_cores()
+
+    def compute_slots(self) -> int:
+        """Questions that compute at once on this machine: its cores / threads per call."""
+        return max(1, available_cores() // self.compute_threads())

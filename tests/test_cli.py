@@ -82,7 +82,7 @@ def test_a_data_dir_built_from_another_folder_is_served_as_it_is(tmp_path: Path)
     data = tmp_path / "x"
     built = _run("index", str(corpus), "--data-dir", str(data))
     assert built.returncode == 0, built.stderr
-    from qa.cli.main import default_corpus
+    from qa.stores.opening import default_corpus
 
     assert default_corpus(data) is None
     assert default_corpus(tmp_path / "new") is not None  # a new data dir gets seeds/
@@ -182,7 +182,7 @@ def test_a_restart_on_the_same_port_is_not_refused_by_lingering_connections(tmp_
     a supervisor restarting ``qa serve`` there at once must not be told the port is busy."""
     import socket
 
-    from qa.cli.main import preflight
+    from qa.cli.serve import preflight
 
     with socket.socket() as server:
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -238,7 +238,8 @@ def test_a_server_that_takes_too_long_is_called_busy_not_absent(capsys: pytest.C
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
-        from qa.cli.client import Client, ServiceBusy
+        from qa.client import Client
+        from qa.errors import ServiceBusy
 
         with pytest.raises(ServiceBusy, match=r"did not answer within 1 s.*may still complete"):
             Client(url, timeout=1).add("doc", "text")
@@ -285,7 +286,7 @@ def test_writes_send_the_api_key_from_the_flag_or_the_environment(
 def test_add_takes_article_fields_feeds_and_json_lines(
     keyed_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from qa.cli.client import Client
+    from qa.client import Client
 
     monkeypatch.setenv("QA_API_KEY", "s3cret")
     note = tmp_path / "khorog.txt"
@@ -296,8 +297,8 @@ def test_add_takes_article_fields_feeds_and_json_lines(
     assert (
         main(["add", str(note), *fields, "--url", "https://asia.example/k", "--service", keyed_server]) == 0
     )
-    stored = Client(keyed_server)._call("GET", "/documents/khorog")
-    assert (stored["title"], stored["published"], stored["source"], stored["url"]) == (
+    stored = Client(keyed_server).document("khorog")
+    assert (stored.title, stored.published, stored.source, stored.url) == (
         "Khorog reopens",
         "2021-07-06",
         "Asia-Plus",
@@ -341,8 +342,8 @@ def test_add_takes_article_fields_feeds_and_json_lines(
     assert main(["add", str(strict), "--strict", "--service", keyed_server]) == 1
     err = capsys.readouterr().err
     assert "line 550" in err and "nothing was sent" in err
-    listed = Client(keyed_server)._call("GET", "/documents", params={"limit": 1000, "sort": "doc_id"})
-    assert not any(d["doc_id"].startswith("late-") for d in listed["documents"])  # the first 500 too
+    listed = Client(keyed_server).documents(sort="doc_id")
+    assert not any(d.doc_id.startswith("late-") for d in listed)  # the first 500 too
     assert main(["add", str(note), str(feed), "--title", "x", "--service", keyed_server]) == 1
     assert "one file" in capsys.readouterr().err
 
@@ -407,7 +408,7 @@ def test_a_local_search_reads_beside_the_server_that_holds_the_data_dir(
 def test_outside_the_repository_the_default_is_an_empty_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from qa.cli.main import default_corpus
+    from qa.stores.opening import default_corpus
 
     monkeypatch.chdir(tmp_path)
     assert default_corpus(tmp_path / "data") is None

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from api.deps import EngineDep
-from index.backend import BackendUnavailable
+from qa.errors import StoreUnavailable
 from qa.schemas import Health
 
 router = APIRouter(tags=["operations"])
@@ -25,6 +25,6 @@ def prometheus(engine: EngineDep, request: Request) -> str:
     try:
         health = engine.health()
         gauges = {"qa_documents": health.documents, "qa_passages": health.passages}
-    except BackendUnavailable:
+    except StoreUnavailable:
         gauges = {}
     return str(request.app.state.metrics.render(gauges))

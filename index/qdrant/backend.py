@@ -30,7 +30,6 @@ import numpy as np
 
 from index.backend import (
     Backend,
-    BackendUnavailable,
     DateRange,
     Document,
     DocumentRow,
@@ -40,6 +39,7 @@ from index.backend import (
     corpus_source,
     stable_id,
 )
+from index.errors import BackendUnavailable
 from index.qdrant.connection import ClusterPolicy, Store, connect, is_transport_error, reachable
 from index.qdrant.documents import Documents
 from index.qdrant.migrations import (

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from index.backend import BackendUnavailable, DocumentExistsError, UnsupportedFilter
+from index.backend import DocumentExistsError, UnsupportedFilter
+from index.errors import BackendUnavailable
 
 try:
     from qdrant_client import QdrantClient

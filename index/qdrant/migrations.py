@@ -19,7 +19,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from index.backend import Document, NotReady, detected_fields, excerpt
+from index.backend import Document, detected_fields, excerpt
+from index.errors import NotReady
 from index.qdrant.connection import Store
 from index.qdrant.listing import ID_FIELDS, NEWEST, listing_payload, newest
 from index.qdrant.schema import Names, doc_condition, document, passage_id

@@ -6,7 +6,7 @@ import argparse
 import re
 from collections.abc import Callable
 
-from qa.cli.client import Client
+from qa.cli.common import client, dump
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -20,13 +20,15 @@ def every(text: str) -> int:
 
 
 def cmd_follow(args: argparse.Namespace) -> int:
-    feed = Client(args.url, api_key=args.api_key).follow(args.feed_url, args.every)
+    with client(args) as remote:
+        feed = dump(remote.follow(args.feed_url, args.every))
     print(f"{feed['feed_id']}: following {feed['url']} every {_interval(feed['interval_s'])}")
     return 0
 
 
 def cmd_feeds(args: argparse.Namespace) -> int:
-    feeds = Client(args.url, api_key=args.api_key).feeds()
+    with client(args) as remote:
+        feeds = dump(remote.feeds())
     if not feeds:
         print("no feeds followed (qa follow URL)")
     for f in feeds:
@@ -41,10 +43,10 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 
 
 def cmd_unfollow(args: argparse.Namespace) -> int:
-    client = Client(args.url, api_key=args.api_key)
-    for feed_id in args.feed_ids:
-        client.unfollow(feed_id)
-        print(f"{feed_id}: no longer followed (its entries stay)")
+    with client(args) as remote:
+        for feed_id in args.feed_ids:
+            remote.unfollow(feed_id)
+            print(f"{feed_id}: no longer followed (its entries stay)")
     return 0
 
 

@@ -10,10 +10,9 @@ from qa.errors import QAError
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from index.embedder import local_model
     from qa.engine import fitted_scorer_path
     from qa.evaluation import fit
-    from qa.reading.reader import ReaderUnavailable, verify_weights
+    from qa.reading.reader import ReaderUnavailable, local_model, verify_weights
     from qa.settings import Settings
 
     try:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from index.text.article import published_day
-
 BOLD_YELLOW = "\x1b[1;33m"
 DIM = "\x1b[2m"
 RESET = "\x1b[0m"
@@ -27,7 +25,7 @@ def source_line(item: dict[str, Any]) -> str:
     title = item.get("title") or item.get("doc_id", "")
     if len(title) > 90:
         title = title[:89].rstrip() + "…"
-    parts = (title, item.get("source"), published_day(item["published"]) if item.get("published") else "")
+    parts = (title, item.get("source"), item.get("published_day") or "")
     return " · ".join(part for part in parts if part)
 
 
