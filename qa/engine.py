@@ -530,7 +530,7 @@ def dates_note(answers: Sequence[Answer]) -> str | None:
 
 def _article_out(
     published: str | None, outlet: str | None, url: str | None, provenance: dict[str, str]
-) -> dict:
+) -> dict[str, Any]:
     return {
         "published": published,
         "source": outlet,

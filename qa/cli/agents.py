@@ -17,7 +17,8 @@ def cmd_mcp(args: argparse.Namespace, local_engine: Callable[[argparse.Namespace
 
 
 def register(
-    sub: argparse._SubParsersAction, local_engine: Callable[[argparse.Namespace, bool], Any]
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    local_engine: Callable[[argparse.Namespace, bool], Any],
 ) -> None:
     p = sub.add_parser(
         "mcp",

@@ -53,7 +53,7 @@ def _write(file: str, lines: Any) -> int:
 
 
 def register(
-    sub: argparse._SubParsersAction,
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
     connection: Callable[[argparse.ArgumentParser], None],
     open_local: Callable[..., Any],
 ) -> None:

@@ -61,7 +61,10 @@ def _interval(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def register(sub: argparse._SubParsersAction, connection: Callable[[argparse.ArgumentParser], None]) -> None:
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    connection: Callable[[argparse.ArgumentParser], None],
+) -> None:
     p = sub.add_parser(
         "follow", help="have a running service follow a feed URL (read now, then every --every)"
     )

@@ -30,7 +30,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     )
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "fit",
         help="fit the answer scorer for another reader (a folder or Hugging Face id) into the data "

@@ -100,7 +100,7 @@ def _ask_file(args: argparse.Namespace) -> int:
 MAX_QUESTIONS_FILE = 10_000_000
 
 
-def json_line(reply: dict) -> str:
+def json_line(reply: dict[str, Any]) -> str:
     """One JSON Lines record: U+2028 and U+2029 escaped, since many line readers (Python's
     ``str.splitlines`` among them) end a line there."""
     return json.dumps(reply, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")

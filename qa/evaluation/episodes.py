@@ -22,13 +22,14 @@ import json
 import logging
 import random
 from pathlib import Path
+from typing import Any
 
 from qa.evaluation.open_squad import open_book, open_engine
 
 log = logging.getLogger("qa.evaluation.episodes")
 
 
-def gold_paragraphs(article: dict) -> dict[str, tuple[str, list[tuple[str, int]]]]:
+def gold_paragraphs(article: dict[str, Any]) -> dict[str, tuple[str, list[tuple[str, int]]]]:
     """Question id -> (paragraph text, gold answers as (text, start)) for one article."""
     out = {}
     for paragraph in article["paragraphs"]:
@@ -41,7 +42,9 @@ def gold_paragraphs(article: dict) -> dict[str, tuple[str, list[tuple[str, int]]
     return out
 
 
-def book_episodes(engine: object, book: object, golds: dict, distractors: int, depth: int) -> list[dict]:
+def book_episodes(
+    engine: object, book: object, golds: dict[str, Any], distractors: int, depth: int
+) -> list[dict[str, Any]]:
     """One record per answerable question of ``book``."""
     out = []
     for e in book.answerable:  # type: ignore[attr-defined]
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         data = json.load(fh)["data"]
     articles = sorted(data, key=lambda a: a["title"])
     random.Random(args.seed).shuffle(articles)
-    records: list[dict] = []
+    records: list[dict[str, Any]] = []
     for b in range(args.skip_books, args.skip_books + args.books):
         chunk = articles[b * args.articles : (b + 1) * args.articles]
         if not chunk:

@@ -33,7 +33,9 @@ def _holds(text: str, answers: list[str]) -> bool:
     return any(a.lower() in lowered for a in answers)
 
 
-def evaluate_questions(engine: Any, rows: list[dict], top_k: int, retrieval_only: bool) -> dict:
+def evaluate_questions(
+    engine: Any, rows: list[dict[str, Any]], top_k: int, retrieval_only: bool
+) -> dict[str, Any]:
     answerable = [r for r in rows if r["answers"]]
     report: dict[str, Any] = {"questions": len(rows), "answerable": len(answerable)}
     for mode in ("dense", "lexical", "hybrid"):
@@ -83,7 +85,7 @@ def evaluate_questions(engine: Any, rows: list[dict], top_k: int, retrieval_only
     return report
 
 
-def evaluate_squad(reader: Any, path: Path, limit: int = 0) -> dict:
+def evaluate_squad(reader: Any, path: Path, limit: int = 0) -> dict[str, Any]:
     """EM/F1 of the reader alone, gold paragraph given, max over gold answers."""
     examples = load_squad(path)
     if limit:
@@ -106,7 +108,7 @@ def evaluate_squad(reader: Any, path: Path, limit: int = 0) -> dict:
     }
 
 
-def _print(report: dict) -> None:
+def _print(report: dict[str, Any]) -> None:
     for key, value in report.items():
         if key == "misses":
             for line in value:

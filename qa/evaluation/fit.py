@@ -61,7 +61,9 @@ def fusion_grid() -> list[dict[str, Any]]:
     return grid
 
 
-def score_fusions(engine: Any, episodes: list, grid: list[dict[str, Any]]) -> list[tuple[float, dict, dict]]:
+def score_fusions(
+    engine: Any, episodes: list[Any], grid: list[dict[str, Any]]
+) -> list[tuple[float, dict[str, Any], dict[str, Any]]]:
     """Recall@KS of every setting of ``grid`` on the same candidates of each episode."""
     retriever = engine.retriever
     answerable = [e for e in episodes if e.answers]
@@ -71,7 +73,7 @@ def score_fusions(engine: Any, episodes: list, grid: list[dict[str, Any]]) -> li
         pairs = query_pairs(e.question)
         memo: dict[int, float] = {}
 
-        def proximity(p: Any, pairs: set = pairs, memo: dict = memo) -> float:
+        def proximity(p: Any, pairs: set[Any] = pairs, memo: dict[int, float] = memo) -> float:
             if p.id not in memo:
                 memo[p.id] = proximity_score(pairs, p.text)
             return memo[p.id]
@@ -92,7 +94,7 @@ def score_fusions(engine: Any, episodes: list, grid: list[dict[str, Any]]) -> li
     return results
 
 
-def collect(engine: Any, episodes: list, top_k: int, max_answers: int) -> dict[str, list]:
+def collect(engine: Any, episodes: list[Any], top_k: int, max_answers: int) -> dict[str, list[Any]]:
     """Features and labels of every candidate answer of every episode; for each candidate
     also P(its kind | question), and for each citation of a right answer its span
     probability and whether it is in the gold article (what the citation floor is fitted on)."""

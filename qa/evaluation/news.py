@@ -32,7 +32,7 @@ MODES = ("text", "pages")
 class NewsSet:
     bodies: dict[str, str]  # page id -> ground-truth body
     pages: dict[str, bytes]  # page id -> HTML as served
-    questions: list[dict]
+    questions: list[dict[str, Any]]
 
 
 def load(folder: Path) -> NewsSet:
@@ -80,7 +80,7 @@ def open_engine(news: NewsSet, mode: str, work: Path, **overrides: Any) -> Any:
 
 @dataclass
 class Asked:
-    row: dict
+    row: dict[str, Any]
     answer: str | None
     score: float
     em: float
@@ -89,7 +89,7 @@ class Asked:
     recall: bool  # a passage of a listed doc stating an accepted answer in the top k
 
 
-def ask_all(engine: Any, rows: Sequence[dict], top_k: int, warm: bool = True) -> list[Asked]:
+def ask_all(engine: Any, rows: Sequence[dict[str, Any]], top_k: int, warm: bool = True) -> list[Asked]:
     out = []
     if warm:
         engine.ask(rows[0]["question"], top_k)
@@ -168,7 +168,9 @@ def report(asked: Sequence[Asked], misses: bool) -> list[str]:
     return lines
 
 
-def run(folder: Path, modes: Sequence[str], work: Path, top_k: int, misses: bool, limit: int = 0) -> dict:
+def run(
+    folder: Path, modes: Sequence[str], work: Path, top_k: int, misses: bool, limit: int = 0
+) -> dict[str, Any]:
     news = load(folder)
     rows = news.questions[:limit] if limit else news.questions
     print(

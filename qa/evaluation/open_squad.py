@@ -106,7 +106,7 @@ def doc_id_for(title: str, taken: set[str]) -> str:
     return doc_id
 
 
-def open_book(data: Sequence[dict], seed: int = 0) -> OpenBook:
+def open_book(data: Sequence[dict[str, Any]], seed: int = 0) -> OpenBook:
     """Split SQuAD articles (the file's ``data`` list) into corpus and held-out halves."""
     articles = sorted(data, key=lambda a: a.get("title", ""))
     random.Random(seed).shuffle(articles)

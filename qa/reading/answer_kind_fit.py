@@ -19,6 +19,7 @@ import random
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ def common_words(contexts: list[str], min_count: int = 3, ratio: float = 4.0) ->
     )
 
 
-def labelled(data: list[dict], common: frozenset[str]) -> list[tuple[str, str]]:
+def labelled(data: list[dict[str, Any]], common: frozenset[str]) -> list[tuple[str, str]]:
     out = []
     for article in data:
         for paragraph in article["paragraphs"]:

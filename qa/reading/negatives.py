@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Sequence
+from typing import Any
 
 # Runs of capitalized words ("Nikola Tesla", "the Eiffel Tower" -> "Eiffel Tower").
 _NAME = re.compile(r"\b[A-Z][\w'\u2019.-]*(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'\u2019.-]*)*")
@@ -107,7 +108,9 @@ def perturb(question: str, context: str, pool: Sequence[str], rng: random.Random
     return question[:s] + other + question[e:]
 
 
-def on_topic_negatives(records: Sequence[dict], share: float, rng: random.Random) -> list[dict]:
+def on_topic_negatives(
+    records: Sequence[dict[str, Any]], share: float, rng: random.Random
+) -> list[dict[str, Any]]:
     """No-answer episodes made from answerable ``records`` (``qa.evaluation.episodes``):
     about ``share`` of them each way, removed and perturbed. A no-answer record has
     ``negative`` set and its ``answers`` empty; ``context`` is the passage read first

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from index.embedder import local_model, offline
+from index.embedder import local_model as local_model  # what `qa fit --reader` resolves too
+from index.embedder import offline
 from index.hardware import ComputeGate, bf16_pays_off, file_sha256
 from qa.reading.spans import Window, best_spans, encode_windows, pad_batch, shared_log_z
 
@@ -86,7 +87,7 @@ class Reading:
     log_z: float
 
 
-def verify_weights(directory: Path) -> dict:
+def verify_weights(directory: Path) -> dict[str, Any]:
     """A reader trained here: ``model.safetensors`` checked against the checksum its
     ``training.json`` records. Any other question-answering model (a folder of another team,
     a Hugging Face model): its weights' own checksum, with ``trained_here`` false (its answer
@@ -124,7 +125,7 @@ def quantize_linear(
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao's deprecation notices
-        return torch.ao.quantization.quantize_dynamic(model, spec, dtype=torch.qint8)
+        return torch.ao.quantization.quantize_dynamic(model, spec, dtype=torch.qint8)  # type: ignore[no-untyped-call]
 
 
 class Reader:
@@ -179,7 +180,7 @@ class Reader:
             self.model = self.model.to(torch.bfloat16)
         self.gate = ComputeGate()  # the engine shares its own: see ComputeGate
 
-    def logits(self, windows: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    def logits(self, windows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
         """Start and end logits for windows, in batches, padded per batch."""
         torch = self._torch
         width = max(len(w.input_ids) for w in windows)

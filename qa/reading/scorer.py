@@ -16,6 +16,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -228,7 +229,7 @@ class AnswerScorer:
         extra = len(FEATURES) - len(names)
         n_base = len(data["coef"]) - len(data.get("interactions", []))
 
-        def widen(values: list, fill: float) -> np.ndarray:
+        def widen(values: list[Any], fill: float) -> np.ndarray:
             v = np.array(values, dtype=np.float64)
             return np.concatenate([v[:n_base], np.full(extra, fill), v[n_base:]])
 
@@ -297,7 +298,7 @@ def platt(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return slope, float(intercept - slope * mean[0])
 
 
-def calibration_table(predicted: np.ndarray, observed: np.ndarray, bins: int = 10) -> list[dict]:
+def calibration_table(predicted: np.ndarray, observed: np.ndarray, bins: int = 10) -> list[dict[str, Any]]:
     """Predicted against observed accuracy in ``bins`` equal-width bins of [0, 1]; empty bins
     are left out."""
     predicted, observed = np.asarray(predicted, dtype=np.float64), np.asarray(observed, dtype=np.float64)
@@ -329,7 +330,7 @@ def expected_calibration_error(predicted: np.ndarray, observed: np.ndarray, bins
     """Mean |predicted - observed| over the bins, weighted by their size."""
     rows = calibration_table(predicted, observed, bins)
     total = sum(r["n"] for r in rows)
-    return sum(r["n"] * abs(r["predicted"] - r["observed"]) for r in rows) / max(1, total)
+    return float(sum(r["n"] * abs(r["predicted"] - r["observed"]) for r in rows) / max(1, total))
 
 
 def best_threshold(

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = frozenset(string.punctuation)
@@ -32,7 +33,7 @@ def load_squad(path: str | Path) -> list[SquadExample]:
     return list(_iter_examples(data))
 
 
-def _iter_examples(data: Iterable[dict]) -> Iterator[SquadExample]:
+def _iter_examples(data: Iterable[dict[str, Any]]) -> Iterator[SquadExample]:
     for article in data:
         title = article.get("title", "")
         for paragraph in article["paragraphs"]:

@@ -120,7 +120,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser, defaults: Any) -> None
         parser.add_argument("--" + field.replace("_", "-"), type=kind, default=value)
 
 
-def make_optimizer(model, lr: float, weight_decay: float, warmup: int, total: int) -> tuple:
+def make_optimizer(model, lr: float, weight_decay: float, warmup: int, total: int) -> tuple[Any, ...]:
     """AdamW (no decay on biases and LayerNorm) with linear warm-up, then linear decay to 0."""
     decay = [p for n, p in model.named_parameters() if not any(k in n for k in ("bias", "LayerNorm"))]
     no_decay = [p for n, p in model.named_parameters() if any(k in n for k in ("bias", "LayerNorm"))]
@@ -135,7 +135,7 @@ def make_optimizer(model, lr: float, weight_decay: float, warmup: int, total: in
     return optimizer, scheduler
 
 
-def resume(ckpt: Path, recipe: dict, model, optimizer, scheduler) -> int:
+def resume(ckpt: Path, recipe: dict[str, Any], model, optimizer, scheduler) -> int:
     """Load a checkpoint written for the same recipe; the step to continue from (0: none)."""
     if not ckpt.exists():
         return 0
@@ -151,7 +151,7 @@ def resume(ckpt: Path, recipe: dict, model, optimizer, scheduler) -> int:
 
 
 def save_checkpoint(
-    ckpt: Path, model, optimizer, scheduler, step: int, recipe: dict, questions: int, windows: int
+    ckpt: Path, model, optimizer, scheduler, step: int, recipe: dict[str, Any], questions: int, windows: int
 ) -> None:
     """Write the checkpoint whole or not at all (a temporary file renamed over it)."""
     tmp = ckpt.with_suffix(".tmp")

@@ -29,6 +29,7 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -81,7 +82,7 @@ class EpisodeFeature:
 
 
 def episode_features(
-    tokenizer, records: list[dict], recipe: OpenRecipe, rng: random.Random
+    tokenizer, records: list[dict[str, Any]], recipe: OpenRecipe, rng: random.Random
 ) -> list[EpisodeFeature]:
     """One window of the gold paragraph that holds the answer (chosen at random among those
     that do) and one window of each distractor passage, per episode."""
@@ -161,7 +162,7 @@ def episode_losses(
     return (torch.stack(shared).mean() / 2 if shared else zero), window
 
 
-def collate(batch: list[EpisodeFeature], pad_id: int) -> dict:
+def collate(batch: list[EpisodeFeature], pad_id: int) -> dict[str, Any]:
     windows = [w for ep in batch for w in ep.windows]
     arrays = pad_batch(windows, pad_id)
     width = arrays["input_ids"].shape[1]

@@ -40,6 +40,7 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -130,7 +131,7 @@ class Http:
     def ask(self, q: str) -> None:
         self._call("POST", "/ask", {"question": q, "top_k": 5})
 
-    def _call(self, method: str, path: str, body: dict | None = None) -> None:
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> None:
         headers = {"Content-Type": "application/json"}
         payload = json.dumps(body) if body else None
         try:
@@ -204,14 +205,14 @@ def machine() -> str:
 
 
 # --- one corpus size -------------------------------------------------------------------
-def seed_documents(corpus: Path) -> list:
+def seed_documents(corpus: Path) -> list[Any]:
     from index.backend import corpus_source, document_from_file
     from index.text.corpus import read_corpus
 
     return [document_from_file(f, corpus_source(corpus)) for f in read_corpus(corpus)]
 
 
-def build_index(data_dir: Path, encoder: object, documents: list) -> float:
+def build_index(data_dir: Path, encoder: object, documents: list[Any]) -> float:
     """Index ``documents`` into a fresh ``data_dir``; returns paragraphs/s."""
     from index.local.corpus_index import CorpusIndex
 
@@ -225,7 +226,7 @@ def build_index(data_dir: Path, encoder: object, documents: list) -> float:
     return n / elapsed
 
 
-def take_paragraphs(documents: list, n: int) -> list:
+def take_paragraphs(documents: list[Any], n: int) -> list[Any]:
     from index.text.paragraphs import split_paragraphs
 
     out, total = [], 0
@@ -237,7 +238,9 @@ def take_paragraphs(documents: list, n: int) -> list:
     return out
 
 
-def measure(args: argparse.Namespace, label: str, work: Path, embedder: object, real: tuple) -> tuple:
+def measure(
+    args: argparse.Namespace, label: str, work: Path, embedder: object, real: tuple[Any, ...]
+) -> tuple[Any, ...]:
     from qa.engine import Engine
     from qa.evaluation import benchdata
     from qa.settings import Settings
@@ -350,7 +353,7 @@ class TxtaiSearch:
         self.embeddings.index((f"{p.doc_id}#{p.paragraph}", p.text, None) for p in passages)
         log.info("txtai: indexed %d passages in %.0f s", len(passages), time.perf_counter() - t0)
 
-    def search(self, query: str, k: int) -> list:
+    def search(self, query: str, k: int) -> list[Any]:
         return list(self.embeddings.search(query, k))
 
     def close(self) -> None:
@@ -580,7 +583,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings(data_dir=work)
     set_threads(settings.compute_threads())
     embedder = Embedder(onnx_dir=args.cache / "models", threads=settings.compute_threads())
-    real: tuple = ()
+    real: tuple[Any, ...] = ()
     files = [args.squad / "dev-v1.1-minus-xquad.json", args.squad / "train-v1.1.json"]
     missing = [f for f in files if not f.exists()]
     if missing and any(SIZES[s] for s in sizes):

@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,7 +56,7 @@ def running_server(data_dir: Path, corpus: Path, **env: str) -> Iterator[str]:
             proc.wait(timeout=30)
 
 
-def _wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 180) -> None:
+def _wait_ready(url: str, proc: subprocess.Popen[Any], log_path: Path, timeout: float = 180) -> None:
     deadline = time.time() + timeout
     while True:
         try:

@@ -19,6 +19,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from qa.tools.bench import percentiles
 from qa.tools.devserver import ROOT, running_server
@@ -45,7 +46,7 @@ class Tally:
             self.latencies.setdefault(kind, []).append(ms)
 
 
-def _request(conn: http.client.HTTPConnection, method: str, path: str, body: dict | None = None):
+def _request(conn: http.client.HTTPConnection, method: str, path: str, body: dict[str, Any] | None = None):
     conn.request(
         method,
         path,

@@ -93,7 +93,9 @@ def quantization(vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> list[
     return rows
 
 
-def qdrant_local(texts: list[str], vectors: np.ndarray, questions: list[str], encoder: Embedder) -> dict:
+def qdrant_local(
+    texts: list[str], vectors: np.ndarray, questions: list[str], encoder: Embedder
+) -> dict[str, Any]:
     from index.qdrant.backend import QdrantBackend
 
     out: dict[str, float] = {}
