@@ -65,9 +65,9 @@ def test_each_api_replica_talks_to_its_own_node_first_then_to_the_others() -> No
 def test_nginx_drops_idle_connections_before_uvicorn_does() -> None:
     conf = (DEPLOY / "nginx.conf").read_text(encoding="utf-8")
     timeout = re.search(r"keepalive_timeout\s+(\d+)s;", conf)
-    assert timeout and int(timeout.group(1)) < 5  # uvicorn: timeout_keep_alive=5 (qa/cli/main.py)
+    assert timeout and int(timeout.group(1)) < 5  # uvicorn: timeout_keep_alive=5 (qa/cli/serve.py)
     assert all(f"server api-{i}:8000" in conf for i in range(3))
-    cli = (ROOT / "qa" / "cli" / "main.py").read_text(encoding="utf-8")
+    cli = (ROOT / "qa" / "cli" / "serve.py").read_text(encoding="utf-8")
     assert "timeout_keep_alive=5" in cli
 
 
