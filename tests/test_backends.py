@@ -23,8 +23,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from index.backend import BackendUnavailable, document_from_file
+from index.backend import document_from_file
 from index.embedder import Embedder
+from index.errors import BackendUnavailable
 from index.qdrant.listing import ID_FIELDS
 from index.text.article import published_ts
 from index.text.formats import read_document

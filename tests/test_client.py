@@ -180,3 +180,36 @@ def test_the_readmes_python_examples_run(
     exec(compile(remote, "README.md (Client)", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("20,000 [") and printed[-1] == "20,000"
+
+
+def test_the_sites_python_examples_run(
+    client: Client, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/python.md's examples, as written (the data directory and server aside), in a
+    folder that holds the feed they import."""
+    import re
+
+    page = (ROOT / "docs" / "python.md").read_text(encoding="utf-8")
+    in_process, remote = re.findall(r"```python\n(.*?)```", page, flags=re.DOTALL)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "asia-wire.rss").write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Asia Wire</title><item><title>Reservists'
+        "</title><guid>w1</guid><description>Tajikistan called up 20,000 reservists to reinforce the border"
+        " on Monday, officials said.</description></item></channel></rss>",
+        encoding="utf-8",
+    )
+    in_process = in_process.replace('corpus="seeds"', f"corpus={str(SEEDS)!r}")
+    remote = remote.replace(
+        'Client("http://127.0.0.1:8000", api_key=None', f"Client({client.url!r}, api_key='k3y'"
+    )
+    namespace: dict[str, object] = {}
+    exec(compile(in_process, "docs/python.md (Engine)", "exec"), namespace)
+    engine = namespace["engine"]
+    try:
+        # the feed's one entry, as <stem>-<hash of its guid> (the note was deleted again)
+        assert [d.source for d in engine.documents() if d.doc_id.startswith("asia-wire-")] == ["Asia Wire"]  # type: ignore[attr-defined]
+    finally:
+        engine.close()  # type: ignore[attr-defined]
+    exec(compile(remote, "docs/python.md (Client)", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("003_9e887223774c4d77 ") and printed[-1].startswith("20,000 [")

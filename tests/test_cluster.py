@@ -18,8 +18,9 @@ import pytest
 pytest.importorskip("qdrant_client", reason="the Qdrant back end is an optional extra")
 from qdrant_client import QdrantClient
 
-from index.backend import BackendUnavailable, Document, DocumentExistsError
+from index.backend import Document, DocumentExistsError
 from index.embedder import Embedder
+from index.errors import BackendUnavailable
 from index.qdrant.backend import ClusterPolicy, CollectionLayout, QdrantBackend
 
 CLUSTER = os.environ.get("QA_TEST_QDRANT_URL")
