@@ -74,6 +74,7 @@ def test_documents_list_and_get(client: TestClient) -> None:
         "text",
         "metadata",
         "published",
+        "published_day",
         "source",
         "url",
         "detected",

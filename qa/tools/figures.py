@@ -1,7 +1,8 @@
 """Figures for the documentation site, drawn from what the measuring tools wrote:
 ``python -m qa.tools.figures --news FILE.json`` (the JSON of ``qa eval news --json``) draws
 the reliability diagram of the answers' scores, ``--peer FILE.json`` (the JSON of
-``qa.tools.peer_txtai --news``) the peers side by side, into ``docs/figures/``."""
+``qa.tools.peer_txtai --news``) the peers side by side, ``--latency FILE.json`` (the JSON of
+``qa.tools.size_latency``) latency against corpus size, into ``docs/figures/``."""
 
 from __future__ import annotations
 
@@ -86,10 +87,33 @@ def peers(results: dict[str, dict[str, float]], title: str, path: Path) -> None:
     _save(plt, fig, path)
 
 
+def latency(result: dict[str, Any], path: Path) -> None:
+    """Search and ask p50 (and p95, dashed) against the passages in the corpus (log scale)."""
+    plt = _pyplot()
+    rows = result["rows"]
+    passages = [r["passages"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    for name, colour in (("ask", "#1f5fa8"), ("search", "#c2571a")):
+        ax.plot(passages, [r[f"{name}_p50_ms"] for r in rows], marker="o", color=colour, label=f"{name} p50")
+        ax.plot(
+            passages, [r[f"{name}_p95_ms"] for r in rows], linestyle="--", color=colour, label=f"{name} p95"
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("passages in the corpus")
+    ax.set_ylabel("milliseconds per question (in-process, one at a time)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(
+        f"Latency against corpus size ({result['questions']} questions; {result['machine']})", fontsize=8
+    )
+    ax.legend(fontsize=8)
+    _save(plt, fig, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--news", type=Path, help="the JSON of `qa eval news --json`")
     ap.add_argument("--peer", type=Path, help="the JSON of `python -m qa.tools.peer_txtai --news ... --json`")
+    ap.add_argument("--latency", type=Path, help="the JSON of `python -m qa.tools.size_latency --json`")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     if args.news:
@@ -107,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         peers(
             results, f"Real news, {n} questions: ours and txtai 9 (same passages, same reader weights)", path
         )
+        print(f"wrote {path}")
+    if args.latency:
+        path = args.out / "latency-size.png"
+        latency(json.loads(args.latency.read_text()), path)
         print(f"wrote {path}")
     return 0
 
