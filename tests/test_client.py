@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -52,7 +53,17 @@ def test_answers_and_passages_are_the_engines(client: Client, seed_engine: Engin
     assert health.ready and health.reader and health.documents >= 5
 
 
-def test_documents_round_trip_with_the_cores_errors(client: Client) -> None:
+@pytest.fixture(params=["engine", "client"])
+def surface(request: pytest.FixtureRequest, make_engine: Any) -> Any:
+    """The same calls, in-process (``Engine``) or against the live server (``Client``)."""
+    if request.param == "engine":
+        return make_engine(corpus=SEEDS, reader=True)
+    return request.getfixturevalue("client")
+
+
+def test_documents_round_trip_with_the_cores_errors(surface: Any) -> None:
+    """One behaviour test, run on Engine and on Client: the same returns and errors."""
+    client = surface
     text = "The harbour authority said the ferry to the island resumed service on Sunday morning."
     assert client.add("ferry", text, metadata={"desk": "ports"}, published="2021-07-04") == 1
     with pytest.raises(DocumentExists):

@@ -100,10 +100,11 @@ def latency(result: dict[str, Any], path: Path) -> None:
         )
     ax.set_xscale("log")
     ax.set_xlabel("passages in the corpus")
-    ax.set_ylabel("milliseconds per question (in-process, one at a time)")
+    ax.set_ylabel("ms per question (in-process, one at a time)")
     ax.set_ylim(bottom=0)
     ax.set_title(
-        f"Latency against corpus size ({result['questions']} questions; {result['machine']})", fontsize=8
+        f"Latency against corpus size, {result['questions']} SQuAD-train questions\n{result['machine']}",
+        fontsize=8,
     )
     ax.legend(fontsize=8)
     _save(plt, fig, path)
