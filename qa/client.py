@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 from types import TracebackType
@@ -255,22 +255,9 @@ class Client:
             raise ServiceUnavailable(f"the export from {self.url} was cut off ({exc})") from None
 
     def export_to(self, path: str | os.PathLike[str]) -> int:
-        """Write every document as JSON Lines to ``path``, whole or not at all (a temporary
-        file beside it, renamed when the last line is in); returns the documents written."""
-        target = Path(path)
-        partial = target.with_name(f".{target.name}.partial")
-        n = 0
-        try:
-            with open(partial, "w", encoding="utf-8") as out:
-                for line in self.export_lines():
-                    out.write(line + "\n")
-                    n += 1
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
-        return n
+        """Write every document as JSON Lines to ``path``, whole or not at all; returns the
+        documents written."""
+        return write_whole(path, self.export_lines())
 
     def health(self) -> Health:
         return Health.model_validate(self._call("GET", "/health"))
@@ -374,3 +361,22 @@ def _reading(
     if metadata is not None:
         body["metadata"] = metadata
     return body | _dates(after, before)
+
+
+def write_whole(path: str | os.PathLike[str], lines: Iterable[str]) -> int:
+    """Lines into ``path`` through a temporary file beside it, renamed once the last one is
+    in and on disk: the file is whole or absent, whatever stops the writing. The count."""
+    target = Path(path)
+    partial = target.with_name(f".{target.name}.partial")
+    n = 0
+    try:
+        with open(partial, "w", encoding="utf-8") as out:
+            for line in lines:
+                out.write(line + "\n")
+                n += 1
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return n

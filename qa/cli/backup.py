@@ -4,51 +4,34 @@ directory) as JSON Lines, written whole or not at all; ``qa add FILE`` restores 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from qa.client import Client
+from qa.cli.common import client
+from qa.client import write_whole
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     if args.local:
         with args.open_local(args, reader=False, sync=False) as engine:
             n = _write(args.file, (d.model_dump_json(exclude_defaults=True) for d in engine.export()))
-    elif args.file == "-":
-        with Client(args.url, api_key=args.api_key, timeout=300) as client:
-            n = _write("-", client.export_lines())
     else:
-        with Client(args.url, api_key=args.api_key, timeout=300) as client:
-            n = client.export_to(args.file)
+        with client(args, timeout=300) as remote:
+            n = _write(args.file, remote.export_lines())
     if args.file != "-":
         print(f"{n:,} document{'' if n == 1 else 's'} written to {args.file} (restore: qa add {args.file})")
     return 0
 
 
-def _write(file: str, lines: Any) -> int:
-    """Lines to stdout (``-``), or to ``file`` through a temporary file renamed at the end."""
-    if file == "-":
-        n = 0
-        for line in lines:
-            sys.stdout.write(line + "\n")
-            n += 1
-        return n
-    target = Path(file)
-    partial = target.with_name(f".{target.name}.partial")
+def _write(file: str, lines: Iterable[str]) -> int:
+    """Lines to stdout (``-``), or to ``file`` whole or not at all."""
+    if file != "-":
+        return write_whole(file, lines)
     n = 0
-    try:
-        with open(partial, "w", encoding="utf-8") as out:
-            for line in lines:
-                out.write(line + "\n")
-                n += 1
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
+    for line in lines:
+        sys.stdout.write(line + "\n")
+        n += 1
     return n
 
 
