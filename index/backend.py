@@ -86,6 +86,32 @@ class DateRange:
 
 
 @dataclass(frozen=True)
+class Filter:
+    """Which passages a search may return: those of ``doc_ids`` (when given), of documents
+    whose metadata has every key of ``metadata`` with its value, published within
+    ``published``. Built once where a request comes in, checked and compiled there by the
+    back end (``Backend.bind``: ``native`` is its own form, a pre-filter, never a cut of the
+    results after ranking), then passed down as it is to every search of the request."""
+
+    doc_ids: tuple[str, ...] | None = None
+    metadata: tuple[tuple[str, Any], ...] = ()
+    published: DateRange | None = None
+    native: Any = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(
+        cls,
+        doc_ids: Sequence[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        published: DateRange | None = None,
+    ) -> Filter | None:
+        """The filter of these conditions, or None when none is given (every passage)."""
+        if not doc_ids and not metadata and not published:
+            return None
+        return cls(tuple(doc_ids) if doc_ids else None, tuple((metadata or {}).items()), published or None)
+
+
+@dataclass(frozen=True)
 class StoredPassage:
     id: int
     doc_id: str
@@ -125,7 +151,7 @@ class Backend(ABC):
     """Documents, their passages (offsets, text, vector) and the two candidate searches.
 
     A passage id is an integer the back end chooses; it stays valid until the passage is
-    replaced or deleted. ``allowed`` is whatever ``allowed`` returned: an opaque filter.
+    replaced or deleted. A search's ``where`` is a ``Filter`` that ``bind`` has compiled.
     """
 
     encoder: TextEncoder
@@ -156,25 +182,25 @@ class Backend(ABC):
 
     # --- reads -------------------------------------------------------------------------
     @abstractmethod
-    def dense(self, vector: np.ndarray, k: int, allowed: Any = None) -> list[Hit]:
+    def dense(self, vector: np.ndarray, k: int, where: Filter | None = None) -> list[Hit]:
         """The ``k`` passages nearest to a query vector (inner product, best first)."""
 
     @abstractmethod
-    def sparse(self, query: str, k: int, allowed: Any = None) -> list[Hit]:
+    def sparse(self, query: str, k: int, where: Filter | None = None) -> list[Hit]:
         """The ``k`` best BM25 matches for a query with a positive score, best first."""
 
     def hybrid(
-        self, vector: np.ndarray, query: str, k: int, allowed: Any = None
+        self, vector: np.ndarray, query: str, k: int, where: Filter | None = None
     ) -> tuple[list[Hit], list[Hit]]:
         """``dense`` and ``sparse`` together; a back end behind a network does both in one
         round trip."""
-        return self.dense(vector, k, allowed), self.sparse(query, k, allowed)
+        return self.dense(vector, k, where), self.sparse(query, k, where)
 
     def hybrid_many(
-        self, vectors: Sequence[np.ndarray], queries: Sequence[str], k: int, allowed: Any = None
+        self, vectors: Sequence[np.ndarray], queries: Sequence[str], k: int, where: Filter | None = None
     ) -> list[tuple[list[Hit], list[Hit]]]:
         """``hybrid`` for a batch of questions (one round trip for all of them over a network)."""
-        return [self.hybrid(v, q, k, allowed) for v, q in zip(vectors, queries, strict=True)]
+        return [self.hybrid(v, q, k, where) for v, q in zip(vectors, queries, strict=True)]
 
     @abstractmethod
     def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]: ...
@@ -184,16 +210,9 @@ class Backend(ABC):
         """The vector of each (doc_id, paragraph), None where there is no such passage."""
 
     @abstractmethod
-    def allowed(
-        self,
-        doc_ids: Sequence[str] | None,
-        metadata: dict[str, Any] | None,
-        published: DateRange | None = None,
-    ) -> Any:
-        """A filter for ``dense`` and ``sparse`` admitting the passages of those documents
-        (and of documents whose metadata has every given key with the given value, and whose
-        publication date is in ``published``), or None for no filter: a native pre-filter on
-        every back end, never a cut of the results after ranking."""
+    def bind(self, where: Filter) -> Filter:
+        """``where`` with its ``native`` form for ``dense`` and ``sparse`` (UnsupportedFilter
+        when this back end cannot express it with the meaning the API gives it)."""
 
     @abstractmethod
     def prefix_idf(self, terms: set[str]) -> dict[str, float]:

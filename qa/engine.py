@@ -19,6 +19,7 @@ from index.backend import (
     DateRange,
     DocumentRow,
     Embed,
+    Filter,
     UnsupportedFilter,
     page_cursor,
 )
@@ -391,13 +392,13 @@ class Engine:
                 "the reader model is not loaded, so there are no answers; "
                 "use search, or install the package with its weights"
             )
-        allowed = self._allowed(doc_ids, metadata, published_after, published_before)
+        where = self._where(doc_ids, metadata, published_after, published_before)
         limit = self.settings.corroborate
 
         def more(text: str, seen: set[tuple[str, int]]) -> list[Passage]:
-            return self.retriever.verbatim(text, limit, allowed, seen)
+            return self.retriever.verbatim(text, limit, where, seen)
 
-        retrieved = self._distinct_sources(checked, top_k, allowed)
+        retrieved = self._distinct_sources(checked, top_k, where)
         asked = [
             Asked(q, found, more, partial(self.retriever.similarity, q))
             for q, found in zip(checked, retrieved, strict=True)
@@ -410,13 +411,15 @@ class Engine:
         self._cite_articles(replies)
         return replies
 
-    def _distinct_sources(self, questions: list[str], top_k: int, allowed: Any) -> list[list[Passage]]:
+    def _distinct_sources(
+        self, questions: list[str], top_k: int, where: Filter | None
+    ) -> list[list[Passage]]:
         """The ``top_k`` best passages of each question, a passage that copies a better one
         of another article (a wire copy: ``qa.retrieval.copies``) left out and the next one read
         in its place, so that copies of one text do not crowd out other sources (the copy is
         still cited with its original when corroboration finds it). The ranking reads its
         candidates' records anyway, so the deeper list costs no round trip."""
-        deeper = self.retriever.retrieve_many(questions, min(MAX_K, 2 * top_k), allowed)
+        deeper = self.retriever.retrieve_many(questions, min(MAX_K, 2 * top_k), where)
         return [distinct(found)[:top_k] for found in deeper]
 
     def _cite_articles(self, replies: Sequence[AskResponse | SearchResponse]) -> None:
@@ -456,20 +459,20 @@ class Engine:
         """The ``k`` passages most likely to answer ``query`` (dense + BM25, fused)."""
         query = check_question(query)
         check_k("k", k)
-        allowed = self._allowed(doc_ids, metadata, published_after, published_before)
-        reply = SearchResponse(query=query, passages=self.retriever.retrieve(query, k, allowed))
+        where = self._where(doc_ids, metadata, published_after, published_before)
+        reply = SearchResponse(query=query, passages=self.retriever.retrieve(query, k, where))
         self._cite_articles([reply])
         return reply
 
-    def _allowed(
+    def _where(
         self,
         doc_ids: list[str] | None,
         metadata: dict[str, Any] | None,
         published_after: str | date | None = None,
         published_before: str | date | None = None,
-    ) -> Any:
-        """The passage ids a filter admits; a ``doc_id`` the corpus does not hold is an error
-        (a typo would otherwise look like "nothing found")."""
+    ) -> Filter | None:
+        """The request's filter, checked and bound to the back end once; a ``doc_id`` the
+        corpus does not hold is an error (a typo would otherwise look like "nothing found")."""
         if doc_ids is not None and len(doc_ids) > MAX_DOC_IDS:
             raise InvalidRequest(f"{len(doc_ids):,} doc_ids; at most {MAX_DOC_IDS:,} in one filter")
         check_filter_values(metadata)
@@ -479,13 +482,11 @@ class Engine:
             named = ", ".join(repr(d[:64] + ("..." if len(d) > 64 else "")) for d in unknown[:5])
             more = f" and {len(unknown) - 5:,} more" if len(unknown) > 5 else ""
             raise DocumentNotFound(f"no document {named}{more} to filter on")
-        return self._filter(doc_ids, metadata, date_range(published_after, published_before))
+        return self._bound(Filter.of(doc_ids, metadata, date_range(published_after, published_before)))
 
-    def _filter(
-        self, doc_ids: list[str] | None, metadata: dict[str, Any] | None, published: DateRange | None = None
-    ) -> Any:
+    def _bound(self, where: Filter | None) -> Filter | None:
         try:
-            return self.retriever.allowed(doc_ids, metadata, published)
+            return self.retriever.bind(where) if where is not None else None
         except UnsupportedFilter as exc:
             raise InvalidRequest(str(exc)) from None
 
@@ -498,7 +499,7 @@ class Engine:
         mode: str = "hybrid",
     ) -> list[Passage]:
         """Ranked passages; ``mode`` is ``hybrid``, ``dense`` or ``lexical`` (for evaluation)."""
-        return self.retriever.retrieve(query, k, self._filter(doc_ids, metadata), mode)
+        return self.retriever.retrieve(query, k, self._bound(Filter.of(doc_ids, metadata)), mode)
 
     def clear_cache(self) -> None:
         self.retriever.clear_cache()

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from index.backend import Document
+from index.backend import Document, Filter
 from index.local.corpus_index import CorpusIndex
 from index.text.corpus import CorpusError
 from qa.tools.add_latency import WORDS
@@ -98,8 +98,8 @@ def test_add_replace_delete_keep_faiss_bm25_and_store_in_step(tmp_path: Path) ->
 def test_filters_restrict_both_retrievers(tmp_path: Path) -> None:
     index = CorpusIndex(tmp_path, HashEncoder())
     index.sync_corpus(SEEDS)
-    allowed = index.allowed(["004_0b86c02cdc35424d"], None)
-    assert allowed is not None and len(allowed) > 0
+    allowed = index.bind(Filter(doc_ids=("004_0b86c02cdc35424d",)))
+    assert len(allowed.native) > 0
     docs = {
         p.doc_id
         for p in index.passages([h.id for h in index.sparse("Tajikistan border", 50, allowed)]).values()
@@ -107,7 +107,7 @@ def test_filters_restrict_both_retrievers(tmp_path: Path) -> None:
     assert docs == {"004_0b86c02cdc35424d"}
     dense = index.dense(index.encoder.encode(["Tajikistan"])[0], 50, allowed)
     assert {p.doc_id for p in index.passages([h.id for h in dense]).values()} == {"004_0b86c02cdc35424d"}
-    assert len(index.allowed(None, {"lang": "xx"})) == 0
+    assert len(index.bind(Filter(metadata=(("lang", "xx"),))).native) == 0
 
 
 def test_crash_between_store_commit_and_index_save_is_repaired(tmp_path: Path) -> None:
@@ -233,7 +233,7 @@ def test_writes_do_not_rewrite_the_snapshot_and_a_crash_loses_nothing(tmp_path: 
     _consistent(reopened)
     hits = reopened.sparse("ferry island resumed service", 1)
     assert reopened.passages([hits[0].id])[hits[0].id].doc_id == "late"
-    assert not reopened.allowed(["004_0b86c02cdc35424d"], None).size
+    assert not reopened.bind(Filter(doc_ids=("004_0b86c02cdc35424d",))).native.size
     assert all(
         reopened.passages([h.id])[h.id].doc_id != "004_0b86c02cdc35424d"
         for h in reopened.dense(HashEncoder().encode(["Taliban border"])[0], 200)

@@ -26,6 +26,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,10 @@ import numpy as np
 
 from index.backend import (
     Backend,
-    DateRange,
     Document,
     DocumentExistsError,
     DocumentRow,
+    Filter,
     Hit,
     StoredPassage,
     TextEncoder,
@@ -331,12 +332,14 @@ class CorpusIndex(Backend):
         return True
 
     # --- reads -------------------------------------------------------------------------
-    def dense(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
+    def dense(self, vector: np.ndarray, k: int, where: Filter | None = None) -> list[Hit]:
+        allowed = where.native if where else None
         with self._lock:
             scores, ids = self.vectors.search(vector, k, allowed)
         return [Hit(int(i), float(s)) for s, i in zip(scores, ids, strict=True)]
 
-    def sparse(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
+    def sparse(self, query: str, k: int, where: Filter | None = None) -> list[Hit]:
+        allowed = where.native if where else None
         with self._lock:
             scores, ids = self.lexical.search(query, k, allowed)
         return [Hit(int(i), float(s)) for s, i in zip(scores, ids, strict=True)]
@@ -349,26 +352,19 @@ class CorpusIndex(Backend):
     def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
         return self.store.passages(ids)
 
-    def allowed(
-        self,
-        doc_ids: Sequence[str] | None,
-        metadata: dict[str, Any] | None,
-        published: DateRange | None = None,
-    ) -> np.ndarray | None:
-        """Passage ids a filter admits, or None for no filter."""
-        if not doc_ids and not metadata and not published:
-            return None
-        selected = set(doc_ids) if doc_ids else None
-        if published:
-            dated = self.store.doc_ids_published(published)
+    def bind(self, where: Filter) -> Filter:
+        """The passage ids the filter admits (an array, for FAISS and BM25)."""
+        selected = set(where.doc_ids) if where.doc_ids else None
+        if where.published:
+            dated = self.store.doc_ids_published(where.published)
             selected = dated if selected is None else selected & dated
-        if metadata:
+        if where.metadata:
             try:
-                matching = set(self.store.doc_ids_with_metadata(metadata))
+                matching = set(self.store.doc_ids_with_metadata(dict(where.metadata)))
             except ValueError as exc:
                 raise UnsupportedFilter(str(exc)) from None
             selected = matching if selected is None else selected & matching
-        return self.store.passage_ids(sorted(selected or []))
+        return replace(where, native=self.store.passage_ids(sorted(selected or [])))
 
     def vectors_at(self, keys: Sequence[tuple[str, int]]) -> list[np.ndarray | None]:
         return self.store.vectors_at(keys)

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,9 @@ import numpy as np
 
 from index.backend import (
     Backend,
-    DateRange,
     Document,
     DocumentRow,
+    Filter,
     Hit,
     StoredPassage,
     TextEncoder,
@@ -239,39 +240,34 @@ class QdrantBackend(Backend):
 
     # --- reads -------------------------------------------------------------------------
     @reachable
-    def dense(self, vector: np.ndarray, k: int, allowed: Any = None) -> list[Hit]:
+    def dense(self, vector: np.ndarray, k: int, where: Filter | None = None) -> list[Hit]:
         self.reembedding.check()
-        return self.candidates.dense(vector, k, allowed)
+        return self.candidates.dense(vector, k, _native(where))
 
     @reachable
-    def sparse(self, query: str, k: int, allowed: Any = None) -> list[Hit]:
+    def sparse(self, query: str, k: int, where: Filter | None = None) -> list[Hit]:
         self.reembedding.check()
-        return self.candidates.sparse(query, k, allowed)
+        return self.candidates.sparse(query, k, _native(where))
 
     @reachable
     def hybrid(
-        self, vector: np.ndarray, query: str, k: int, allowed: Any = None
+        self, vector: np.ndarray, query: str, k: int, where: Filter | None = None
     ) -> tuple[list[Hit], list[Hit]]:
         """Both candidate lists in one request (``query_batch_points``): one round trip."""
         self.reembedding.check()
-        return self.candidates.hybrid([vector], [query], k, allowed)[0]
+        return self.candidates.hybrid([vector], [query], k, _native(where))[0]
 
     @reachable
     def hybrid_many(
-        self, vectors: Sequence[np.ndarray], queries: Sequence[str], k: int, allowed: Any = None
+        self, vectors: Sequence[np.ndarray], queries: Sequence[str], k: int, where: Filter | None = None
     ) -> list[tuple[list[Hit], list[Hit]]]:
         """Every question's two candidate lists in one request."""
         self.reembedding.check()
-        return self.candidates.hybrid(vectors, queries, k, allowed)
+        return self.candidates.hybrid(vectors, queries, k, _native(where))
 
-    @reachable
-    def allowed(
-        self,
-        doc_ids: Sequence[str] | None,
-        metadata: dict[str, Any] | None,
-        published: DateRange | None = None,
-    ) -> Any:
-        return self.candidates.allowed(doc_ids, metadata, published)
+    def bind(self, where: Filter) -> Filter:
+        """A Qdrant filter on the passages' payload (doc_id, metadata, published_ts)."""
+        return replace(where, native=self.candidates.compile(where))
 
     @reachable
     def prefix_idf(self, terms: set[str]) -> dict[str, float]:
@@ -387,3 +383,7 @@ def synced_from(
         raise
     finally:
         client.close()
+
+
+def _native(where: Filter | None) -> Any:
+    return where.native if where is not None else None

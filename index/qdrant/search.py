@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from index.backend import DateRange, Hit, UnsupportedFilter
+from index.backend import Filter, Hit, UnsupportedFilter
 from index.qdrant.connection import Store
 from index.qdrant.schema import FIELD, CollectionLayout, ones, term_index
 from index.qdrant.versions import Versions
@@ -48,17 +48,17 @@ class Search:
         self._passages_n: tuple[float, int] | None = None  # (counted at, passages)
 
     # --- candidates --------------------------------------------------------------------
-    def dense(self, vector: np.ndarray, k: int, allowed: Any = None) -> list[Hit]:
-        return self._lists([self._dense_request(vector, k, allowed)])[0]
+    def dense(self, vector: np.ndarray, k: int, native: Any = None) -> list[Hit]:
+        return self._lists([self._dense_request(vector, k, native)])[0]
 
-    def sparse(self, query: str, k: int, allowed: Any = None) -> list[Hit]:
+    def sparse(self, query: str, k: int, native: Any = None) -> list[Hit]:
         words = query_terms(query)
         if not words or k <= 0:
             return []
-        return self._lists([self._sparse_request(words, k, allowed)])[0]
+        return self._lists([self._sparse_request(words, k, native)])[0]
 
     def hybrid(
-        self, vectors: Sequence[np.ndarray], queries: Sequence[str], k: int, allowed: Any
+        self, vectors: Sequence[np.ndarray], queries: Sequence[str], k: int, native: Any
     ) -> list[tuple[list[Hit], list[Hit]]]:
         """Every question's two candidate lists, and the IDF of their prefix terms not read
         lately, in one request."""
@@ -67,11 +67,11 @@ class Search:
         for vector, query in zip(vectors, queries, strict=True):
             words = query_terms(query)
             dense_at = len(requests)
-            requests.append(self._dense_request(vector, k, allowed))
+            requests.append(self._dense_request(vector, k, native))
             sparse_at = None
             if words:
                 sparse_at = len(requests)
-                requests.append(self._sparse_request(words, k, allowed))
+                requests.append(self._sparse_request(words, k, native))
             slots.append((dense_at, sparse_at))
         now = time.monotonic()
         probed: list[str] = []
@@ -83,18 +83,18 @@ class Search:
         )
         return [(lists[d], [] if s is None else lists[s]) for d, s in slots]
 
-    def _dense_request(self, vector: np.ndarray, k: int, allowed: Any) -> Any:
+    def _dense_request(self, vector: np.ndarray, k: int, native: Any) -> Any:
         return qm.QueryRequest(
             query=np.asarray(vector, dtype=np.float32).tolist(),
             using="dense",
             limit=k,
-            filter=allowed,
+            filter=native,
             params=self.layout.search_params(),
             with_payload=_SEEN,
         )
 
-    def _sparse_request(self, words: list[str], k: int, allowed: Any) -> Any:
-        return qm.QueryRequest(query=ones(words), using="bm25", limit=k, filter=allowed, with_payload=_SEEN)
+    def _sparse_request(self, words: list[str], k: int, native: Any) -> Any:
+        return qm.QueryRequest(query=ones(words), using="bm25", limit=k, filter=native, with_payload=_SEEN)
 
     def _lists(self, requests: list[Any], extra: Sequence[Any] = (), on_extra: Any = None) -> list[list[Hit]]:
         """Run candidate ``requests`` (and ``extra`` ones, whose replies go to ``on_extra``)
@@ -132,12 +132,9 @@ class Search:
         return lists
 
     # --- filters -----------------------------------------------------------------------
-    def allowed(
-        self,
-        doc_ids: Sequence[str] | None,
-        metadata: dict[str, Any] | None,
-        published: DateRange | None = None,
-    ) -> Any:
+    def compile(self, where: Filter) -> Any:
+        """``where`` as a Qdrant filter on the passages' payload (doc_id, metadata, published_ts)."""
+        doc_ids, metadata, published = where.doc_ids, dict(where.metadata), where.published
         if not doc_ids and not metadata and not published:
             return None
         must: list[Any] = []

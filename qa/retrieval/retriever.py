@@ -7,11 +7,11 @@ answer word for word; everything about how candidates are found and ordered live
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from index.backend import Backend, DateRange, StoredPassage
+from index.backend import Backend, Filter, StoredPassage
 from qa.retrieval.copies import MIN_SHINGLES, Words
 from qa.retrieval.fusion import fuse
 from qa.retrieval.lru import LRU
@@ -35,43 +35,42 @@ class HybridRetriever:
         self.settings = settings
         self._query_cache: LRU[np.ndarray] = LRU(settings.query_cache_size)
 
-    def allowed(
-        self,
-        doc_ids: Sequence[str] | None,
-        metadata: dict[str, Any] | None,
-        published: DateRange | None = None,
-    ) -> Any:
+    def bind(self, where: Filter) -> Filter:
         """The back end's pre-filter for documents, metadata and publication dates."""
-        return self.index.allowed(doc_ids, metadata, published)
+        return self.index.bind(where)
 
-    def retrieve(self, query: str, k: int, allowed: Any = None, mode: str = "hybrid") -> list[Passage]:
+    def retrieve(
+        self, query: str, k: int, where: Filter | None = None, mode: str = "hybrid"
+    ) -> list[Passage]:
         """The ``k`` best passages; ``mode`` is ``hybrid``, ``dense`` or ``lexical``."""
-        lists = self.candidates(query, max(self.settings.candidates, k), allowed, mode)
+        lists = self.candidates(query, max(self.settings.candidates, k), where, mode)
         return self.rank(query, lists, k, mode)
 
-    def retrieve_many(self, queries: Sequence[str], k: int, allowed: Any = None) -> list[list[Passage]]:
+    def retrieve_many(
+        self, queries: Sequence[str], k: int, where: Filter | None = None
+    ) -> list[list[Passage]]:
         """``retrieve`` (hybrid) for a batch of questions: their candidates in one call to the
         back end (one round trip on a cluster)."""
         n = max(self.settings.candidates, k)
         vectors = [self.embed_query(q) for q in queries]
-        found = self.index.hybrid_many(vectors, queries, n, allowed)
+        found = self.index.hybrid_many(vectors, queries, n, where)
         return [
             self.rank(q, [[(h.id, h.score) for h in dense], [(h.id, h.score) for h in sparse]], k)
             for q, (dense, sparse) in zip(queries, found, strict=True)
         ]
 
     def candidates(
-        self, query: str, n: int, allowed: Any = None, mode: str = "hybrid"
+        self, query: str, n: int, where: Filter | None = None, mode: str = "hybrid"
     ) -> list[list[tuple[int, float]]]:
         """Up to ``n`` (passage id, score) hits from each retriever the mode uses."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
         if mode == "hybrid":
-            dense, sparse = self.index.hybrid(self.embed_query(query), query, n, allowed)
+            dense, sparse = self.index.hybrid(self.embed_query(query), query, n, where)
             return [[(h.id, h.score) for h in dense], [(h.id, h.score) for h in sparse]]
         if mode == "dense":
-            return [[(h.id, h.score) for h in self.index.dense(self.embed_query(query), n, allowed)]]
-        return [[(h.id, h.score) for h in self.index.sparse(query, n, allowed)]]
+            return [[(h.id, h.score) for h in self.index.dense(self.embed_query(query), n, where)]]
+        return [[(h.id, h.score) for h in self.index.sparse(query, n, where)]]
 
     def rank(
         self,
@@ -111,11 +110,13 @@ class HybridRetriever:
         scored.sort(key=lambda ps: -ps[1])
         return [as_passage(p, score) for p, score in scored[:k]]
 
-    def verbatim(self, text: str, limit: int, allowed: Any, exclude: set[tuple[str, int]]) -> list[Passage]:
+    def verbatim(
+        self, text: str, limit: int, where: Filter | None, exclude: set[tuple[str, int]]
+    ) -> list[Passage]:
         """Up to ``limit`` passages (not in ``exclude``, by doc_id and paragraph) that contain
         ``text`` word for word, best BM25 match first; their retrieval score is 0."""
         needle = text.lower()
-        hits = self.index.sparse(text, 4 * limit, allowed)
+        hits = self.index.sparse(text, 4 * limit, where)
         stored = self._passages([h.id for h in hits])
         found: list[Passage] = []
         for hit in hits:
