@@ -11,13 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from index.backend import (
-    DERIVED,
-    DETECTED,
-    GIVEN,
-    PAGE,
     SYNC_CHUNK,
     DateRange,
-    DocumentRow,
     Embed,
     Filter,
     UnsupportedFilter,
@@ -27,7 +22,7 @@ from index.embedder import Embedder
 from index.errors import BackendUnavailable
 from index.hardware import ComputeGate, precision_choice, set_threads
 from index.local.datadir import DataDirInUse, DataDirUnavailable, check_free
-from index.text.article import ArticleError, date_bound, published_day
+from index.text.article import ArticleError, date_bound
 from index.text.corpus import Bounds
 from index.text.paragraphs import split_paragraphs
 from qa.errors import (
@@ -39,20 +34,16 @@ from qa.errors import (
 from qa.intake.checks import MAX_METADATA_BYTES, check_filter_values, check_k, check_question
 from qa.intake.documents import Intake, Progress, index_errors
 from qa.intake.export import exported
-from qa.reading.answer_kind import KindModel
-from qa.reading.pipeline import AnswerPipeline, Asked
-from qa.reading.reader import Reader, ReaderUnavailable
-from qa.reading.scorer import AnswerScorer
+from qa.reading.articles import article_out, cite_articles, summary
+from qa.reading.loading import load_answerer
+from qa.reading.pipeline import Asked
 from qa.retrieval import HybridRetriever
 from qa.retrieval.copies import distinct
 from qa.schemas import (
     MAX_BATCH,
     MAX_DOC_IDS,
     MAX_K,
-    Answer,
     AskResponse,
-    Citation,
-    Copy,
     DocumentIn,
     DocumentList,
     DocumentOut,
@@ -63,21 +54,12 @@ from qa.schemas import (
     Precision,
     SearchResponse,
 )
-from qa.settings import DEFAULT_SCORER, Settings
+from qa.settings import Settings
 from qa.stores.opening import open_backend
 
 log = logging.getLogger(__name__)
 MAX_PAGE_BYTES = 1_000_000  # titles and metadata in one page of GET /documents
 SORTS = ("published", "doc_id")  # orders of GET /documents
-
-
-def fitted_scorer_path(data_dir: Path, weights_sha256: str) -> Path:
-    """Where ``qa fit --reader`` writes the answer scorer of a reader (by its weights)."""
-    return data_dir / f"answer_scorer-{weights_sha256[:16]}.json"
-
-
-# How a stored provenance reads in a document's ``fields_from``.
-FIELDS_FROM = {GIVEN: "given", PAGE: "page", DETECTED: "text", DERIVED: "first line"}
 
 
 class Engine:
@@ -122,47 +104,11 @@ class Engine:
             raise DataDirError(str(exc)) from None
         self.retriever = HybridRetriever(self.index, self.embedder, settings)
         self.intake = Intake(self.index, settings)
-        self.reader: Reader | None = None
-        self.answerer: AnswerPipeline | None = None
-        if settings.reader:
-            try:
-                self.reader = Reader(
-                    settings.reader_path,
-                    precision=self._precision(settings.reader_precision),
-                    max_windows=settings.max_windows_per_question,
-                    max_windows_per_call=settings.max_windows_per_request,
-                )
-                self.reader.gate = self.compute_gate
-                self.answerer = AnswerPipeline(
-                    self.reader,
-                    self.index,
-                    self._answer_scorer(self.reader.info),
-                    settings.answer_threshold,
-                    settings.corroborate,
-                    settings.corroborate_context,
-                    KindModel.load(settings.answer_kinds) if settings.answer_kinds else None,
-                )
-            except (ReaderUnavailable, OSError, ValueError, KeyError) as exc:
-                log.warning("answers are off: %s", exc)
+        self.reader, self.answerer = load_answerer(
+            settings, self.index, self.compute_gate, self._precision(settings.reader_precision)
+        )
         if settings.corpus is not None:
             self.sync(settings.corpus)
-
-    def _answer_scorer(self, reader: dict[str, Any]) -> AnswerScorer:
-        """The scorer fitted for this reader: one ``qa fit --reader`` wrote into the data
-        directory for its weights, else the shipped one (for a reader trained here, or when
-        ``answer_scorer`` names a file), else the uncalibrated fallback."""
-        fitted = fitted_scorer_path(self.settings.data_dir, str(reader.get("weights_sha256", "")))
-        if fitted.exists():
-            return AnswerScorer.load(fitted)
-        if reader.get("trained_here", True) or self.settings.answer_scorer != DEFAULT_SCORER:
-            return AnswerScorer.load(self.settings.answer_scorer)
-        log.warning(
-            "the reader in %s was not trained here and no answer scorer is fitted for it: answers are "
-            "scored by its span probability alone (uncalibrated) until `qa fit --reader %s` fits one",
-            self.settings.reader_path,
-            self.settings.reader_path,
-        )
-        return AnswerScorer.fallback()
 
     @classmethod
     def open(cls, data_dir: str | Path, corpus: str | Path | None = None, **overrides: Any) -> Engine:
@@ -272,7 +218,7 @@ class Engine:
             text=doc.text,
             metadata=doc.metadata,
             copies=found,
-            **_article_out(doc.published, doc.outlet, doc.url, doc.provenance),
+            **article_out(doc.published, doc.outlet, doc.url, doc.provenance),
         )
 
     def export(self) -> Iterator[DocumentIn]:
@@ -299,7 +245,7 @@ class Engine:
                     f"no document {after[:64]!r} to continue after (deleted since?): list from the start"
                 )
             cursor = page_cursor(found.doc_id, found.published, sort)
-        return [_summary(row) for row in self.index.list_documents(limit, cursor, sort)]
+        return [summary(row) for row in self.index.list_documents(limit, cursor, sort)]
 
     def document_page(self, limit: int, after: str | None = None, sort: str = "published") -> DocumentList:
         """A page of ``documents``: at most ``limit`` of them and about ``MAX_PAGE_BYTES`` of
@@ -408,7 +354,7 @@ class Engine:
             AskResponse(question=a.question, answers=found, passages=a.passages)
             for a, found in zip(asked, answers, strict=True)
         ]
-        self._cite_articles(replies)
+        cite_articles(self.index, replies)
         return replies
 
     def _distinct_sources(
@@ -421,30 +367,6 @@ class Engine:
         candidates' records anyway, so the deeper list costs no round trip."""
         deeper = self.retriever.retrieve_many(questions, min(MAX_K, 2 * top_k), where)
         return [distinct(found)[:top_k] for found in deeper]
-
-    def _cite_articles(self, replies: Sequence[AskResponse | SearchResponse]) -> None:
-        """Name each passage's and citation's article (headline, date, outlet), give each
-        answer the dates of its sources, and say when the answers' sources differ in date."""
-        doc_ids = {p.doc_id for r in replies for p in r.passages}
-        citations = [c for r in replies if isinstance(r, AskResponse) for a in r.answers for c in a.citations]
-        doc_ids |= {c.doc_id for c in citations} | {copy.doc_id for c in citations for copy in c.copies}
-        rows = self.index.article_fields(sorted(doc_ids)) if doc_ids else {}
-        for reply in replies:
-            cited: list[Passage | Citation | Copy] = list(reply.passages)
-            if isinstance(reply, AskResponse):
-                cited += [c for a in reply.answers for c in a.citations]
-                cited += [copy for a in reply.answers for c in a.citations for copy in c.copies]
-            for item in cited:
-                row = rows.get(item.doc_id)
-                if row is not None:
-                    item.title, item.published, item.source = row.title, row.published, row.outlet
-            if isinstance(reply, AskResponse):
-                for answer in reply.answers:
-                    answer.dates = sorted(
-                        {published_day(c.published) for c in answer.citations if c.published}
-                    )
-                reply.note = dates_note(reply.answers)
-                reply.dates_differ = reply.note is not None
 
     # --- retrieval ---------------------------------------------------------------------
     def search(
@@ -461,7 +383,7 @@ class Engine:
         check_k("k", k)
         where = self._where(doc_ids, metadata, published_after, published_before)
         reply = SearchResponse(query=query, passages=self.retriever.retrieve(query, k, where))
-        self._cite_articles([reply])
+        cite_articles(self.index, [reply])
         return reply
 
     def _where(
@@ -515,38 +437,3 @@ def date_range(after: str | date | None, before: str | date | None) -> DateRange
     except ArticleError as exc:
         raise InvalidRequest(str(exc).replace("published ", "a date filter ", 1)) from None
     return DateRange(lo, hi)  # after later than before: a range that holds no article
-
-
-def dates_note(answers: Sequence[Answer]) -> str | None:
-    """A line for a reply whose different answers come from sources of different dates
-    ("1,030" on July 5, "more than 300" on July 3): figures in the news change over time."""
-    dated = [(a.text, a.dates) for a in answers if a.dates]
-    texts = {" ".join(t.lower().split()) for t, _ in dated}
-    dates = {d for _, ds in dated for d in ds}
-    if len(texts) < 2 or len(dates) < 2:
-        return None
-    parts = [f"\u201c{t}\u201d ({', '.join(ds)})" for t, ds in dated]
-    return "The answers come from sources of different dates: " + "; ".join(parts) + "."
-
-
-def _article_out(
-    published: str | None, outlet: str | None, url: str | None, provenance: dict[str, str]
-) -> dict[str, Any]:
-    return {
-        "published": published,
-        "source": outlet,
-        "url": url,
-        "detected": sorted(n for n, how in provenance.items() if how in (DETECTED, PAGE)),
-        "fields_from": {n: FIELDS_FROM.get(how, "given") for n, how in provenance.items()},
-        "title_from_text": provenance.get("title") == DERIVED,
-    }
-
-
-def _summary(row: DocumentRow) -> DocumentSummary:
-    return DocumentSummary(
-        doc_id=row.doc_id,
-        title=row.title,
-        metadata=row.metadata,
-        passages=row.passages,
-        **_article_out(row.published, row.outlet, row.url, row.provenance),
-    )

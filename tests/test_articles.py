@@ -371,7 +371,7 @@ def test_the_engine_takes_article_fields_and_checks_them(make_engine) -> None:  
 
 
 def test_a_reply_says_when_its_answers_come_from_different_dates() -> None:
-    from qa.engine import dates_note
+    from qa.reading.articles import dates_note
     from qa.schemas import Answer
 
     def answer(text: str, *dates: str) -> Answer:

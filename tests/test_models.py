@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from qa.engine import Engine, fitted_scorer_path
+from qa.engine import Engine
+from qa.reading.loading import fitted_scorer_path
 from qa.reading.scorer import FALLBACK_THRESHOLD, AnswerScorer
 from qa.settings import Settings
 

@@ -10,8 +10,8 @@ from qa.errors import QAError
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from qa.engine import fitted_scorer_path
     from qa.evaluation import fit
+    from qa.reading.loading import fitted_scorer_path
     from qa.reading.reader import ReaderUnavailable, local_model, verify_weights
     from qa.settings import Settings
 
