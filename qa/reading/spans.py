@@ -230,19 +230,28 @@ def best_spans(
         s_idx = [int(i) for i in np.argsort(-scored_starts)[:n_best] if valid[i]]
         e_idx = [int(i) for i in np.argsort(-scored_ends)[:n_best] if valid[i]]
         text = texts[window.passage]
-        found = []
-        for s in s_idx:
-            for e in e_idx:
-                if not s <= e < s + max_answer_tokens:
-                    continue
-                first, last = window.offsets[s], window.offsets[e]
-                assert first is not None and last is not None
-                if _word_bounded(text, first[0], last[1]) and not crosses_sentences(text[first[0] : last[1]]):
-                    raw = float(start_logits[w_index][s]) + float(end_logits[w_index][e])
-                    found.append((float(log_start[s] + log_end[e]), s, e, first[0], last[1], raw))
-        found.sort(reverse=True)
-        for log_p, s, e, char_start, char_end, raw in found[:per_window]:
-            out.append(SpanCandidate(w_index, s, e, char_start, char_end, float(np.exp(log_p)), null, raw))
+        # The (start, end) pairs in order of probability (ties: later start, then later end
+        # first); the text checks run only until ``per_window`` spans have passed them.
+        starts = np.array(s_idx, dtype=np.int64)[:, None]
+        ends = np.array(e_idx, dtype=np.int64)[None, :]
+        log_p = log_start[starts] + log_end[ends]
+        inside = (starts <= ends) & (ends < starts + max_answer_tokens)
+        rows, cols = np.nonzero(inside)
+        pairs = sorted(
+            zip(log_p[rows, cols].tolist(), starts[rows, 0].tolist(), ends[0, cols].tolist(), strict=True),
+            reverse=True,
+        )
+        taken = 0
+        for lp, s, e in pairs:
+            first, last = window.offsets[s], window.offsets[e]
+            assert first is not None and last is not None
+            if not _word_bounded(text, first[0], last[1]) or crosses_sentences(text[first[0] : last[1]]):
+                continue
+            raw = float(start_logits[w_index][s]) + float(end_logits[w_index][e])
+            out.append(SpanCandidate(w_index, s, e, first[0], last[1], float(np.exp(lp)), null, raw))
+            taken += 1
+            if taken == per_window:
+                break
     return out
 
 
