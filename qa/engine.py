@@ -105,7 +105,11 @@ class Engine:
         self.retriever = HybridRetriever(self.index, self.embedder, settings)
         self.intake = Intake(self.index, settings)
         self.reader, self.answerer = load_answerer(
-            settings, self.index, self.compute_gate, self._precision(settings.reader_precision)
+            settings,
+            self.index,
+            self.compute_gate,
+            self._precision(settings.reader_precision),
+            self.retriever.positions,
         )
         if settings.corpus is not None:
             self.sync(settings.corpus)

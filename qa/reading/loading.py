@@ -15,6 +15,7 @@ from qa.reading.answer_kind import KindModel
 from qa.reading.pipeline import AnswerPipeline
 from qa.reading.reader import Reader, ReaderUnavailable
 from qa.reading.scorer import AnswerScorer
+from qa.retrieval.proximity import TermPositions
 from qa.settings import DEFAULT_SCORER, Settings
 
 log = logging.getLogger("qa.engine")
@@ -26,10 +27,15 @@ def fitted_scorer_path(data_dir: Path, weights_sha256: str) -> Path:
 
 
 def load_answerer(
-    settings: Settings, index: Backend, gate: ComputeGate, precision: str
+    settings: Settings,
+    index: Backend,
+    gate: ComputeGate,
+    precision: str,
+    positions: TermPositions | None = None,
 ) -> tuple[Reader | None, AnswerPipeline | None]:
-    """The reader (with ``precision``, sharing the compute ``gate``) and its pipeline; both
-    None when answers are off (``reader=False``) or the reader cannot be loaded."""
+    """The reader (with ``precision``, sharing the compute ``gate``) and its pipeline (given
+    the retriever's term ``positions``); both None when answers are off (``reader=False``)
+    or the reader cannot be loaded."""
     if not settings.reader:
         return None, None
     try:
@@ -48,6 +54,7 @@ def load_answerer(
             settings.corroborate,
             settings.corroborate_context,
             KindModel.load(settings.answer_kinds) if settings.answer_kinds else None,
+            positions,
         )
     except (ReaderUnavailable, OSError, ValueError, KeyError) as exc:
         log.warning("answers are off: %s", exc)

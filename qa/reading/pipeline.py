@@ -28,7 +28,7 @@ from qa.reading.answers import (
 )
 from qa.reading.reader import Reader, Span
 from qa.reading.scorer import AnswerScorer, QuestionContext, kind_probability
-from qa.retrieval.proximity import proximity_score, query_pairs, term_positions
+from qa.retrieval.proximity import TermPositions, proximity_score, query_pairs
 from qa.schemas import Answer, Passage
 
 # Candidates scoring at least this share of the threshold before corroboration are corroborated.
@@ -63,12 +63,14 @@ class AnswerPipeline:
         corroborate: int = 3,
         corroborate_context: str = "sentence",
         kinds: KindModel | None = None,
+        positions: TermPositions | None = None,
     ) -> None:
         """``threshold``: abstain under this probability (default: the scorer's, fitted with
         it); ``corroborate``: passages read per kept answer that state it verbatim (0: off);
         ``corroborate_context``: of each such passage, the reader reads the ``sentence``
         that states the answer (its neighbours' words only cost time) or the whole
-        ``passage``."""
+        ``passage``; ``positions``: the retriever's term positions of the passages it hands
+        over (else computed here)."""
         if corroborate_context not in ("sentence", "passage"):
             raise ValueError("corroborate_context must be sentence or passage")
         self.reader = reader
@@ -78,6 +80,7 @@ class AnswerPipeline:
         self.corroborate = corroborate
         self.corroborate_context = corroborate_context
         self.kinds = kinds
+        self.positions = positions or TermPositions()
 
     def answer(
         self,
@@ -171,13 +174,14 @@ class AnswerPipeline:
             dense = similarity(passages) if similarity else [0.0] * len(passages)
             out = []
             for i, (p, d) in enumerate(zip(passages, dense, strict=True)):
-                terms = set(term_positions(p.text))
+                positions = self.positions.of(p.text)
+                terms = set(positions)
                 out.append(
                     PassageSignals(
                         rank=None if first is None else first + i,
                         retrieval=p.score,
                         coverage=coverage(weights, terms),
-                        proximity=proximity_score(pairs, p.text) if pairs else 1.0,
+                        proximity=proximity_score(pairs, positions) if pairs else 1.0,
                         dense=d,
                         missing=missing(weights, terms),
                     )

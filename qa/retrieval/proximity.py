@@ -27,36 +27,45 @@ def query_pairs(question: str) -> set[tuple[str, str]]:
     return {(a, b) for a, b in itertools.pairwise(terms) if a != b}
 
 
-_cache: LRU[Positions] = LRU(CACHE_SIZE)
+class TermPositions:
+    """Where each content term stands in passages, by passage text: the positions stored
+    with a passage at index time (``remember``, as the retriever reads it), else computed on
+    first use (stemming a passage is most of a re-rank's cost when it is not stored); the
+    last ``size`` passages kept. The retriever owns one and the answer pipeline is handed
+    the same (``Engine`` wires them), so a passage's positions are decoded once."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self._known: LRU[Positions] = LRU(size)
+
+    def of(self, passage: str) -> Positions:
+        found = self._known.get(passage)
+        if found is None:
+            found = positions_in(passage)
+            self._known.put(passage, found)
+        return found
+
+    def remember(self, passage: str, stored: str | None) -> None:
+        """Keep a passage's term positions as stored with it (JSON), when it has them."""
+        if stored is None or self._known.get(passage) is not None:
+            return
+        try:
+            decoded = json.loads(stored)
+        except ValueError:
+            return  # computed from the text when asked for
+        self._known.put(passage, {term: tuple(at) for term, at in decoded.items()})
 
 
-def term_positions(passage: str) -> Positions:
-    """Where each content term stands in a passage: from the cache, which ``remember``
-    fills with the positions stored at index time, or computed (stemming a passage is most
-    of a re-rank's cost when it is not stored)."""
-    found = _cache.get(passage)
-    if found is None:
-        found = {term: tuple(at) for term, at in compute_positions(passage).items()}
-        _cache.put(passage, found)
-    return found
+def positions_in(passage: str) -> Positions:
+    """Where each content term stands in a passage, computed from its text."""
+    return {term: tuple(at) for term, at in compute_positions(passage).items()}
 
 
-def remember(passage: str, stored: str | None) -> None:
-    """Cache a passage's term positions as stored with it (JSON), when it has them."""
-    if stored is None or _cache.get(passage) is not None:
-        return
-    try:
-        decoded = json.loads(stored)
-    except ValueError:
-        return  # computed from the text when asked for
-    _cache.put(passage, {term: tuple(at) for term, at in decoded.items()})
-
-
-def proximity_score(pairs: set[tuple[str, str]], passage: str, window: int = WINDOW) -> float:
-    """Share of the question's term pairs found within ``window`` words of each other."""
+def proximity_score(pairs: set[tuple[str, str]], passage: str | Positions, window: int = WINDOW) -> float:
+    """Share of the question's term pairs found within ``window`` words of each other in a
+    passage (its text, or its ``TermPositions``)."""
     if not pairs:
         return 0.0
-    positions = term_positions(passage)
+    positions = positions_in(passage) if isinstance(passage, str) else passage
     found = sum(
         any(abs(i - j) <= window for i in positions.get(a, ()) for j in positions.get(b, ()))
         for a, b in pairs

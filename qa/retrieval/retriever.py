@@ -15,7 +15,7 @@ from index.backend import Backend, Filter, StoredPassage
 from qa.retrieval.copies import MIN_SHINGLES, Words
 from qa.retrieval.fusion import fuse
 from qa.retrieval.lru import LRU
-from qa.retrieval.proximity import proximity_score, query_pairs, remember
+from qa.retrieval.proximity import TermPositions, proximity_score, query_pairs
 from qa.schemas import Passage
 from qa.settings import Settings
 
@@ -34,6 +34,7 @@ class HybridRetriever:
         self.encoder = encoder
         self.settings = settings
         self._query_cache: LRU[np.ndarray] = LRU(settings.query_cache_size)
+        self.positions = TermPositions()  # the reader's signals read the same (Engine wires it)
 
     def bind(self, where: Filter) -> Filter:
         """The back end's pre-filter for documents, metadata and publication dates."""
@@ -100,7 +101,7 @@ class HybridRetriever:
             pairs = query_pairs(query) if alpha else set()
 
             def proximity(p: StoredPassage) -> float:
-                return proximity_score(pairs, p.text)
+                return proximity_score(pairs, self.positions.of(p.text))
 
         scored = [
             (p, (score + alpha * proximity(p)) / (1 + alpha) if alpha else score)
@@ -147,10 +148,10 @@ class HybridRetriever:
         self._query_cache.clear()
 
     def _passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
-        """Passages by id; the term positions stored with them go to the proximity cache."""
+        """Passages by id; the term positions stored with them are kept (``positions``)."""
         stored = self.index.passages(ids)
         for passage in stored.values():
-            remember(passage.text, passage.terms)
+            self.positions.remember(passage.text, passage.terms)
         return stored
 
     def copies(self, doc_id: str, paragraphs: Sequence[str], probes: int = 6, k: int = 5) -> list[str]:
