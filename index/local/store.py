@@ -25,85 +25,19 @@ from index.backend import (
     Document,
     DocumentRow,
     StoredPassage,
-    detected_fields,
     parse_cursor,
 )
 from index.local.datadir import StorageFull, disk_full
-from index.text.article import published_ts
+from index.local.schema import filter_value, has_column, metadata_rows, migrate
 from index.text.paragraphs import Paragraph
 from index.text.terms import term_positions
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS documents (
-    doc_id TEXT PRIMARY KEY,
-    title TEXT NOT NULL,
-    text TEXT NOT NULL,
-    metadata TEXT NOT NULL,
-    source TEXT NOT NULL,
-    sha256 TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS passages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
-    paragraph INTEGER NOT NULL,
-    start INTEGER NOT NULL,
-    end INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    vector BLOB NOT NULL,
-    terms TEXT  -- JSON: where each proximity term stands (index.text.terms.term_positions)
-);
-CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
-CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
--- Top-level metadata values (and the elements of top-level lists) for filters: a filter is an
--- index look-up instead of parsing every document's metadata (see metadata_rows).
-CREATE TABLE IF NOT EXISTS metadata_values (
-    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
-    key TEXT NOT NULL,
-    value TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS metadata_lookup ON metadata_values(key, value);
-CREATE INDEX IF NOT EXISTS metadata_doc ON metadata_values(doc_id);
-"""
-# Article fields (index.text.article), added to stores written before they existed by
-# ``_add_article_columns``; ``provenance`` is JSON {field: given | detected | derived}.
-_ARTICLE_COLUMNS = (
-    ("published", "TEXT"),
-    ("published_ts", "REAL"),
-    ("outlet", "TEXT"),
-    ("url", "TEXT"),
-    ("provenance", "TEXT"),
-)
 _ROW_BASE = (
     "d.doc_id, d.title, d.metadata, d.source, d.sha256, "
     "(SELECT COUNT(*) FROM passages p WHERE p.doc_id = d.doc_id)"
 )
 _ROW = _ROW_BASE + ", d.published, d.outlet, d.url, d.provenance"
 _ROW_WITHOUT_ARTICLES = _ROW_BASE + ", NULL, NULL, NULL, NULL"  # an older store opened read-only
-
-
-def filter_value(value: Any) -> str | None:
-    """The canonical form a metadata value is stored and matched in: JSON, with numbers by
-    value (1 and 1.0 are one number) and booleans apart from numbers (true is not 1); None
-    for what cannot be matched (objects, lists inside lists)."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, int | float):
-        if float(value).is_integer() and abs(value) < 2**53:
-            return json.dumps(int(value))
-        return json.dumps(value)
-    return None
-
-
-def metadata_rows(metadata: dict[str, Any]) -> list[tuple[str, str]]:
-    """(key, canonical value) for each top-level scalar, and each scalar element of a
-    top-level list: a filter ``tags=asia`` matches ``{"tags": ["asia", "politics"]}``."""
-    rows = []
-    for key, value in metadata.items():
-        for item in value if isinstance(value, list) else [value]:
-            canonical = filter_value(item)
-            if canonical is not None:
-                rows.append((key, canonical))
-    return rows
 
 
 class CorruptStore(RuntimeError):
@@ -139,77 +73,14 @@ class PassageStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
-            if not self._has_terms():  # a store written before term positions were kept
-                self._db.execute("ALTER TABLE passages ADD COLUMN terms TEXT")
-            if self.get_state("metadata_index") != "1":  # a store written before it existed
-                self._index_metadata()
-            if not self._has_column("documents", "provenance"):
-                self._add_article_columns()
-            self._db.execute("CREATE INDEX IF NOT EXISTS documents_published ON documents(published_ts)")
+            migrate(self._db)
         # Passages of older stores have no stored terms; readers compute them from the text.
-        self._terms = "terms" if self._has_terms() else "NULL"
+        self._terms = "terms" if has_column(self._db, "passages", "terms") else "NULL"
         # An older store opened read-only has no metadata index: its filters scan the documents.
         self._metadata_indexed = self.get_state("metadata_index") == "1"
         # ... and no article fields: it lists them as absent.
-        self._articles = self._has_column("documents", "provenance")
+        self._articles = has_column(self._db, "documents", "provenance")
         self._row_columns = _ROW if self._articles else _ROW_WITHOUT_ARTICLES
-
-    def _index_metadata(self) -> None:
-        with self._transaction() as db:
-            db.execute("DELETE FROM metadata_values")
-            for doc_id, metadata in db.execute("SELECT doc_id, metadata FROM documents").fetchall():
-                db.executemany(
-                    "INSERT INTO metadata_values VALUES (?, ?, ?)",
-                    [(doc_id, k, v) for k, v in metadata_rows(json.loads(metadata))],
-                )
-            db.execute(
-                "INSERT INTO state VALUES ('metadata_index', '1') ON CONFLICT(key) DO UPDATE SET value = '1'"
-            )
-
-    def _detect_fields(self, doc_id: str, stored_title: str, text: str) -> None:
-        title, published, outlet, provenance = detected_fields(stored_title, text)
-        self._db.execute(
-            "UPDATE documents SET title = ?, published = ?, published_ts = ?, outlet = ?, "
-            "provenance = ? WHERE doc_id = ?",
-            (title, published, published_ts(published), outlet, json.dumps(provenance), doc_id),
-        )
-
-    def _has_terms(self) -> bool:
-        return self._has_column("passages", "terms")
-
-    def _has_column(self, table: str, column: str) -> bool:
-        return any(c[1] == column for c in self._db.execute(f"PRAGMA table_info({table})").fetchall())
-
-    def _add_article_columns(self) -> None:
-        """Migrate a store written before article fields: add the columns, then fill them
-        with what each stored document's text states (``detect_article``), marked detected;
-        a stored title that was derived from the text gives way to a detected headline. One
-        transaction, and the write generation is kept: passages are untouched, so FAISS and
-        BM25 need no rebuild."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for name, kind in _ARTICLE_COLUMNS:
-                    if not self._has_column("documents", name):
-                        self._db.execute(f"ALTER TABLE documents ADD COLUMN {name} {kind}")
-                last = ""
-                while True:  # in batches by doc_id: a large store is never read into memory whole
-                    rows = self._db.execute(
-                        "SELECT doc_id, title, substr(text, 1, 6000), substr(text, -3000), length(text) "
-                        "FROM documents WHERE doc_id > ? ORDER BY doc_id LIMIT 500",
-                        (last,),
-                    ).fetchall()
-                    if not rows:
-                        break
-                    last = rows[-1][0]
-                    for doc_id, title, head, tail, length in rows:
-                        self._detect_fields(doc_id, title, head if length <= 9000 else f"{head}\n{tail}")
-                self._db.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
-                raise
 
     def close(self) -> None:
         with self._lock:
