@@ -224,3 +224,24 @@ def test_the_sites_python_examples_run(
     exec(compile(remote, "docs/python.md (Client)", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("003_9e887223774c4d77 ") and printed[-1].startswith("20,000 [")
+
+
+def test_filters_and_their_errors_are_the_same_on_engine_and_client(surface: Any) -> None:
+    """One behaviour test, run on Engine and on Client: date, document and metadata filters
+    narrow the same way, and a bad filter is the same core error."""
+    dated = surface.search(QUESTION, k=10, published_after="2021-07-05")
+    assert dated.passages and all(p.published_day and p.published_day >= "2021-07-05" for p in dated.passages)
+    assert not surface.search(QUESTION, k=10, published_before="1999-12-31").passages
+    one = surface.search(QUESTION, k=10, doc_ids=["003_9e887223774c4d77"])
+    assert {p.doc_id for p in one.passages} == {"003_9e887223774c4d77"}
+    assert all(p.text for p in one.passages)
+    assert not surface.search(QUESTION, k=10, metadata={"desk": "nowhere"}).passages
+    with pytest.raises(DocumentNotFound, match="to filter on"):
+        surface.search(QUESTION, doc_ids=["no-such-document"])
+    with pytest.raises(InvalidRequest):
+        surface.search(QUESTION, published_after="not a date")
+    with pytest.raises(InvalidQuestion):
+        surface.search("   ")
+    answered = surface.ask(QUESTION, doc_ids=["003_9e887223774c4d77"])
+    assert answered.answers[0].text == "20,000"
+    assert {c.doc_id for c in answered.answers[0].citations} == {"003_9e887223774c4d77"}
