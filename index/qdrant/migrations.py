@@ -144,6 +144,7 @@ class Reembedding:
         self._stop = threading.Event()
         self._looked = 0.0
         self._thread: threading.Thread | None = None
+        self._total = 0  # documents in the store when this worker took the lease
         self.failure: BaseException | None = None
 
     def begin(self) -> None:
@@ -230,8 +231,8 @@ class Reembedding:
         alive = lease and not self.store.local and time.time() - float(lease["at"]) < LEASE_S
         if lease and lease["holder"] != self._me and alive:
             return False
-        total = int(self.store.client.count(self.names.documents, exact=True).count)
-        self._renew(0, total)
+        self._total = int(self.store.client.count(self.names.documents, exact=True).count)
+        self._renew(0, self._total)
         return (self._lease() or {}).get("holder") == self._me
 
     def _renew(self, done: int, total: int) -> None:
@@ -241,7 +242,6 @@ class Reembedding:
     def _work(self) -> None:
         """Embed every document whose current version has no passage in this collection yet
         (all of them the first time; the rest after a crash)."""
-        total = int(self.store.client.count(self.names.documents, exact=True).count)
         done = 0
         offset = None
         while not self._stop.is_set():
@@ -252,7 +252,7 @@ class Reembedding:
             embedded = self._embedded_versions(records)
             self._add([document(q) for q in records if (q["doc_id"], q.get("version", "")) not in embedded])
             done += len(records)
-            self._renew(done, total)
+            self._renew(done, self._total)
             if offset is None:
                 return
         raise InterruptedError("the service closed before the re-embedding was done")

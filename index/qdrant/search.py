@@ -33,7 +33,7 @@ with contextlib.suppress(ImportError):  # the optional extra; connection.connect
     from qdrant_client import models as qm
 
 IDF_TTL_S = 300.0  # a prefix term's IDF is read again after this long
-REFILLS = 3  # times a list that lost candidates to unseen versions is asked again
+REFILLS = 4  # times a list that lost candidates to unseen versions is asked again, at most
 _SEEN = ["doc_id", "version"]  # what a candidate carries: enough to tell whether readers see it
 
 
@@ -106,23 +106,19 @@ class Search:
         points = [list(r.points) for r in found[: len(requests)]]
         wanted = [int(r.limit) for r in requests]
         limits = list(wanted)
-        for _ in range(REFILLS + 1):
+        for refill in range(REFILLS + 1):
             seen = {id(p) for p in self.versions.current([p for ps in points for p in ps])}
-            short = [
-                i
-                for i, ps in enumerate(points)
-                if len(ps) >= limits[i] and sum(id(p) in seen for p in ps) < wanted[i]
-            ]
-            if not short:
+            kept = [sum(id(p) in seen for p in ps) for ps in points]
+            short = [i for i, ps in enumerate(points) if len(ps) >= limits[i] and kept[i] < wanted[i]]
+            if not short or refill == REFILLS:
                 break
             for i in short:
-                limits[i] = 2 * limits[i] + len(points[i]) - sum(id(p) in seen for p in points[i])
+                limits[i] = 2 * limits[i] + len(points[i]) - kept[i]
             again = self.store.query_batch(
                 self.passages, [requests[i].model_copy(update={"limit": limits[i]}) for i in short]
             )
             for i, reply in zip(short, again, strict=True):
                 points[i] = list(reply.points)
-        seen = {id(p) for p in self.versions.current([p for ps in points for p in ps])}
         lists = []
         for request, ps in zip(requests, points, strict=True):
             hits = [Hit(int(p.id), float(p.score)) for p in ps if id(p) in seen]
