@@ -177,10 +177,7 @@ class Client:
     ) -> list[DocumentWritten]:
         """Every document of one file, as ``Engine.import_file``: without a ``refused`` list
         one bad entry refuses the file; with one, it is left out and recorded there."""
-        params: dict[str, Any] = {"name": name, "replace": replace, "strict": refused is None}
-        content_type = {"html": "text/html", "feed": "application/rss+xml", "jsonl": "application/x-ndjson"}
-        headers = {"Content-Type": content_type.get(format or "", "application/octet-stream")}
-        answer = self._call("POST", "/documents/import", params=params, content=raw, headers=headers)
+        answer = self._post_import(name, raw, replace, strict=refused is None, format=format)
         if "job_id" in answer:  # a large file, taken in the background: waited for here
             job = self.wait_for(answer["job_id"])
             if job.state == "failed":
@@ -196,12 +193,21 @@ class Client:
     ) -> DocumentsImported | JobOut:
         """Send one file to be imported in the background: its ``JobOut`` to follow with
         ``job`` (or, where the service did it at once, what it wrote)."""
-        params: dict[str, Any] = {"name": name, "replace": replace, "strict": strict, "wait": False}
-        headers = {"Content-Type": "application/octet-stream"}
-        answer = self._call("POST", "/documents/import", params=params, content=raw, headers=headers)
+        answer = self._post_import(name, raw, replace, strict, wait=False)
         return (
             JobOut.model_validate(answer) if "job_id" in answer else DocumentsImported.model_validate(answer)
         )
+
+    def _post_import(
+        self, name: str, raw: bytes, replace: bool, strict: bool, format: str | None = None, wait: bool = True
+    ) -> Any:
+        """``POST /documents/import`` of one file (its format by ``format``, else its name)."""
+        params: dict[str, Any] = {"name": name, "replace": replace, "strict": strict}
+        if not wait:
+            params["wait"] = False
+        content_type = {"html": "text/html", "feed": "application/rss+xml", "jsonl": "application/x-ndjson"}
+        headers = {"Content-Type": content_type.get(format or "", "application/octet-stream")}
+        return self._call("POST", "/documents/import", params=params, content=raw, headers=headers)
 
     def job(self, job_id: str) -> JobOut:
         """A background import (``POST /documents/import?wait=false``)."""
