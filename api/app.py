@@ -44,7 +44,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(agents.session_manager.run())
             poller = None
-            if settings.follow_feeds and not app.state.engine.index.read_only:
+            if settings.follow_feeds and not app.state.engine.backend.read_only:
                 poller = Poller(app.state.feeds, tick_s=settings.feed_poll_tick_s)
                 poller.start()
             yield

@@ -20,7 +20,7 @@ from fastapi import HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # POST routes that only read: they take a body because a question can be long.
-READ_POSTS = frozenset({"/ask", "/ask/batch"})
+READ_POSTS = frozenset({"/ask", "/ask/batch", "/search"})
 MCP_PATH = "/mcp"  # the MCP endpoint (qa.agents.mcp): keyed like a read
 # The body of a read (the largest valid /ask/batch, 64 questions with filters, is well under
 # this): a client without a key cannot make the service hold megabytes per request.

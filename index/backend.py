@@ -3,37 +3,27 @@
 Two implement it: ``CorpusIndex`` (one data directory: SQLite + FAISS + BM25, the default)
 and ``QdrantBackend`` (a Qdrant cluster, server or local-mode folder). The retriever and the
 answer pipeline see only this interface, so the answer contract cannot depend on where the
-passages live. What the two share (splitting documents, embedding, keeping a store in step
-with a corpus folder) is written once here.
+passages live. A back end stores what it is handed and never embeds: splitting, embedding
+and keeping a store in step with a corpus folder are ``index.indexer``'s.
 """
 
 from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from index.text.article import FIELDS as ARTICLE_FIELDS
 from index.text.article import detect_article, published_ts
-from index.text.corpus import Bounds, SourceFile, corpus_sha256, scan_corpus
-from index.text.paragraphs import Paragraph, document_title, split_paragraphs
-
-# Documents indexed by versions that recorded no folder; the next sync of a folder claims them.
-LEGACY_CORPUS_SOURCE = "corpus"
-# Documents a sync hands to one ``add`` (one embedding pass): bounds memory on large folders.
-SYNC_CHUNK = 2000
+from index.text.paragraphs import Paragraph, document_title
 
 # Where an article field came from: given explicitly, detected in the text (or page markup),
 # or, for a title, derived from the first line of the text.
 GIVEN, DETECTED, DERIVED = "given", "detected", "derived"
 PAGE = "page"  # detected in the HTML page's own metadata (JSON-LD, Open Graph), not its text
-# Passage vectors for texts: the local model, or Ray workers (``index.ray_ingest``).
-Embed = Callable[[list[str], bool], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -261,120 +251,14 @@ class Backend(ABC):
         return True
 
     # --- shared ------------------------------------------------------------------------
-    def _check_writable(self) -> None:
+    def check_writable(self) -> None:
+        """ReadOnlyStore when documents cannot be written here."""
         if self.read_only:
             raise ReadOnlyStore("this store is open read-only: documents cannot be added or deleted")
-
-    def add(
-        self,
-        docs: Sequence[Document],
-        progress: bool = False,
-        replace: bool = True,
-        embed: Embed | None = None,
-        split: Sequence[list[Paragraph]] | None = None,
-    ) -> None:
-        """Split (unless the caller passes ``split``, one list of paragraphs per document),
-        embed (with ``embed``, or the back end's encoder) and ``write`` documents."""
-        self._check_writable()
-        if not docs:
-            return
-        if split is None:
-            split = [split_paragraphs(d.text, title=d.title) for d in docs]
-        texts = [p.text for paragraphs in split for p in paragraphs]
-        if embed is None:
-            vectors = self.encoder.encode(texts, progress=progress and bool(texts))
-        else:
-            vectors = embed(texts, progress)
-        self.write(docs, split, vectors, replace)
 
     def document_sources(self) -> dict[str, tuple[str, str]]:
         """doc_id -> (source, sha256) of every stored document."""
         return {d.doc_id: (d.source, d.sha256) for d in self.list_documents()}
-
-    def sync_corpus(
-        self,
-        directory: Path,
-        progress: bool = False,
-        skipped: list[tuple[Path, str]] | None = None,
-        embed: Embed | None = None,
-        chunk: int = SYNC_CHUNK,
-        shard: tuple[int, int] | None = None,
-        bounds: Bounds | None = None,
-    ) -> tuple[int, int]:
-        """Make the store hold exactly the folder's files (each document within ``bounds``).
-        Only documents that came from this folder are changed or removed: documents added
-        through the API or indexed from another folder stay. Returns (documents added or
-        changed, documents removed). With a ``skipped`` list, files that cannot be documents
-        and folders that cannot be listed are left out and listed there, and the stored
-        documents they may hold are kept. Documents are embedded and written ``chunk`` at a
-        time. With ``shard=(i, n)``, only the documents of shard ``i`` of ``n`` (by a stable
-        hash of the doc_id) are this call's: ``n`` drivers can index one folder side by
-        side, each its own shard."""
-        self._check_writable()
-        scan = scan_corpus(directory, skipped, bounds)
-        files = scan.files
-        source = corpus_source(directory)
-        state_key = f"corpus_sha256:{source}"
-        if shard is not None:
-            files = [f for f in files if in_shard(f.doc_id, shard)]
-            state_key += f":shard{shard[0]}of{shard[1]}"
-        digest = corpus_sha256(files)
-        complete = not scan.unchecked and not scan.unreadable and not scan.unknown
-        if complete and self.get_state(state_key) == digest:
-            return 0, 0
-        known = self.document_sources()
-        mine = {d for d, (src, _) in known.items() if src in (source, LEGACY_CORPUS_SOURCE)}
-        if shard is not None:
-            mine = {d for d in mine if in_shard(d, shard)}
-        changed = [f for f in files if known.get(f.doc_id) != (source, f.sha256)]
-        # What could not be checked is kept: a file that could not be read is not a file that
-        # was removed, and nothing is known of the files in a folder that could not be listed.
-        gone = (
-            []
-            if scan.unreadable or scan.unknown
-            else sorted(mine - {f.doc_id for f in files} - scan.unchecked)
-        )
-        for lo in range(0, len(changed), chunk):
-            part = changed[lo : lo + chunk]
-            self.add([document_from_file(f, source) for f in part], progress=progress, embed=embed)
-        for doc_id in gone:
-            self.delete(doc_id)
-        if complete:  # a partial read must be redone next time, not remembered as done
-            self.set_state(state_key, digest)
-        return len(changed), len(gone)
-
-    def sources(self) -> set[str]:
-        """Where the stored documents came from: ``api`` or ``corpus:<folder>``."""
-        return {src for src, _ in self.document_sources().values()}
-
-
-def in_shard(doc_id: str, shard: tuple[int, int]) -> bool:
-    """Whether a document is in shard ``i`` of ``n`` (the same answer on every machine)."""
-    index, count = shard
-    return stable_id("shard", doc_id) % count == index
-
-
-def corpus_source(directory: Path) -> str:
-    """The ``source`` recorded for documents indexed from a corpus folder."""
-    return f"corpus:{directory.resolve()}"
-
-
-def document_from_file(f: SourceFile, source: str) -> Document:
-    """The document to store for what a file (or request) held: its article fields with where
-    each came from, and a title derived from the text's first line where none was given or
-    detected."""
-    a = f.article
-    provenance = {
-        n: (PAGE if n in a.from_page else DETECTED) if n in a.detected else GIVEN
-        for n in ARTICLE_FIELDS
-        if getattr(a, n)
-    }
-    title = a.title or document_title(f.text)
-    if not a.title and title:
-        provenance["title"] = DERIVED
-    return Document(
-        f.doc_id, title, f.text, dict(f.metadata), source, f.sha256, a.published, a.source, a.url, provenance
-    )
 
 
 def detected_fields(title: str, text: str) -> tuple[str, str | None, str | None, dict[str, str]]:

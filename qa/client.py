@@ -100,10 +100,10 @@ class Client:
         published_after: str | date | None = None,
         published_before: str | date | None = None,
     ) -> SearchResponse:
-        params: dict[str, Any] = {"q": question, "k": k, "doc_id": doc_ids or []}
-        params["meta"] = [f"{key}={value}" for key, value in (metadata or {}).items()]
-        params |= _dates(published_after, published_before)
-        return SearchResponse.model_validate(self._call("GET", "/search", params=params))
+        """The ``k`` passages most likely to answer ``question`` (``POST /search``: the
+        filters travel as JSON, so metadata values keep their type)."""
+        body = {"query": question, "k": k} | _filters(doc_ids, metadata, published_after, published_before)
+        return SearchResponse.model_validate(self._call("POST", "/search", json=body))
 
     def ask(
         self,
@@ -361,7 +361,16 @@ def _reading(
     after: str | date | None,
     before: str | date | None,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"top_k": top_k, "max_answers": max_answers}
+    return {"top_k": top_k, "max_answers": max_answers} | _filters(doc_ids, metadata, after, before)
+
+
+def _filters(
+    doc_ids: list[str] | None,
+    metadata: dict[str, Any] | None,
+    after: str | date | None,
+    before: str | date | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {}
     if doc_ids is not None:
         body["doc_ids"] = doc_ids
     if metadata is not None:

@@ -17,6 +17,7 @@ MAX_QUESTION_CHARS = 2000
 MAX_K = 50
 MAX_BATCH = 64  # questions in one POST /ask/batch
 MAX_DOC_IDS = 1000  # documents named in one filter
+MAX_CURSOR_CHARS = 1024  # an ``after`` of GET /documents: a doc_id, or by doc_id any text to list past
 # Rules the server enforces with a clear message, stated in the OpenAPI schema for clients.
 # "Not blank" as Python's str.strip() sees it: JSON Schema's \s lacks U+001C-U+001F and
 # U+0085, which Python counts as white space.
@@ -125,11 +126,9 @@ class Answer(BaseModel):
     )
 
 
-class ReadingOptions(BaseModel):
-    """How a question is read: the same for one question and a batch."""
+class RequestFilters(BaseModel):
+    """What a question keeps to: documents, metadata, publication dates."""
 
-    top_k: Count = Field(default=5, ge=1, le=MAX_K, description="passages to read per question")
-    max_answers: Count = Field(default=3, ge=1, le=20)
     doc_ids: list[DocId] | None = Field(
         default=None,
         max_length=MAX_DOC_IDS,
@@ -145,6 +144,22 @@ class ReadingOptions(BaseModel):
     published_before: DateText | None = Field(
         default=None, description="only articles published on or before this date (a date: all of that day)"
     )
+
+
+class SearchRequest(RequestFilters):
+    """``GET /search`` as JSON: metadata values of any JSON type (``meta=k=v``: strings)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"query": "Tajik reservists"}]})
+
+    query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, json_schema_extra=NOT_BLANK)
+    k: Count = Field(default=5, ge=1, le=MAX_K, description="passages to return")
+
+
+class ReadingOptions(RequestFilters):
+    """How a question is read: the same for one question and a batch."""
+
+    top_k: Count = Field(default=5, ge=1, le=MAX_K, description="passages to read per question")
+    max_answers: Count = Field(default=3, ge=1, le=20)
 
 
 class AskRequest(ReadingOptions):
@@ -302,17 +317,16 @@ class DocumentWritten(BaseModel):
         description="of an import: added (new), replaced (a changed version) or unchanged (the "
         "stored version is this one: nothing written, nothing embedded)",
     )
-    warning: str | None = Field(default=None, description="set when the document cannot be searched")
 
-
-def no_passages_warning(passages: int) -> str | None:
-    """What a write's reply says of a document none of whose paragraphs can be searched."""
-    if passages:
-        return None
-    return (
-        "stored, but no paragraph of it reads as prose (8 words or more, ending like a sentence), "
-        "so nothing of it can be searched or cited"
-    )
+    @computed_field(description="set when the document cannot be searched")  # type: ignore[prop-decorator]
+    @property
+    def warning(self) -> str | None:
+        if self.passages:
+            return None
+        return (
+            "stored, but no paragraph of it reads as prose (8 words or more, ending like a sentence), "
+            "so nothing of it can be searched or cited"
+        )
 
 
 class EntryRefused(BaseModel):

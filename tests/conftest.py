@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -64,3 +68,28 @@ def running_server(data_dir: Path, corpus: Path = SEEDS, **env: str):
 
 
 free_port = devserver.free_port
+
+
+@contextmanager
+def serving(engine: Engine) -> Iterator[str]:
+    """A real HTTP server over ``engine`` in this process (uvicorn in a thread, 127.0.0.1);
+    its base URL. No model is loaded: the engine's are served."""
+    import uvicorn
+
+    from api.app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline and thread.is_alive():
+        time.sleep(0.05)
+    assert server.started, "the test server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -14,7 +14,8 @@ import random
 import string
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +24,19 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from index.backend import document_from_file
 from index.embedder import Embedder
 from index.errors import BackendUnavailable
+from index.indexer import Indexer, document_from_file
 from index.qdrant.listing import ID_FIELDS
 from index.text.article import published_ts
 from index.text.formats import read_document
 from index.text.paragraphs import split_paragraphs
 from index.text.terms import prefix_terms
+from qa.client import Client
 from qa.engine import Engine
 from qa.errors import DocumentExists, DocumentNotFound, InvalidDocument, InvalidRequest
 from qa.settings import Settings
-from tests.conftest import SEEDS, SHARED, running_server
+from tests.conftest import SEEDS, SHARED, running_server, serving
 
 BACKENDS = ["local", "qdrant"]
 SENTENCE = "Tajikistan called up 20,000 reservists along the Afghan border on Thursday morning."
@@ -91,6 +93,26 @@ def make(request: pytest.FixtureRequest, tmp_path: Path, embedder: Embedder) -> 
         drop_test_collections(opened[0].settings)
 
 
+@pytest.fixture(params=[*BACKENDS, "client"])
+def reach(request: pytest.FixtureRequest, tmp_path: Path, embedder: Embedder) -> Iterator[Callable[[], Any]]:
+    """A fresh, empty store as a user reaches it: ``Engine`` on either back end, or
+    ``qa.Client`` against a live HTTP server over a local engine. A behaviour test over
+    ``reach`` holds for the library, for each store and for the service alike."""
+    with ExitStack() as stack:
+
+        def open_store() -> Any:
+            kind = "local" if request.param == "client" else request.param
+            engine = Engine(backend_settings(kind, tmp_path, reader=False), embedder=embedder)
+            stack.callback(engine.close)
+            if kind == "qdrant":
+                stack.callback(drop_test_collections, engine.settings)
+            if request.param != "client":
+                return engine
+            return stack.enter_context(Client(stack.enter_context(serving(engine)), timeout=60))
+
+        yield open_store
+
+
 def seed_paragraphs() -> dict[str, list[str]]:
     """Each seed's passages as stored: its paragraphs and its headline."""
     out = {}
@@ -132,8 +154,8 @@ def test_each_paragraph_is_found_by_its_own_words(make: MakeEngine) -> None:
     assert tried > 40 and found / tried >= 0.95, (found, tried)
 
 
-def test_add_replace_and_delete(make: MakeEngine) -> None:
-    engine = make()
+def test_add_replace_and_delete(reach: Callable[[], Any]) -> None:
+    engine = reach()
     first = "The harbour of Velmora reopened on Monday after the storm. " * 2
     second = "Velmora's mayor, Ilse Brandt, said the repairs cost 4 million euros this spring."
     assert engine.add("port", first + "\n\n" + second, metadata={"desk": "europe"}) == 2
@@ -185,11 +207,11 @@ def test_filters_by_doc_id_and_metadata(make: MakeEngine) -> None:
         engine.search(query, doc_ids=["no-such-document"])
 
 
-def test_filters_mean_the_same_on_every_back_end(make: MakeEngine) -> None:
+def test_filters_mean_the_same_on_every_back_end(reach: Callable[[], Any]) -> None:
     """One semantics (README "Metadata filters"): JSON equality, booleans apart from numbers,
     null only where a key holds null, a scalar matches a list that holds it, and a list or
     object as the filter value is refused."""
-    engine = make()
+    engine = reach()
     text = "The harbour authority of Velmora said the ferry resumed on {} morning."
     docs = {
         "one": {"flag": 1, "tags": ["asia", "politics"], "k": None},
@@ -266,7 +288,7 @@ def test_a_new_embedding_model_reembeds_every_document(make: MakeEngine, embedde
     engine.close()
     renamed = Renamed(embedder)
     reopened = make(encoder=renamed)
-    assert reopened.index.wait_prepared(120)
+    assert reopened.backend.wait_prepared(120)
     assert reopened.health() == counts
     assert reopened.search("Velmora harbour note", k=1).passages[0].doc_id == "note"
 
@@ -307,7 +329,7 @@ def test_a_model_change_on_qdrant_re_embeds_in_the_background_and_says_so(
         assert reply.status_code == 503 and reply.headers["Retry-After"]
         assert "re-embedded" in reply.json()["detail"]
         gated.release.set()
-        assert reopened.index.wait_prepared(120)
+        assert reopened.backend.wait_prepared(120)
         assert reopened.health() == counts
         reply = client.get("/search", params={"q": "How many troops did Tajikistan mobilize?", "k": 1})
         assert reply.status_code == 200 and reply.json()["passages"][0]["doc_id"] == "003_9e887223774c4d77"
@@ -364,7 +386,7 @@ def test_an_ask_on_qdrant_makes_few_round_trips(answering: dict[str, Engine]) ->
     import collections
 
     engine = answering["qdrant"]
-    client = engine.index.client  # type: ignore[attr-defined]
+    client = engine.backend.client  # type: ignore[attr-defined]
     calls: collections.Counter[str] = collections.Counter()
     originals = {}
     for name in ("query_points", "query_batch_points", "retrieve", "scroll", "count"):
@@ -376,7 +398,7 @@ def test_an_ask_on_qdrant_makes_few_round_trips(answering: dict[str, Engine]) ->
 
         setattr(client, name, counted)
     try:
-        engine.index._statistics_changed()  # type: ignore[attr-defined]  # a cold replica
+        engine.backend._statistics_changed()  # type: ignore[attr-defined]  # a cold replica
         # One request for the question's candidates and its terms' IDF, one for the
         # corroborating look-up of the answer; no count.
         engine.ask("How many troops did Tajikistan mobilize?")
@@ -401,7 +423,7 @@ def test_both_back_ends_weigh_question_terms_alike(answering: dict[str, Engine])
     whichever store keeps the statistics, for terms the corpus holds and one it never uses."""
     terms = set(prefix_terms("How many troops did Tajikistan mobilize at the Afghan border?"))
     terms.add("zzzqx")
-    local, qdrant = (answering[b].index.prefix_idf(terms) for b in BACKENDS)
+    local, qdrant = (answering[b].backend.prefix_idf(terms) for b in BACKENDS)
     assert local.keys() == qdrant.keys() == terms
     for term in terms:
         assert qdrant[term] == pytest.approx(local[term], rel=1e-4), term
@@ -473,7 +495,7 @@ class _Killed(BaseException):
 
 def _kill_on_upsert(engine: Engine, collection: str, call: int) -> None:
     """Make the ``call``-th upsert into ``collection`` (1-based) kill the write."""
-    client = engine.index.client  # type: ignore[attr-defined]
+    client = engine.backend.client  # type: ignore[attr-defined]
     real, seen = client.upsert, [0]
 
     def upsert(name: str, points: Any, **kwargs: Any) -> Any:
@@ -499,7 +521,7 @@ def test_a_killed_qdrant_write_is_all_or_nothing_to_readers(tmp_path: Path, embe
     new = "\n\n".join(
         paragraph.format(f"New{i}") + " Extra words make this paragraph longer." for i in range(300)
     )
-    passages = engine.index  # the back end
+    passages = engine.backend  # the back end
     _kill_on_upsert(engine, passages.passages_name, call=2)  # type: ignore[attr-defined]
     with pytest.raises(_Killed):
         engine.add("big", new, replace=True)
@@ -522,7 +544,7 @@ def test_a_killed_qdrant_write_is_all_or_nothing_to_readers(tmp_path: Path, embe
     }
     engine.close()
     reopened = Engine(settings, embedder=embedder)
-    reopened.index._sweep_interrupted(older_than=0)  # type: ignore[attr-defined]  # the writers are dead
+    reopened.backend._sweep_interrupted(older_than=0)  # type: ignore[attr-defined]  # the writers are dead
     assert reopened.health().passages == 20  # the orphans of both writes are gone
     assert [d.doc_id for d in reopened.documents()] == ["big"]
     reopened.close()
@@ -531,7 +553,7 @@ def test_a_killed_qdrant_write_is_all_or_nothing_to_readers(tmp_path: Path, embe
 def test_delete_removes_passages_left_without_a_document_record(tmp_path: Path, embedder: Embedder) -> None:
     settings = backend_settings("qdrant", tmp_path, reader=False)
     engine = Engine(settings, embedder=embedder)
-    _kill_on_upsert(engine, engine.index.documents_name, call=1)  # type: ignore[attr-defined]
+    _kill_on_upsert(engine, engine.backend.documents_name, call=1)  # type: ignore[attr-defined]
     with pytest.raises(_Killed):
         engine.add("ghost", "Ghost ferry news: the island ferry to Velmora resumed service on Tuesday.")
     engine.delete("ghost")  # no record, yet its passages go
@@ -552,7 +574,7 @@ def test_with_qdrant_down_a_filtered_search_is_a_503_and_metrics_still_answer(
     settings = backend_settings("qdrant", tmp_path, reader=False)
     engine = Engine(settings, embedder=embedder)
     engine.add("asia-1", SENTENCE, metadata={"desk": "asia"})
-    backend = engine.index
+    backend = engine.backend
     backend.local = False  # type: ignore[attr-defined]  # as on a server: payload indexes apply
     client = TestClient(create_app(engine), raise_server_exceptions=False)
 
@@ -607,8 +629,8 @@ def test_a_store_answering_nonsense_is_a_503_that_shows_nothing_of_it(
     engine = Engine(settings, embedder=embedder)
     engine.add("asia-1", SENTENCE)
     address = f"127.0.0.1:{server.server_address[1]}"
-    engine.index.client = QdrantClient(url=f"http://{address}", timeout=5, check_compatibility=False)  # type: ignore[attr-defined]
-    engine.index.local = False  # type: ignore[attr-defined]
+    engine.backend.client = QdrantClient(url=f"http://{address}", timeout=5, check_compatibility=False)  # type: ignore[attr-defined]
+    engine.backend.local = False  # type: ignore[attr-defined]
     client = TestClient(create_app(engine), raise_server_exceptions=False)
     try:
         for reply in (
@@ -662,13 +684,13 @@ DATED = {
 }
 
 
-def add_dated(engine: Engine) -> None:
+def add_dated(engine: Any) -> None:
     for doc_id, (published, text) in DATED.items():
         engine.add(doc_id, text, published=published, source="Wire")
 
 
-def test_date_filters_mean_the_same_on_every_back_end(make: MakeEngine) -> None:
-    engine = make()
+def test_date_filters_mean_the_same_on_every_back_end(reach: Callable[[], Any]) -> None:
+    engine = reach()
     add_dated(engine)
 
     def found(**dates: str) -> set[str]:
@@ -691,8 +713,8 @@ def test_date_filters_mean_the_same_on_every_back_end(make: MakeEngine) -> None:
     assert (passage.doc_id, passage.published, passage.source) == ("jul05b", "2021-07-05", "Wire")
 
 
-def test_documents_are_listed_newest_first_a_page_at_a_time(make: MakeEngine) -> None:
-    engine = make()
+def test_documents_are_listed_newest_first_a_page_at_a_time(reach: Callable[[], Any]) -> None:
+    engine = reach()
     add_dated(engine)
     expected = ["jul09", "jul05", "jul05b", "jul03", "undated"]
     assert [d.doc_id for d in engine.documents()] == expected
@@ -723,10 +745,10 @@ def tricky_ids() -> list[str]:
     return sorted(ids)
 
 
-def test_documents_are_paged_in_order_whatever_their_ids_and_dates(make: MakeEngine) -> None:
+def test_documents_are_paged_in_order_whatever_their_ids_and_dates(reach: Callable[[], Any]) -> None:
     """Every document once, in order, at any page size, by doc_id and newest first (dates
     shared by several documents, some undated); a cursor need not be a doc_id."""
-    engine = make()
+    engine = reach()
     ids = tricky_ids()
     dates = [None, "2021-07-03", "2021-07-05", "2021-07-05T10:00:00+00:00", "2021-07-09"]
     lines = [
@@ -767,11 +789,11 @@ def test_a_page_of_documents_on_qdrant_reads_only_a_few_records(tmp_path: Path, 
         for d in ids
     ]
     engine.import_file("many.jsonl", "\n".join(lines).encode())
-    index = engine.index
+    index = engine.backend
     index.client.delete_payload(index.documents_name, ["newest", *ID_FIELDS], points=qm_all())  # type: ignore[attr-defined]
     engine.close()
     engine = Engine(settings, embedder=embedder)  # gives the older records their keys
-    client = engine.index.client  # type: ignore[attr-defined]
+    client = engine.backend.client  # type: ignore[attr-defined]
     read = []
     real_scroll = client.scroll
 
@@ -814,8 +836,8 @@ crossed into Tajikistan as the Taliban took more districts, the border service s
 </entry></feed>"""
 
 
-def test_html_feed_and_json_lines_index_with_exact_offsets(make: MakeEngine) -> None:
-    engine = make()
+def test_html_feed_and_json_lines_index_with_exact_offsets(reach: Callable[[], Any]) -> None:
+    engine = reach()
     written = engine.import_file("courier.html", HTML_PAGE.encode())
     written += engine.import_file("wire.atom", FEED.encode())
     line = {
@@ -867,13 +889,13 @@ def test_a_feed_read_again_adds_new_entries_replaces_changed_ones_and_embeds_not
     def no_embedding(texts: Any, **_: Any) -> Any:
         raise AssertionError(f"embedded {len(texts)} passages of an unchanged feed")
 
-    real_encode = engine.index.encoder.encode
-    engine.index.encoder.encode = no_embedding  # type: ignore[method-assign]
+    real_encode = engine.backend.encoder.encode
+    engine.backend.encoder.encode = no_embedding  # type: ignore[method-assign]
     again = engine.import_file("wire.rss", _feed(one, two))
     assert [(w.doc_id, w.status, w.passages) for w in again] == [
         (w.doc_id, "unchanged", w.passages) for w in first
     ]
-    engine.index.encoder.encode = real_encode  # type: ignore[method-assign]
+    engine.backend.encoder.encode = real_encode  # type: ignore[method-assign]
 
     changed = (
         two[0],
@@ -905,7 +927,7 @@ def test_a_qdrant_store_written_before_article_fields_is_migrated(tmp_path: Path
     settings = backend_settings("qdrant", tmp_path, reader=False)
     engine = Engine(settings, embedder=embedder)
     engine.sync(SEEDS, progress=False)
-    index = engine.index
+    index = engine.backend
     old_keys = ["published", "published_ts", "outlet", "url", "provenance"]
     index.client.delete_payload(index.documents_name, old_keys, points=qm_all())  # type: ignore[attr-defined]
     index.client.delete_payload(index.passages_name, ["published_ts"], points=qm_all())  # type: ignore[attr-defined]
@@ -955,8 +977,8 @@ def test_a_passages_collection_without_the_prefix_vector_keeps_working(
     try:
         engine.sync(SEEDS, progress=False)
         terms = set(prefix_terms("Which Afghan soldiers crossed the border into Tajikistan?")) | {"zzzqx"}
-        expected = seed_engine.index.prefix_idf(terms)
-        found = engine.index.prefix_idf(terms)
+        expected = seed_engine.backend.prefix_idf(terms)
+        found = engine.backend.prefix_idf(terms)
         assert found == pytest.approx(expected, rel=1e-4)
         top = engine.search("How many troops did Tajikistan mobilize?", k=1).passages[0]
         assert top.doc_id == "003_9e887223774c4d77"
@@ -975,31 +997,29 @@ def qm_all():  # type: ignore[no-untyped-def]
 def test_an_interrupted_model_change_is_resumed_at_the_next_start(tmp_path: Path, embedder: Embedder) -> None:
     """A new model re-embeds every document into its own collection; killed part-way, the
     next start (of any replica) finishes it instead of serving a fraction of the corpus."""
-    from index.qdrant.backend import QdrantBackend
-
     settings = backend_settings("qdrant", tmp_path, reader=False)
     engine = Engine(settings, embedder=embedder)
     engine.sync(SEEDS, progress=False)
     counts = engine.health()
     engine.close()
-    real_add = QdrantBackend.add
+    real_add = Indexer.add
 
-    def add_one_then_die(self: QdrantBackend, docs: Any, *args: Any, **kwargs: Any) -> None:
+    def add_one_then_die(self: Indexer, docs: Any, *args: Any, **kwargs: Any) -> None:
         real_add(self, list(docs)[:1], *args, **kwargs)
         raise _Killed("the process died while re-embedding")
 
     renamed = Renamed(embedder)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(QdrantBackend, "add", add_one_then_die)
+        patch.setattr(Indexer, "add", add_one_then_die)
         dying = Engine(settings, embedder=renamed)  # the worker dies after one document
-        assert not dying.index.wait_prepared(60)
+        assert not dying.backend.wait_prepared(60)
         assert "re-embedded" in (dying.health().preparing or "")
         dying.close()
     resumed = Engine(settings, embedder=renamed)
     try:
-        assert resumed.index.wait_prepared(120)
+        assert resumed.backend.wait_prepared(120)
         assert resumed.health() == counts  # every passage, under the new model
-        assert resumed.index.get_state(f"reembed:{resumed.index.passages_name}") == "done"  # type: ignore[attr-defined]
+        assert resumed.backend.get_state(f"reembed:{resumed.backend.passages_name}") == "done"  # type: ignore[attr-defined]
         assert resumed.sync(SEEDS, progress=False) == (0, 0)
         top = resumed.search("How many troops did Tajikistan mobilize?", k=1).passages[0]
         assert top.doc_id == "003_9e887223774c4d77"

@@ -12,7 +12,7 @@ import pytest
 
 from index.text.formats import read_document
 from qa.cli import main
-from tests.conftest import ROOT, free_port, running_server
+from tests.conftest import ROOT, free_port, running_server, serving
 
 QA = [sys.executable, "-m", "qa.cli"]
 
@@ -248,24 +248,8 @@ def test_a_server_that_takes_too_long_is_called_busy_not_absent(capsys: pytest.C
 @pytest.fixture
 def keyed_server(make_engine, small_corpus) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """A real HTTP server in this process (uvicorn in a thread) whose writes need a key."""
-    import threading
-    import time
-
-    import uvicorn
-
-    from api.app import create_app
-
-    port = free_port()
-    app = create_app(make_engine(corpus=small_corpus, api_key="s3cret", reader=False))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(make_engine(corpus=small_corpus, api_key="s3cret", reader=False)) as url:
+        yield url
 
 
 def test_writes_send_the_api_key_from_the_flag_or_the_environment(
@@ -358,7 +342,7 @@ def test_a_writer_refuses_a_data_dir_in_use_before_loading_models(
     def no_models(*args: object, **kwargs: object) -> None:
         raise AssertionError("models were loaded before the data directory was checked")
 
-    monkeypatch.setattr("qa.engine.Embedder", no_models)
+    monkeypatch.setattr("qa.wiring.Embedder", no_models)
     data = tmp_path / "held"
     data.mkdir()
     lock = DataDirLock(data)

@@ -21,6 +21,7 @@ from qdrant_client import QdrantClient
 from index.backend import Document, DocumentExistsError
 from index.embedder import Embedder
 from index.errors import BackendUnavailable
+from index.indexer import Indexer
 from index.qdrant.backend import ClusterPolicy, CollectionLayout, QdrantBackend
 
 CLUSTER = os.environ.get("QA_TEST_QDRANT_URL")
@@ -68,7 +69,7 @@ def replica(client: Any, embedder: Embedder, **policy: Any) -> QdrantBackend:
 
 def test_cluster_settings_reach_every_write_and_read(client: Spy, embedder: Embedder) -> None:
     backend = replica(client, embedder, ordering="strong", read_consistency="majority", write_consistency=2)
-    backend.add([Document("a", "A", TEXT_A, {"desk": "asia"})])
+    Indexer(backend, backend.encoder).add([Document("a", "A", TEXT_A, {"desk": "asia"})])
     backend.sparse("ferry island", 3)
     backend.dense(embedder.encode(["ferry"])[0], 3)
     created = client.options("create_collection")
@@ -92,10 +93,10 @@ def test_every_read_that_decides_a_write_consults_the_configured_replicas(
     none in Qdrant's API, so no write decision rests on one)."""
     backend = replica(client, embedder, read_consistency="majority")
     client.calls.clear()
-    backend.add([Document("a", "A", TEXT_A)], replace=False)
-    backend.add([Document("a", "A", TEXT_B)])
+    Indexer(backend, backend.encoder).add([Document("a", "A", TEXT_A)], replace=False)
+    Indexer(backend, backend.encoder).add([Document("a", "A", TEXT_B)])
     with pytest.raises(DocumentExistsError):
-        backend.add([Document("a", "A", TEXT_A)], replace=False)
+        Indexer(backend, backend.encoder).add([Document("a", "A", TEXT_A)], replace=False)
     assert backend.delete("a") and not backend.delete("a")
     backend._sweep_interrupted(older_than=0)  # type: ignore[attr-defined]
     backend.set_state("k", "v")
@@ -115,9 +116,9 @@ def test_a_duplicate_post_through_two_replicas_gives_one_write_and_one_conflict(
     the winner's version, takes its passages away and reports the conflict (409)."""
     first, second = replica(client, embedder), replica(client, embedder)
     second.known_documents = lambda doc_ids: set()  # type: ignore[method-assign]  # checked too early
-    first.add([Document("x", "x", TEXT_A)], replace=False)
+    Indexer(first, first.encoder).add([Document("x", "x", TEXT_A)], replace=False)
     with pytest.raises(DocumentExistsError):
-        second.add([Document("x", "x", TEXT_B)], replace=False)
+        Indexer(second, second.encoder).add([Document("x", "x", TEXT_B)], replace=False)
     stored = first.get_document("x")
     assert stored is not None and stored.text == TEXT_A
     assert first.counts() == (1, 1)  # the losing write left no passage behind
@@ -127,8 +128,10 @@ def test_a_duplicate_post_through_two_replicas_gives_one_write_and_one_conflict(
 
 def test_the_bm25_mean_length_is_the_first_writers_on_every_replica(client: Spy, embedder: Embedder) -> None:
     first, second = replica(client, embedder), replica(client, embedder)
-    first.add([Document("short", "s", "A short note about the ferry to the island on Sunday.")])
-    second.add([Document("long", "l", " ".join([TEXT_A, TEXT_B] * 6))])
+    Indexer(first, first.encoder).add(
+        [Document("short", "s", "A short note about the ferry to the island on Sunday.")]
+    )
+    Indexer(second, second.encoder).add([Document("long", "l", " ".join([TEXT_A, TEXT_B] * 6))])
     assert first.writer.mean_length == second.writer.mean_length
 
 
@@ -144,11 +147,11 @@ def test_a_write_that_fails_on_the_wire_is_retried_with_backoff(client: Spy, emb
         return real(*args, **kwargs)
 
     client._client.upsert = flaky  # type: ignore[method-assign]
-    backend.add([Document("a", "A", TEXT_A)])
+    Indexer(backend, backend.encoder).add([Document("a", "A", TEXT_A)])
     assert backend.counts() == (1, 1)
     client._client.upsert = lambda *a, **k: (_ for _ in ()).throw(ConnectionError("down"))  # type: ignore[method-assign]
     with pytest.raises(BackendUnavailable):  # after the retries: a 503, and nothing of it stored
-        backend.add([Document("b", "B", TEXT_B)])
+        Indexer(backend, backend.encoder).add([Document("b", "B", TEXT_B)])
     assert backend.known_documents(["b"]) == set()
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from index.backend import Document, Filter
+from index.indexer import Indexer
 from index.local.corpus_index import CorpusIndex
 from index.text.corpus import CorpusError
 from qa.tools.add_latency import WORDS
@@ -35,6 +36,16 @@ class HashEncoder:
         return out / np.where(norms == 0, 1, norms)
 
 
+def add(index: Any, docs: list[Document]) -> None:
+    """Embed and write ``docs`` as the engine does (``index.indexer``)."""
+    Indexer(index, index.encoder).add(docs)
+
+
+def sync(index: Any, folder: Path, **options: Any) -> tuple[int, int]:
+    """Keep ``index`` in step with ``folder`` as ``qa index`` does."""
+    return Indexer(index, index.encoder).sync(folder, **options)
+
+
 def _consistent(index: CorpusIndex) -> None:
     ids = set(index.store.passage_ids().tolist())
     assert len(index.vectors) == len(ids) == len(index.lexical)
@@ -49,13 +60,13 @@ def _doc(doc_id: str, text: str) -> Document:
 def test_sync_persists_and_reopens_without_embedding(tmp_path: Path) -> None:
     encoder = HashEncoder()
     index = CorpusIndex(tmp_path, encoder)
-    assert index.sync_corpus(SEEDS) == (5, 0)
+    assert sync(index, SEEDS) == (5, 0)
     n = index.store.counts()[1]
     index.close()
 
     encoder = HashEncoder()
     index = CorpusIndex(tmp_path, encoder)
-    assert index.sync_corpus(SEEDS) == (0, 0)
+    assert sync(index, SEEDS) == (0, 0)
     assert encoder.calls == 0 and index.store.counts()[1] == n
     _consistent(index)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
@@ -68,11 +79,11 @@ def test_corpus_changes_are_synced(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     shutil.copytree(SEEDS, corpus)
     index = CorpusIndex(tmp_path / "data", HashEncoder())
-    index.sync_corpus(corpus)
-    index.add([_doc("api-doc", "A document added through the API about the border with Afghanistan.")])
+    sync(index, corpus)
+    add(index, [_doc("api-doc", "A document added through the API about the border with Afghanistan.")])
     (corpus / "000_a764001855818956.txt").unlink()
     (corpus / "new.txt").write_text("Officials said a new bridge across the river was opened on Monday.\n")
-    assert index.sync_corpus(corpus) == (1, 1)
+    assert sync(index, corpus) == (1, 1)
     docs = {d[0] for d in index.store.list_documents()}
     assert "000_a764001855818956" not in docs and {"new", "api-doc"} <= docs
     _consistent(index)
@@ -80,10 +91,10 @@ def test_corpus_changes_are_synced(tmp_path: Path) -> None:
 
 def test_add_replace_delete_keep_faiss_bm25_and_store_in_step(tmp_path: Path) -> None:
     index = CorpusIndex(tmp_path, HashEncoder())
-    index.add([_doc("a", "The river border was closed on Monday after heavy fighting.\n\nTroops left.")])
-    index.add([_doc("b", "Reservists were sent to the mountain border by the president today.")])
+    add(index, [_doc("a", "The river border was closed on Monday after heavy fighting.\n\nTroops left.")])
+    add(index, [_doc("b", "Reservists were sent to the mountain border by the president today.")])
     _consistent(index)
-    index.add([_doc("a", "A wholly new text about refugees crossing the border at night was filed.")])
+    add(index, [_doc("a", "A wholly new text about refugees crossing the border at night was filed.")])
     _consistent(index)
     assert [h.id for h in index.sparse("heavy fighting", 5)] == []
     assert index.delete("b") and not index.delete("b")
@@ -97,7 +108,7 @@ def test_add_replace_delete_keep_faiss_bm25_and_store_in_step(tmp_path: Path) ->
 
 def test_filters_restrict_both_retrievers(tmp_path: Path) -> None:
     index = CorpusIndex(tmp_path, HashEncoder())
-    index.sync_corpus(SEEDS)
+    sync(index, SEEDS)
     allowed = index.bind(Filter(doc_ids=("004_0b86c02cdc35424d",)))
     assert len(allowed.native) > 0
     docs = {
@@ -112,7 +123,7 @@ def test_filters_restrict_both_retrievers(tmp_path: Path) -> None:
 
 def test_crash_between_store_commit_and_index_save_is_repaired(tmp_path: Path) -> None:
     index = CorpusIndex(tmp_path, HashEncoder())
-    index.sync_corpus(SEEDS)
+    sync(index, SEEDS)
     # Simulate a crash: the store commits a new document, the derived indexes are not saved.
     doc = _doc("late", "Late news says the border crossing reopened for trade on Tuesday morning.")
     from index.text.paragraphs import split_paragraphs
@@ -131,7 +142,7 @@ def test_crash_between_store_commit_and_index_save_is_repaired(tmp_path: Path) -
 
 def test_corrupt_derived_files_are_rebuilt(tmp_path: Path) -> None:
     index = CorpusIndex(tmp_path, HashEncoder())
-    index.sync_corpus(SEEDS)
+    sync(index, SEEDS)
     index.close()
     (tmp_path / "vectors.faiss").write_bytes(b"garbage")
     reopened = CorpusIndex(tmp_path, HashEncoder())
@@ -140,7 +151,7 @@ def test_corrupt_derived_files_are_rebuilt(tmp_path: Path) -> None:
 
 def test_changing_the_embedding_model_reembeds(tmp_path: Path) -> None:
     index = CorpusIndex(tmp_path, HashEncoder("hash-v1", 16))
-    index.sync_corpus(SEEDS)
+    sync(index, SEEDS)
     n = index.store.counts()[1]
     index.close()
     encoder = HashEncoder("hash-v2", 24)
@@ -152,7 +163,7 @@ def test_changing_the_embedding_model_reembeds(tmp_path: Path) -> None:
 @pytest.mark.parametrize("index_type", ["flat", "hnsw"])
 def test_index_type_setting(tmp_path: Path, index_type: str) -> None:
     index = CorpusIndex(tmp_path, HashEncoder(), index_type=index_type)
-    index.sync_corpus(SEEDS)
+    sync(index, SEEDS)
     assert index.vectors.index_type == index_type
     index.delete("000_a764001855818956")
     _consistent(index)
@@ -160,9 +171,9 @@ def test_index_type_setting(tmp_path: Path, index_type: str) -> None:
 
 def test_auto_index_moves_to_hnsw_as_the_corpus_grows(tmp_path: Path) -> None:
     index = CorpusIndex(tmp_path, HashEncoder(), hnsw_threshold=60)
-    index.add([_numbered_doc("first", 0, 30)])
+    add(index, [_numbered_doc("first", 0, 30)])
     assert index.vectors.index_type == "flat"
-    index.add([_numbered_doc("second", 30, 40)])  # 70 passages: past the threshold
+    add(index, [_numbered_doc("second", 30, 40)])  # 70 passages: past the threshold
     assert index.vectors.index_type == "hnsw"
     _consistent(index)
     index.close()
@@ -186,14 +197,14 @@ def test_a_sync_only_removes_documents_from_its_own_folder(tmp_path: Path) -> No
     (a / "alpha.txt").write_text("The alpha committee met on Monday to discuss the border crossing.")
     (b / "beta.txt").write_text("The beta committee met on Tuesday to discuss the river crossing.")
     index = CorpusIndex(tmp_path / "data", HashEncoder())
-    assert index.sync_corpus(a) == (1, 0)
-    index.add([Document("note", "note", "An API note about the gamma committee and its long meeting.")])
-    assert index.sync_corpus(b) == (1, 0)
+    assert sync(index, a) == (1, 0)
+    add(index, [Document("note", "note", "An API note about the gamma committee and its long meeting.")])
+    assert sync(index, b) == (1, 0)
     assert {d[0] for d in index.store.list_documents()} == {"alpha", "beta", "note"}
     (a / "alpha.txt").unlink()
-    assert index.sync_corpus(a) == (0, 1)
+    assert sync(index, a) == (0, 1)
     assert {d[0] for d in index.store.list_documents()} == {"beta", "note"}
-    assert index.sources() == {f"corpus:{b.resolve()}", "api"}
+    assert Indexer(index, index.encoder).sources() == {f"corpus:{b.resolve()}", "api"}
     _consistent(index)
 
 
@@ -215,11 +226,11 @@ def test_symlinks_in_a_corpus_folder_are_not_followed(tmp_path: Path) -> None:
 
 def test_writes_do_not_rewrite_the_snapshot_and_a_crash_loses_nothing(tmp_path: Path) -> None:
     index = CorpusIndex(tmp_path, HashEncoder())
-    index.sync_corpus(SEEDS)
+    sync(index, SEEDS)
     index.close()  # snapshot at close
     stamp = (tmp_path / "vectors.faiss").stat().st_mtime_ns
     index = CorpusIndex(tmp_path, HashEncoder())
-    index.add([_doc("late", "Late news says the ferry to the island resumed service on Sunday morning.")])
+    add(index, [_doc("late", "Late news says the ferry to the island resumed service on Sunday morning.")])
     assert index.delete("004_0b86c02cdc35424d")
     assert (tmp_path / "vectors.faiss").stat().st_mtime_ns == stamp  # no O(corpus) save per write
     hits = index.sparse("ferry island resumed service", 1)
@@ -256,12 +267,12 @@ def test_adding_one_document_to_a_large_index_is_cheap(tmp_path: Path) -> None:
         )
         for i in range(2000)
     ]
-    index.add(docs)  # 20,000 passages
+    add(index, docs)  # 20,000 passages
     assert len(index.vectors) == 20_000
     times = []
     for i in range(5):
         t0 = time.perf_counter()
-        index.add([_doc(f"new{i}", "A new report says the harbour committee met on Friday to talk trucks.")])
+        add(index, [_doc(f"new{i}", "A new report says the harbour committee met on Friday to talk trucks.")])
         times.append(time.perf_counter() - t0)
     assert sorted(times)[2] < 0.1, times  # median index work of one add, encoder included
     _consistent(index)
@@ -282,7 +293,7 @@ def test_an_unreadable_folder_loses_nothing(tmp_path: Path, monkeypatch: pytest.
     were deleted: its documents stay, and the user hears about it."""
     corpus = _corpus_of_three(tmp_path)
     index = CorpusIndex(tmp_path / "data", HashEncoder())
-    assert index.sync_corpus(corpus) == (3, 0)
+    assert sync(index, corpus) == (3, 0)
     real_scandir = os.scandir
 
     def scandir(path: Any = ".") -> Any:
@@ -292,20 +303,20 @@ def test_an_unreadable_folder_loses_nothing(tmp_path: Path, monkeypatch: pytest.
 
     monkeypatch.setattr(os, "scandir", scandir)
     with pytest.raises(CorpusError, match=r"(?s)nothing was changed.*sub: cannot list this folder"):
-        index.sync_corpus(corpus)
+        sync(index, corpus)
     skipped: list = []
-    assert index.sync_corpus(corpus, skipped=skipped) == (0, 0)
+    assert sync(index, corpus, skipped=skipped) == (0, 0)
     assert [p.name for p, _ in skipped] == ["sub"]
     assert {d[0] for d in index.store.list_documents()} == {"top", "one", "two"}
     monkeypatch.undo()
     (corpus / "sub" / "two.txt").unlink()  # once readable again, a real removal is seen
-    assert index.sync_corpus(corpus) == (0, 1)
+    assert sync(index, corpus) == (0, 1)
 
 
 def test_an_unreadable_file_keeps_its_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     corpus = _corpus_of_three(tmp_path)
     index = CorpusIndex(tmp_path / "data", HashEncoder())
-    index.sync_corpus(corpus)
+    sync(index, corpus)
     real_read = Path.read_bytes
 
     def read_bytes(self: Path) -> bytes:
@@ -316,20 +327,23 @@ def test_an_unreadable_file_keeps_its_document(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
     (corpus / "top.txt").write_text("The ferry to the island stopped again on Monday evening.")
     with pytest.raises(CorpusError, match=r"one\.txt: cannot read"):
-        index.sync_corpus(corpus)
+        sync(index, corpus)
     skipped: list = []
-    assert index.sync_corpus(corpus, skipped=skipped) == (1, 0)  # top changed; one kept
+    assert sync(index, corpus, skipped=skipped) == (1, 0)  # top changed; one kept
     assert [p.name for p, _ in skipped] == ["one.txt"]
     assert {d[0] for d in index.store.list_documents()} == {"top", "one", "two"}
     monkeypatch.undo()
-    assert index.sync_corpus(corpus) == (0, 0)  # the partial sync was not remembered as whole
+    assert sync(index, corpus) == (
+        0,
+        0,
+    )  # the partial sync was not remembered as whole
 
 
 def test_metadata_filters_are_index_look_ups_and_old_stores_are_migrated(tmp_path: Path) -> None:
     import sqlite3
 
     index = CorpusIndex(tmp_path, HashEncoder())
-    index.add([_doc("a", "The ferry resumed on Sunday morning after the storm passed by.")])
+    add(index, [_doc("a", "The ferry resumed on Sunday morning after the storm passed by.")])
     index.store._db.execute("UPDATE documents SET metadata = ? WHERE doc_id = 'a'", ('{"desk": "asia"}',))
     index.close()
     db = sqlite3.connect(tmp_path / "store.sqlite3")  # as a store written before the index existed

@@ -13,7 +13,7 @@ from index.backend import Document
 from index.local.corpus_index import CorpusIndex
 from index.local.datadir import DataDirInUse, DataDirUnavailable, ReadOnlyDataDir, check_free
 from tests.conftest import ROOT, SEEDS
-from tests.test_corpus_index import HashEncoder
+from tests.test_corpus_index import HashEncoder, add, sync
 
 HOLD = """
 import sys, time
@@ -53,7 +53,7 @@ def test_read_only_directories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     empty.mkdir()
     built = tmp_path / "built"
     index = CorpusIndex(built, HashEncoder())
-    index.sync_corpus(SEEDS)
+    sync(index, SEEDS)
     index.close()
     for d in (empty, built):
         d.chmod(0o555)
@@ -70,7 +70,7 @@ def test_read_only_directories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         served = CorpusIndex(built, HashEncoder())
         assert served.read_only and served.sparse("Tajikistan troops", 3)
         with pytest.raises(ReadOnlyDataDir, match="read-only"):
-            served.add([Document("x", "x", "A short note about the river crossing on Monday morning.")])
+            add(served, [Document("x", "x", "A short note about the river crossing on Monday morning.")])
         with pytest.raises(ReadOnlyDataDir):
             served.delete("000_a764001855818956")
         served.close()
@@ -81,7 +81,7 @@ def test_read_only_directories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 def _built(tmp_path: Path) -> Path:
     index = CorpusIndex(tmp_path, HashEncoder())
-    index.sync_corpus(SEEDS)
+    sync(index, SEEDS)
     index.close()
     return tmp_path
 

@@ -70,7 +70,7 @@ def test_a_background_import_is_followed_to_its_end(tmp_path: Path, embedder: An
 def test_a_job_cut_short_by_a_restart_is_reported_failed(tmp_path: Path, embedder: Any) -> None:
     engine = Engine(Settings(data_dir=tmp_path / "d", reader=False), embedder=embedder)
     cut = {"job_id": "0123456789abcdef", "name": "day.jsonl", "state": "running", "documents_done": 20}
-    engine.index.set_state(JOBS_STATE, json.dumps([cut]))  # what a killed process leaves
+    engine.backend.set_state(JOBS_STATE, json.dumps([cut]))  # what a killed process leaves
     jobs = Jobs(engine)
     job = jobs.get("0123456789abcdef")
     assert (job.state, job.error, job.documents_done) == ("failed", INTERRUPTED, 20)

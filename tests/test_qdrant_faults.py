@@ -22,6 +22,7 @@ import index.qdrant.backend as qdrant_backend
 from api.app import create_app
 from index.backend import Document
 from index.embedder import Embedder
+from index.indexer import Indexer
 from index.qdrant.backend import ClusterPolicy, QdrantBackend
 from index.qdrant.connection import Nodes, connect
 from qa.engine import Engine
@@ -32,7 +33,7 @@ PARAGRAPH = "Officials in the district of {} said the ferry to the island resume
 
 def stored_points(engine: Engine) -> int:
     """Every point in the passages collection, seen by readers or not."""
-    index: Any = engine.index
+    index: Any = engine.backend
     return int(index.client.count(index.passages_name, exact=True).count)
 
 
@@ -59,11 +60,11 @@ def test_a_delete_killed_half_way_is_finished_by_the_running_service(
     try:
         engine.add("doomed", "\n\n".join(PARAGRAPH.format(f"Doomed{i}") for i in range(8)))
         engine.add("kept", PARAGRAPH.format("Kestrel"))
-        client: Any = engine.index.client  # type: ignore[attr-defined]
+        client: Any = engine.backend.client  # type: ignore[attr-defined]
         real = client.delete
 
         def die_on_passages(name: str, *args: Any, **kwargs: Any) -> Any:
-            if name == engine.index.passages_name:  # type: ignore[attr-defined]
+            if name == engine.backend.passages_name:  # type: ignore[attr-defined]
                 client.delete = real
                 raise _Killed
             return real(name, *args, **kwargs)
@@ -90,7 +91,7 @@ def test_a_killed_replace_neither_shortens_a_search_nor_swells_the_counts(
     try:
         old = "\n\n".join(PARAGRAPH.format(f"Old{i}") for i in range(60))
         engine.add("big", old)
-        _kill_on_upsert(engine, engine.index.documents_name, call=1)  # type: ignore[attr-defined]
+        _kill_on_upsert(engine, engine.backend.documents_name, call=1)  # type: ignore[attr-defined]
         with pytest.raises(_Killed):  # every new passage written, the record never
             engine.add("big", "\n\n".join(PARAGRAPH.format(f"New{i}") for i in range(60)), replace=True)
         assert stored_points(engine) == 120
@@ -114,11 +115,11 @@ def test_questions_are_answered_while_a_large_import_is_stored_on_local_mode(
     settings = backend_settings("qdrant", tmp_path, reader=False, qdrant_write_batch=8, api_key="k")
     engine = Engine(settings, embedder=embedder)
     engine.add("kept", PARAGRAPH.format("Kestrel"))
-    client: Any = engine.index.client  # type: ignore[attr-defined]
+    client: Any = engine.backend.client  # type: ignore[attr-defined]
     real = client.upsert
 
     def slow_upsert(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name == engine.index.passages_name:  # type: ignore[attr-defined]
+        if name == engine.backend.passages_name:  # type: ignore[attr-defined]
             time.sleep(0.25)  # a slow disk: 13 batches, over 3 s in all
         return real(name, *args, **kwargs)
 
@@ -196,7 +197,7 @@ def test_with_one_node_answering_503_every_read_and_write_goes_to_another(
     nodes = Nodes([down, working], [down_node, "local"])
     backend = QdrantBackend(nodes, embedder, "t", f"{down_node}, local", policy=ClusterPolicy(retries=0))
     try:
-        backend.add([Document("a", "A", PARAGRAPH.format("Velmora"))])
+        Indexer(backend, backend.encoder).add([Document("a", "A", PARAGRAPH.format("Velmora"))])
         nodes._current = 0  # the replica's own node first again, for every question below
         for _ in range(30):
             hits = backend.sparse("Which district said the ferry resumed?", 3)

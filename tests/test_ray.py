@@ -41,9 +41,9 @@ def test_index_with_ray_into_qdrant(tmp_path: Path, embedder: Embedder) -> None:
         data_dir=tmp_path / "data", backend="qdrant", qdrant_path=tmp_path / "qdrant", reader=False
     )
     with Engine(settings, embedder=embedder) as engine:
-        passages = [p for batch in engine.index.iter_passages() for p in batch]
+        passages = [p for batch in engine.backend.iter_passages() for p in batch]
         assert engine.health().passages == len(passages) > 50
-        stored = engine.index.vectors_at([(p.doc_id, p.paragraph) for p in passages])
+        stored = engine.backend.vectors_at([(p.doc_id, p.paragraph) for p in passages])
         local = embedder.encode([p.text for p in passages])
         cosines = [float(a @ b) for a, b in zip(stored, local, strict=True) if a is not None]
         assert len(cosines) == len(passages) and min(cosines) >= 0.999, min(cosines)

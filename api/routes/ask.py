@@ -19,6 +19,7 @@ from qa.schemas import (
     AskRequest,
     AskResponse,
     DateText,
+    SearchRequest,
     SearchResponse,
 )
 
@@ -61,10 +62,6 @@ async def ask_batch(
     one request each. Each result is what `POST /ask` would return. Read a few questions
     at a time; when the client has gone, the rest is not computed."""
 
-    # Each part reads its share of the request's window budget.
-    n = len(body.questions)
-    share = engine.settings.max_windows_per_request * min(BATCH_PART, n) // n
-
     def part(questions: list[str]) -> list[AskResponse]:
         with queue.compute():
             return engine.ask_batch(
@@ -73,9 +70,9 @@ async def ask_batch(
                 body.max_answers,
                 body.doc_ids,
                 body.metadata,
-                max(1, share),
                 published_after=body.published_after,
                 published_before=body.published_before,
+                part_of=len(body.questions),  # each part reads its share of the window budget
             )
 
     results: list[AskResponse] = []
@@ -125,4 +122,18 @@ def search(
         metadata=parse_meta(meta),
         published_after=published_after,
         published_before=published_before,
+    )
+
+
+@router.post("/search", response_model=SearchResponse, responses=errors_of(400, 404))
+def search_filtered(engine: EngineDep, request: SearchRequest) -> SearchResponse:
+    """`GET /search` with a JSON body: metadata filters keep their JSON type (`true`, `1`,
+    `null` are not the strings `"true"`, `"1"`, `"null"`)."""
+    return engine.search(
+        request.query,
+        request.k,
+        doc_ids=request.doc_ids,
+        metadata=request.metadata,
+        published_after=request.published_after,
+        published_before=request.published_before,
     )

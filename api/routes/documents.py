@@ -13,6 +13,7 @@ from api.deps import WRITE, EngineDep, errors_of
 from api.routes.jobs import job_out
 from qa.schemas import (
     ADDED,
+    MAX_CURSOR_CHARS,
     DocumentIn,
     DocumentList,
     DocumentOut,
@@ -21,7 +22,6 @@ from qa.schemas import (
     DocumentWritten,
     EntryRefused,
     JobOut,
-    no_passages_warning,
 )
 
 router = APIRouter(tags=["documents"])
@@ -51,7 +51,11 @@ def list_documents(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="documents per page")] = DEFAULT_PAGE,
     after: Annotated[
         str | None,
-        Query(max_length=128, description="the `next` of the previous page (the doc_id it ended on)"),
+        Query(
+            max_length=MAX_CURSOR_CHARS,
+            description="the `next` of the previous page (the doc_id it ended on); by doc_id, any text "
+            "to list the ids after",
+        ),
     ] = None,
     sort: Annotated[
         Literal["published", "doc_id"],
@@ -111,7 +115,7 @@ def add_document(engine: EngineDep, doc: DocumentIn) -> DocumentWritten:
     outlet not given are detected in the text where it states them; `format: html` takes
     an HTML page and stores its main text."""
     n = engine.add(doc.doc_id, doc.text, doc.title, doc.metadata, **article_fields(doc))
-    return DocumentWritten(doc_id=doc.doc_id, passages=n, warning=no_passages_warning(n))
+    return DocumentWritten(doc_id=doc.doc_id, passages=n)
 
 
 @router.post(
@@ -196,7 +200,7 @@ async def import_documents(
 def replace_document(engine: EngineDep, doc_id: DocId, doc: DocumentReplace) -> DocumentWritten:
     """Add or replace a document under this id."""
     n = engine.add(doc_id, doc.text, doc.title, doc.metadata, replace=True, **article_fields(doc))
-    return DocumentWritten(doc_id=doc_id, passages=n, warning=no_passages_warning(n))
+    return DocumentWritten(doc_id=doc_id, passages=n)
 
 
 @router.delete("/documents/{doc_id}", status_code=204, dependencies=WRITE, responses=errors_of(401, 404))

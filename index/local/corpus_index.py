@@ -20,15 +20,12 @@ the writes since the last snapshot.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -43,9 +40,10 @@ from index.backend import (
     TextEncoder,
     UnsupportedFilter,
 )
-from index.hardware import file_sha256
+from index.indexer import Indexer
 from index.local.bm25 import LexicalIndex
 from index.local.datadir import DataDirLock, DataDirUnavailable, ReadOnlyDataDir, disk_full
+from index.local.manifest import Manifest
 from index.local.store import CorruptStore, PassageStore
 from index.local.vectors import EF_SEARCH, HNSW_THRESHOLD, VectorIndex, resolve_index_type
 from index.text.paragraphs import Paragraph
@@ -71,6 +69,7 @@ class CorpusIndex(Backend):
         process that holds the directory (a server): no lock taken, nothing written; what
         that process has committed is read from the store."""
         self.data_dir = data_dir
+        self.manifest = Manifest(data_dir)
         self.encoder = encoder
         self.requested_index_type = index_type
         self.hnsw_threshold = hnsw_threshold
@@ -112,41 +111,8 @@ class CorpusIndex(Backend):
         return resolve_index_type(self.requested_index_type, size, self.hnsw_threshold)
 
     # --- opening and repair ------------------------------------------------------------
-    @property
-    def _manifest_path(self) -> Path:
-        return self.data_dir / "manifest.json"
-
-    def _manifest(self) -> dict[str, Any]:
-        """The manifest, or {} (so that everything derived is rebuilt) when it is missing,
-        unreadable or not the object this code writes."""
-        try:
-            manifest = json.loads(self._manifest_path.read_text())
-        except FileNotFoundError:
-            return {}
-        except (ValueError, OSError) as exc:
-            log.warning("manifest unreadable (%s): rebuilding the derived indexes", exc)
-            return {}
-        if not isinstance(manifest, dict) or not isinstance(manifest.get("derived_sha256", ""), str):
-            log.warning("manifest is not an object of the expected shape: rebuilding the derived indexes")
-            return {}
-        return manifest
-
-    def _derived_files(self) -> list[Path]:
-        bm25 = self.data_dir / "bm25"
-        files = [self.data_dir / "vectors.faiss", self.data_dir / "vectors.faiss.deleted.npy"]
-        return files + (sorted(bm25.iterdir()) if bm25.is_dir() else [])
-
-    def _derived_sha256(self) -> str:
-        """One checksum over the FAISS and BM25 files, recorded when they are saved and
-        checked when they are loaded: a damaged file is rebuilt from the store, not used."""
-        digest = hashlib.sha256()
-        for path in self._derived_files():
-            if path.is_file():
-                digest.update(f"{path.name}\0{file_sha256(path)}\n".encode())
-        return digest.hexdigest()
-
     def _load(self) -> None:
-        manifest = self._manifest()
+        manifest = self.manifest.read()
         model_changed = self.store.counts()[1] > 0 and (
             manifest.get("embedding_model") != self.encoder.name or manifest.get("dim") != self.encoder.dim
         )
@@ -164,18 +130,12 @@ class CorpusIndex(Backend):
             self._reembed_all()
         elif (
             manifest.get("format") == FORMAT_VERSION
-            and self._checksum_matches(manifest)
+            and self.manifest.matches_files(manifest)
             and self._try_load_derived()
         ):
             self._reconcile()
             return
         self._rebuild_derived()
-
-    def _checksum_matches(self, manifest: dict[str, Any]) -> bool:
-        if manifest.get("derived_sha256") == self._derived_sha256():
-            return True
-        log.warning("FAISS or BM25 files do not match their recorded checksum: rebuilding from the store")
-        return False
 
     def _try_load_derived(self) -> bool:
         try:
@@ -237,9 +197,9 @@ class CorpusIndex(Backend):
 
     def _reembed_all(self) -> None:
         docs = [self.store.get_document(d[0]) for d in self.store.list_documents()]
-        self.add([d for d in docs if d is not None], progress=True)
+        Indexer(self, self.encoder).add([d for d in docs if d is not None], progress=True)
 
-    def _check_writable(self) -> None:
+    def check_writable(self) -> None:
         if self.read_only:
             raise ReadOnlyDataDir(
                 f"the data directory {self.data_dir} is read-only: documents cannot be added or deleted"
@@ -265,21 +225,13 @@ class CorpusIndex(Backend):
             "dim": self.encoder.dim,
             "index_type": self.vectors.index_type,
             "generation": self.store.generation,
-            "derived_sha256": self._derived_sha256(),
             # Per corpus folder synced into this directory: the hash of its files.
             "corpora": {
                 key.removeprefix("corpus_sha256:"): value
                 for key, value in self.store.state_items("corpus_sha256:").items()
             },
         }
-        tmp = self._manifest_path.with_suffix(".tmp")
-        try:
-            tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            tmp.replace(self._manifest_path)
-        finally:
-            tmp.unlink(missing_ok=True)  # only there when the write failed
+        self.manifest.write(manifest)
 
     # --- writes ------------------------------------------------------------------------
     def _put_all(self, docs: Sequence[Document], split: Sequence[list[Paragraph]], vecs: np.ndarray) -> None:
@@ -320,7 +272,7 @@ class CorpusIndex(Backend):
             self._maybe_snapshot()
 
     def delete(self, doc_id: str) -> bool:
-        self._check_writable()
+        self.check_writable()
         with self._lock:
             if self.store.get_document(doc_id) is None:
                 return False

@@ -37,10 +37,10 @@ from index.backend import (
     Hit,
     StoredPassage,
     TextEncoder,
-    corpus_source,
     stable_id,
 )
 from index.errors import BackendUnavailable
+from index.indexer import Indexer
 from index.qdrant.connection import ClusterPolicy, Store, connect, is_transport_error, reachable
 from index.qdrant.documents import Documents
 from index.qdrant.migrations import (
@@ -62,6 +62,7 @@ from index.qdrant.schema import (
 from index.qdrant.search import Search
 from index.qdrant.versions import STALE_WRITE_S, SWEEP_EVERY_S, Markers, Versions
 from index.qdrant.writes import Writer
+from index.text.corpus import corpus_source
 from index.text.paragraphs import Paragraph
 
 with contextlib.suppress(ImportError):  # the optional extra; connection.connect says it is missing
@@ -210,7 +211,7 @@ class QdrantBackend(Backend):
         return False
 
     def _reembed(self, docs: list[Document]) -> None:
-        self.add(docs, progress=True)
+        Indexer(self, self.encoder).add(docs, progress=True)
 
     # --- writes ------------------------------------------------------------------------
     @reachable

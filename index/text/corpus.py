@@ -189,6 +189,11 @@ def _regular_file_inside(path: Path, directory: Path, root: Path) -> bool:
     return not links and stat.S_ISREG(path.lstat().st_mode) and path.resolve().is_relative_to(root)
 
 
+def corpus_source(directory: Path) -> str:
+    """The ``source`` recorded for documents indexed from a corpus folder."""
+    return f"corpus:{directory.resolve()}"
+
+
 def corpus_sha256(files: list[SourceFile]) -> str:
     digest = hashlib.sha256()
     for f in files:

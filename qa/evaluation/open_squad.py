@@ -153,7 +153,7 @@ def open_engine(book: OpenBook, work: Path, **overrides: Any) -> Any:
     settings = Settings(data_dir=work / f"open-book-{digest}", corpus=None, **overrides)
     engine = Engine(settings)
     if engine.health().documents != len(book.documents):
-        engine.index.add(book.documents, progress=True)
+        engine.indexer.add(book.documents, progress=True)
     return engine
 
 

@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
-from index.backend import Backend, DocumentExistsError, DocumentRow, ReadOnlyStore, document_from_file
+from index.backend import DocumentExistsError, DocumentRow, ReadOnlyStore
+from index.indexer import Indexer, document_from_file
 from index.local.datadir import ReadOnlyDataDir
 from index.local.datadir import StorageFull as IndexStorageFull
 from index.text.article import Article
@@ -22,7 +23,7 @@ from index.text.formats import MULTI, Incoming, finish, format_of, read_document
 from index.text.paragraphs import split_paragraphs
 from qa.errors import DocumentExists, DocumentTooLarge, InvalidDocument, ReadOnly, StorageFull
 from qa.intake.checks import check_metadata, check_text
-from qa.schemas import ADDED, REPLACED, UNCHANGED, DocumentWritten, WriteStatus, no_passages_warning
+from qa.schemas import ADDED, REPLACED, UNCHANGED, DocumentWritten, WriteStatus
 from qa.settings import Settings
 
 log = logging.getLogger("qa.engine")
@@ -46,10 +47,11 @@ def index_errors() -> Iterator[None]:
 
 
 class Intake:
-    """The writes of documents to one back end under one set of bounds."""
+    """The writes of documents to one back end (through its indexer) under one set of bounds."""
 
-    def __init__(self, index: Backend, settings: Settings) -> None:
-        self.index = index
+    def __init__(self, indexer: Indexer, settings: Settings) -> None:
+        self.indexer = indexer
+        self.backend = indexer.backend
         self.settings = settings
 
     def add(
@@ -199,7 +201,7 @@ class Intake:
         for lo in range(0, len(docs), step):
             with index_errors():
                 try:
-                    self.index.add(docs[lo : lo + step], replace=replace, split=split[lo : lo + step])
+                    self.indexer.add(docs[lo : lo + step], replace=replace, split=split[lo : lo + step])
                 except DocumentExistsError as exc:
                     doc_id = exc.args[0] if exc.args else docs[0].doc_id
                     raise DocumentExists(
@@ -212,7 +214,7 @@ class Intake:
             if status[item.doc_id] == UNCHANGED:
                 passages = stored[item.doc_id].passages
             else:
-                passages = self.index.passage_count(item.doc_id)
+                passages = self.backend.passage_count(item.doc_id)
                 if not passages:
                     log.warning(
                         "document %s has no prose paragraph: stored, but it cannot be searched", item.doc_id
@@ -222,7 +224,6 @@ class Intake:
                     doc_id=item.doc_id,
                     passages=passages,
                     status=status[item.doc_id],
-                    warning=no_passages_warning(passages),
                 )
             )
         return written
@@ -230,4 +231,4 @@ class Intake:
     def _stored_versions(self, doc_ids: Sequence[str]) -> dict[str, DocumentRow]:
         """The stored row (version, passages) of each of ``doc_ids`` that is stored."""
         with index_errors():
-            return self.index.article_fields(doc_ids)
+            return self.backend.article_fields(doc_ids)

@@ -141,7 +141,7 @@ class Feeds:
             self._save(feeds)
 
     def _load(self) -> dict[str, Feed]:
-        raw = self.engine.index.get_state(FEEDS_STATE)
+        raw = self.engine.backend.get_state(FEEDS_STATE)
         if not raw:
             return {}
         try:
@@ -151,7 +151,7 @@ class Feeds:
             return {}
 
     def _save(self, feeds: dict[str, Feed]) -> None:
-        self.engine.index.set_state(FEEDS_STATE, json.dumps({k: asdict(v) for k, v in feeds.items()}))
+        self.engine.backend.set_state(FEEDS_STATE, json.dumps({k: asdict(v) for k, v in feeds.items()}))
 
     # --- polling -----------------------------------------------------------------------
     def claim(self, lease_s: float) -> bool:
@@ -160,12 +160,12 @@ class Feeds:
         now = self.clock()
         with self._lock:
             try:
-                held = json.loads(self.engine.index.get_state(POLLER_STATE) or "{}")
+                held = json.loads(self.engine.backend.get_state(POLLER_STATE) or "{}")
             except ValueError:
                 held = {}
             if held.get("owner") not in (None, self.owner) and float(held.get("until", 0)) > now:
                 return False
-            self.engine.index.set_state(
+            self.engine.backend.set_state(
                 POLLER_STATE, json.dumps({"owner": self.owner, "until": now + lease_s})
             )
         return True

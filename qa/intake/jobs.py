@@ -67,7 +67,7 @@ class Jobs:
 
     def __post_init__(self) -> None:
         """Jobs a previous run left queued or running are reported failed."""
-        if getattr(self.engine.index, "read_only", False):
+        if getattr(self.engine.backend, "read_only", False):
             return
         interrupted = False
         for summary in self._stored():
@@ -134,7 +134,7 @@ class Jobs:
 
     def _stored(self) -> list[dict[str, Any]]:
         try:
-            value = json.loads(self.engine.index.get_state(JOBS_STATE) or "[]")
+            value = json.loads(self.engine.backend.get_state(JOBS_STATE) or "[]")
         except ValueError:
             return []
         return (
@@ -144,12 +144,12 @@ class Jobs:
         )
 
     def _save(self) -> None:
-        if getattr(self.engine.index, "read_only", False):
+        if getattr(self.engine.backend, "read_only", False):
             return
         with self._lock:
             summaries = [j.summary() for j in self._jobs.values()]
         try:
-            self.engine.index.set_state(JOBS_STATE, json.dumps(summaries))
+            self.engine.backend.set_state(JOBS_STATE, json.dumps(summaries))
         except Exception as exc:
             log.warning("could not record the import jobs (%s)", exc)
 

@@ -12,11 +12,11 @@ from typing import Protocol
 import numpy as np
 
 from index.backend import Backend, Filter, StoredPassage
-from qa.retrieval.copies import MIN_SHINGLES, Words
+from qa.retrieval.copies import MIN_SHINGLES, Words, distinct
 from qa.retrieval.fusion import fuse
 from qa.retrieval.lru import LRU
 from qa.retrieval.proximity import TermPositions, proximity_score, query_pairs
-from qa.schemas import Passage
+from qa.schemas import MAX_K, Passage
 from qa.settings import Settings
 
 MODES = ("hybrid", "dense", "lexical")
@@ -110,6 +110,17 @@ class HybridRetriever:
         ]
         scored.sort(key=lambda ps: -ps[1])
         return [as_passage(p, score) for p, score in scored[:k]]
+
+    def distinct_sources(
+        self, questions: Sequence[str], top_k: int, where: Filter | None = None
+    ) -> list[list[Passage]]:
+        """The ``top_k`` best passages of each question, a passage that copies a better one
+        of another article (a wire copy: ``qa.retrieval.copies``) left out and the next one read
+        in its place, so that copies of one text do not crowd out other sources (the copy is
+        still cited with its original when corroboration finds it). The ranking reads its
+        candidates' records anyway, so the deeper list costs no round trip."""
+        deeper = self.retrieve_many(questions, min(MAX_K, 2 * top_k), where)
+        return [distinct(found)[:top_k] for found in deeper]
 
     def verbatim(
         self, text: str, limit: int, where: Filter | None, exclude: set[tuple[str, int]]

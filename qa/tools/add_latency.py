@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from index.backend import Document
+from index.indexer import Indexer
 from index.local.corpus_index import CorpusIndex
 
 WORDS = [
@@ -70,14 +71,15 @@ def document(rng: np.random.Generator, doc_id: str, paragraphs: int) -> Document
 def measure(size: int, adds: int, work: Path) -> dict[str, float]:
     rng = np.random.default_rng(size)
     index = CorpusIndex(work / f"n{size}", RandomEncoder())
+    indexer = Indexer(index, index.encoder)
     batch = 500
     for lo in range(0, size // 10, batch):
-        index.add([document(rng, f"d{i}", 10) for i in range(lo, min(size // 10, lo + batch))])
+        indexer.add([document(rng, f"d{i}", 10) for i in range(lo, min(size // 10, lo + batch))])
     times = []
     for i in range(adds):
         doc = document(rng, f"new{i}", 5)
         t0 = time.perf_counter()
-        index.add([doc])
+        indexer.add([doc])
         times.append(1000 * (time.perf_counter() - t0))
     index.close()
     return {

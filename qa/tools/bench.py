@@ -206,20 +206,21 @@ def machine() -> str:
 
 # --- one corpus size -------------------------------------------------------------------
 def seed_documents(corpus: Path) -> list[Any]:
-    from index.backend import corpus_source, document_from_file
-    from index.text.corpus import read_corpus
+    from index.indexer import document_from_file
+    from index.text.corpus import corpus_source, read_corpus
 
     return [document_from_file(f, corpus_source(corpus)) for f in read_corpus(corpus)]
 
 
 def build_index(data_dir: Path, encoder: object, documents: list[Any]) -> float:
     """Index ``documents`` into a fresh ``data_dir``; returns paragraphs/s."""
+    from index.indexer import Indexer
     from index.local.corpus_index import CorpusIndex
 
     shutil.rmtree(data_dir, ignore_errors=True)
     t0 = time.perf_counter()
     index = CorpusIndex(data_dir, encoder)  # type: ignore[arg-type]
-    index.add(documents)
+    Indexer(index, index.encoder).add(documents)
     elapsed = time.perf_counter() - t0
     n = index.counts()[1]
     index.close()
@@ -276,8 +277,8 @@ def measure(
 
     settings = Settings(data_dir=data_dir, query_cache_size=0)
     engine = Engine(settings, embedder=embedder)  # type: ignore[arg-type]
-    row.passages = engine.index.counts()[1]
-    row.index_type = engine.index.vectors.index_type  # type: ignore[attr-defined]
+    row.passages = engine.backend.counts()[1]
+    row.index_type = engine.backend.vectors.index_type  # type: ignore[attr-defined]
     n_q = min(len(questions), args.queries)
     for run in range(args.runs):
         qs = _rotate(questions, run * n_q, n_q)
@@ -347,7 +348,7 @@ class TxtaiSearch:
             vectors = model.encode(list(texts), normalize_embeddings=True, show_progress_bar=False)
             return np.asarray(vectors, dtype=np.float32)
 
-        passages = [p for batch in engine.index.iter_passages() for p in batch]  # type: ignore[attr-defined]
+        passages = [p for batch in engine.backend.iter_passages() for p in batch]  # type: ignore[attr-defined]
         self.embeddings = Embeddings(method="external", transform=transform, content=True, hybrid=True)
         t0 = time.perf_counter()
         self.embeddings.index((f"{p.doc_id}#{p.paragraph}", p.text, None) for p in passages)
@@ -421,7 +422,7 @@ def ann_recall(engine: object, questions: Sequence[str], passages: int, vectors:
     and the dense search's p50 latency, at several search breadths."""
     from index.local.vectors import VectorIndex
 
-    index = engine.index  # type: ignore[attr-defined]
+    index = engine.backend  # type: ignore[attr-defined]
     queries = np.stack([engine.embedder.encode_query(q) for q in questions])  # type: ignore[attr-defined]
     exact = VectorIndex(index.vectors.dim, "flat")
     for ids, vecs in index.store.iter_vectors():

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = open_engine(book, args.work)
     passages = [
         Passage(doc_id=p.doc_id, paragraph=p.paragraph, start=p.start, end=p.end, text=p.text, score=0.0)
-        for batch in engine.index.iter_passages()
+        for batch in engine.backend.iter_passages()
         for p in batch
     ]
     peer = TxtaiPeer(passages, args.context)
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 def all_passages(engine: Any) -> list[Passage]:
     return [
         Passage(doc_id=p.doc_id, paragraph=p.paragraph, start=p.start, end=p.end, text=p.text, score=0.0)
-        for batch in engine.index.iter_passages()
+        for batch in engine.backend.iter_passages()
         for p in batch
     ]
 
