@@ -1,5 +1,6 @@
-"""Every ``$ qa ...`` command shown in README.md and on the documentation site runs as written
-against a live service over the seeds, and prints what the page shows (scores aside).
+"""Every ``$ qa ...`` and ``$ curl ...`` command shown in README.md and on the documentation
+site runs as written against a live service over the seeds, and prints what the page shows
+(scores aside).
 
 Only what a reader cannot copy is replaced: the files a command names are made here, and a
 feed address on the internet (or a port of the run the page was written from) becomes a
@@ -10,6 +11,9 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,33 +29,36 @@ FEED_ADDRESS = re.compile(r"https?://(?:news\.example|127\.0\.0\.1:\d+)/\S*")
 SCORE = re.compile(r"\d+(?:\.\d+)?%|\b0\.\d+|relevance \S+")
 
 
-READS = ("search", "ask")
+READS = ("search", "ask", "curl")  # curl: the pages' HTTP examples are reads, but for one
 
 
 def examples() -> list[tuple[str, str, list[str]]]:
-    """(page, command, the lines the page shows it printing) of every ``$ qa`` line. What a
-    page shows a read print is checked against the seeds alone, so the reads run first; a
-    read that follows a write in its own block reads the page's own files (not shipped),
-    so only that it runs is checked."""
+    """(page, command, the lines the page shows it printing) of every ``$ qa`` and ``$ curl``
+    line (with its continuation lines). What a page shows a read print is checked against
+    the seeds alone, so the reads run first; a read that follows a write in its own block
+    reads the page's own files (not shipped), so only that it runs is checked."""
     reads, rest = [], []
     for page in PAGES:
         for block in re.findall(r"```console\n(.*?)```", page.read_text(encoding="utf-8"), re.DOTALL):
             lines = block.splitlines()
             wrote = False
             for i, line in enumerate(lines):
-                if not line.startswith("$ qa "):
+                if not line.startswith(("$ qa ", "$ curl ")):
                     continue
-                shown = []
+                command, shown = line[2:], []
                 for after in lines[i + 1 :]:
                     if after.startswith("$ "):
                         break
-                    shown.append(after)
-                verb = shlex.split(line[2:])[1]
+                    if command.endswith("\\") and not shown:
+                        command = command[:-1] + " " + after.strip()
+                    else:
+                        shown.append(after)
+                verb = "curl" if command.startswith("curl") else shlex.split(command)[1]
                 wrote = wrote or verb not in READS
                 if verb in READS and not wrote:
-                    reads.append((page.name, line[2:], shown))
+                    reads.append((page.name, command, shown))
                 else:
-                    rest.append((page.name, line[2:], [] if verb in READS else shown))
+                    rest.append((page.name, command, [] if verb in READS else shown))
     return reads + rest
 
 
@@ -86,6 +93,17 @@ def service(make_engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
         yield url
 
 
+def curl(command: str, page: str) -> list[str]:
+    """What a page's ``curl ... [| python -c ...]`` prints, run by a shell as a reader would."""
+    command = command.replace("| python ", f"| {shlex.quote(sys.executable)} ")
+    done = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {command}"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, f"{page}: `{command}` exited {done.returncode}: {done.stderr}"
+    return done.stdout.splitlines()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the pages' HTTP examples need curl")
 def test_every_qa_command_of_the_readme_and_the_site_runs_as_written(
     service: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -95,16 +113,28 @@ def test_every_qa_command_of_the_readme_and_the_site_runs_as_written(
     followed: list[str] = []
     try:
         for page, command, shown in found:
-            argv = shlex.split(FEED_ADDRESS.sub(f"{feeds.url}/feed.xml", command), comments=True)[1:]
-            if argv[0] == "unfollow":
-                argv = ["unfollow", followed.pop()]
-            code = main(argv)
-            out = capsys.readouterr()
-            assert code == 0, f"{page}: `{command}` exited {code}: {out.err}"
-            if argv[0] == "follow":
-                followed.append(out.out.split(":")[0])
-            printed = out.out.splitlines()
-            if shown and argv[0] in READS:  # the first line the page shows, scores aside
+            if command.startswith("curl"):
+                printed = curl(command.replace("http://127.0.0.1:8000", service), page)
+            else:
+                argv = shlex.split(FEED_ADDRESS.sub(f"{feeds.url}/feed.xml", command), comments=True)[1:]
+                if argv[0] == "unfollow":
+                    argv = ["unfollow", followed.pop()]
+                code = main(argv)
+                out = capsys.readouterr()
+                assert code == 0, f"{page}: `{command}` exited {code}: {out.err}"
+                if argv[0] == "follow":
+                    followed.append(out.out.split(":")[0])
+                printed = out.out.splitlines()
+            if shown and shown[0].lstrip().startswith("{"):  # JSON, abridged on the page
+                keys = set(re.findall(r'"(\w+)":', "\n".join(shown)))
+                assert keys <= set(re.findall(r'"(\w+)":', "\n".join(printed))), (page, command)
+            elif shown and command.startswith("curl"):  # printed by the page's own pipe
+                assert [SCORE.sub("#", p) for p in printed] == [SCORE.sub("#", p) for p in shown], (
+                    page,
+                    command,
+                    printed,
+                )
+            elif shown and command.split()[1] in READS:  # the first line the page shows, scores aside
                 expected = SCORE.sub("#", shown[0])
                 assert expected in [SCORE.sub("#", p) for p in printed], (page, command, printed)
     finally:
