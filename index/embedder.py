@@ -164,7 +164,7 @@ class Embedder:
             )
         return np.asarray(vectors, dtype=np.float32)
 
-    def _autocast(self) -> AbstractContextManager:
+    def _autocast(self) -> AbstractContextManager[Any]:
         """bf16 where it pays on this CPU (cosine to the fp32 vectors >= 0.9999)."""
         if self.precision != "bf16":
             return nullcontext()
@@ -230,10 +230,11 @@ class OnnxQueryEncoder:
     def encode(self, text: str) -> np.ndarray:
         batch = self._tokenizer([text], truncation=True, max_length=self._max_length, return_tensors="np")  # type: ignore[operator]
         feed = {k: np.asarray(v, dtype=np.int64) for k, v in batch.items() if k in self._inputs}
-        hidden = self._session.run(None, feed)[0][0]
+        hidden: np.ndarray = self._session.run(None, feed)[0][0]
         mask = feed["attention_mask"][0].astype(np.float32)[:, None]
         vector = (hidden * mask).sum(0) / max(float(mask.sum()), 1e-9)
-        return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
+        unit: np.ndarray = (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
+        return unit
 
 
 def _export(model: object, tokenizer: object, path: Path) -> None:

@@ -134,7 +134,7 @@ class RayEmbed:
         self._started_here = not ray.is_initialized()
         if self._started_here:
             self._connect(local_cpus)
-        resources = ray.cluster_resources()
+        resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
         cpus, gpus = int(resources.get("CPU", 0)), int(resources.get("GPU", 0))
         fit = int(gpus / self.gpus) if self.gpus else cpus // self.threads
         self.workers = workers or max(1, fit)

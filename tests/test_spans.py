@@ -107,3 +107,29 @@ def test_a_span_never_runs_from_one_sentence_into_the_next() -> None:
     assert crosses_sentences("He left. She stayed")
     for kept in ("Fr. Zahm", "Marbury v. Madison", "U.S. Army", "Mr. Smith", "20,000", "3.5 percent"):
         assert not crosses_sentences(kept), kept
+
+
+def test_a_passage_echoing_the_question_never_answers_it_with_its_interrogative() -> None:
+    """ "It is not clear how many have converted": the reader's favourite span is the question's
+    own "how many"; the next best span, a real one, is what comes back."""
+    text = "It is not clear how many have converted, but 9.5 million signed up."
+    question = "How many users converted to paying subscribers?"
+    [window] = encode_windows(TOKENIZER, [question], [text], 64, 16)
+    at, other = text.index("how many"), text.index("9.5 million")
+    starts, ends = _logits_peaking_at(window, at, at + len("how many"))
+    weaker = _logits_peaking_at(window, other, other + len("9.5 million"))
+    starts, ends = np.maximum(starts, weaker[0] - 2), np.maximum(ends, weaker[1] - 2)
+    found = best_spans([window], starts, ends, [text], max_answer_tokens=5, per_window=3)
+    shown = [text[c.char_start : c.char_end] for c in found]
+    assert shown[0] == "9.5 million" and "how many" not in shown, shown
+
+
+def test_only_interrogative_phrases_are_taken_for_echoes() -> None:
+    from qa.reading.spans import asks_back
+
+    for echo in ("how many", "How much", "which", "whose", "When"):
+        assert asks_back(echo), echo
+    for answer in ("WHO", "many", "how many people", "the WHO", "Which? magazine", "20,000"):
+        assert not asks_back(answer), answer
+    assert asks_back("many", "it is not clear how ")  # the end of one
+    assert not asks_back("many", "Critics were ") and not asks_back("Many", "")

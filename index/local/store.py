@@ -197,7 +197,7 @@ class PassageStore:
         return ids
 
     # --- reads -------------------------------------------------------------------------
-    def _query(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
+    def _query(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, tuple(args)).fetchall()
 
@@ -371,7 +371,7 @@ class PassageStore:
         return int(docs), int(passages)
 
 
-def _row(r: tuple) -> DocumentRow:
+def _row(r: tuple[Any, ...]) -> DocumentRow:
     return DocumentRow(
         r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9] or "{}")
     )

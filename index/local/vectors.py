@@ -46,10 +46,11 @@ class VectorIndex:
 
     def ids(self) -> np.ndarray:
         """Every live passage id."""
-        stored = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        stored: np.ndarray = faiss.vector_to_array(self._index.id_map).astype(np.int64)
         if not self._deleted:
             return stored
-        return stored[~np.isin(stored, np.fromiter(self._deleted, dtype=np.int64))]
+        live: np.ndarray = stored[~np.isin(stored, np.fromiter(self._deleted, dtype=np.int64))]
+        return live
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:

@@ -323,4 +323,4 @@ def _index_params(schema: Any, on_disk: bool) -> Any:
         qm.PayloadSchemaType.BOOL: lambda: qm.BoolIndexParams(type=qm.BoolIndexType.BOOL, on_disk=on_disk),
     }
     make = kinds.get(schema)
-    return make() if make else schema
+    return make() if make else schema  # type: ignore[no-untyped-call]

@@ -157,7 +157,7 @@ def _load_front_matter(text: str) -> Any:
     any size check could see them) and no nesting deeper than ``MAX_FRONT_MATTER_DEPTH``."""
     import yaml
 
-    class Loader(yaml.SafeLoader):
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]
         depth = 0
 
         def compose_node(self, parent: Any, index: Any) -> Any:

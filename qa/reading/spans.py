@@ -196,6 +196,28 @@ def crosses_sentences(span: str) -> bool:
     return False
 
 
+# A question's own interrogative phrase is never its answer ("how many" read where a passage
+# says "it is not clear how many have converted").
+_INTERROGATIVES = frozenset(
+    {"how", "what", "which", "who", "whom", "whose", "when", "where", "why", "whether"}
+)
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def asks_back(span: str, before: str = "") -> bool:
+    """The span is an interrogative phrase ("how many", "which", "whose"), or the end of one
+    (``before`` is the passage's text before it: "many" after "how"), not an answer. Of
+    SQuAD train's 87,599 gold answers none is; "WHO" (the organization, three of them) keeps
+    its capitals and is left alone."""
+    if span.isupper():
+        return False
+    words = _WORD.findall(span.lower())
+    if not words or not all(w in _INTERROGATIVES or w in ("many", "much") for w in words):
+        return False
+    previous = _WORD.findall(before[-12:].lower())
+    return words[0] in _INTERROGATIVES or (previous[-1:] == ["how"] and before[-1:].isspace())
+
+
 def best_spans(
     windows: Sequence[Window],
     start_logits: np.ndarray,
@@ -245,7 +267,12 @@ def best_spans(
         for lp, s, e in pairs:
             first, last = window.offsets[s], window.offsets[e]
             assert first is not None and last is not None
-            if not _word_bounded(text, first[0], last[1]) or crosses_sentences(text[first[0] : last[1]]):
+            found = text[first[0] : last[1]]
+            if (
+                not _word_bounded(text, first[0], last[1])
+                or crosses_sentences(found)
+                or asks_back(found, text[: first[0]])
+            ):
                 continue
             raw = float(start_logits[w_index][s]) + float(end_logits[w_index][e])
             out.append(SpanCandidate(w_index, s, e, first[0], last[1], float(np.exp(lp)), null, raw))
