@@ -133,3 +133,21 @@ def test_only_interrogative_phrases_are_taken_for_echoes() -> None:
         assert not asks_back(answer), answer
     assert asks_back("many", "it is not clear how ")  # the end of one
     assert not asks_back("many", "Critics were ") and not asks_back("Many", "")
+
+
+def test_a_span_that_repeats_the_question_is_not_its_answer() -> None:
+    """The question names what it asks about: "James Van Der Beek" is never the answer to
+    "Who was James Van Der Beek's dance partner?", but a choice question is answered so."""
+    from qa.reading.spans import echoes
+
+    partner = "Who was James Van Der Beek\u2019s dance partner?"
+    assert echoes("James Van Der Beek", partner) and echoes("Beek", partner)
+    assert not echoes("Emma Slater", partner)
+    assert not echoes("Spectre", "Which film grossed more, Skyfall or Spectre?")
+    text = "James Van Der Beek danced with Emma Slater on Monday."
+    [window] = encode_windows(TOKENIZER, [partner], [text], 64, 16)
+    starts, ends = _logits_peaking_at(window, 0, len("James Van Der Beek"))
+    weaker = _logits_peaking_at(window, text.index("Emma"), text.index(" on"))
+    starts, ends = np.maximum(starts, weaker[0] - 2), np.maximum(ends, weaker[1] - 2)
+    found = best_spans([window], starts, ends, [text], max_answer_tokens=6, questions=[partner])
+    assert text[found[0].char_start : found[0].char_end] == "Emma Slater"

@@ -209,7 +209,7 @@ class Reader:
         ordered = [windows[i] for i in order]
         starts, ends = self.logits(ordered)
         best: list[Span | None] = [None] * len(questions)
-        for c in best_spans(ordered, starts, ends, contexts, per_window=1):
+        for c in best_spans(ordered, starts, ends, contexts, per_window=1, questions=questions):
             pair = ordered[c.window].passage
             current = best[pair]
             if current is None or c.probability > current.confidence:
@@ -268,7 +268,7 @@ class Reader:
             else shared_log_z([ordered[r] for r in rows[q]], starts[rows[q]], ends[rows[q]])
             for q, given in enumerate(log_z or [None] * len(items))
         ]
-        for c in best_spans(ordered, starts, ends, texts, per_window=per_passage):
+        for c in best_spans(ordered, starts, ends, texts, per_window=per_passage, questions=questions):
             q, passage, text = pairs[ordered[c.window].passage]
             span = text[c.char_start : c.char_end]
             shared = float(np.exp(min(0.0, c.logit - z[q])))

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from qa.reading.squad import normalize_answer
+
 
 @dataclass(frozen=True)
 class Window:
@@ -202,6 +204,8 @@ _INTERROGATIVES = frozenset(
     {"how", "what", "which", "who", "whom", "whose", "when", "where", "why", "whether"}
 )
 _WORD = re.compile(r"[^\W\d_]+")
+_CHOICE = re.compile(r"\bor\b", re.IGNORECASE)
+_POSSESSIVE = re.compile(r"['\u2019]s?\b")
 
 
 def asks_back(span: str, before: str = "") -> bool:
@@ -218,6 +222,17 @@ def asks_back(span: str, before: str = "") -> bool:
     return words[0] in _INTERROGATIVES or (previous[-1:] == ["how"] and before[-1:].isspace())
 
 
+def echoes(span: str, question: str) -> bool:
+    """The span repeats a phrase of the question ("James Van Der Beek" for "Who was James Van
+    Der Beek's dance partner?"): a question names what it asks about, not its answer. Choice
+    questions ("Skyfall or Spectre?") are answered so and are left alone. Of SQuAD train's
+    87,599 gold answers 184 (0.21%) would be refused."""
+    if _CHOICE.search(question):
+        return False
+    said = normalize_answer(span)
+    return bool(said) and f" {said} " in f" {normalize_answer(_POSSESSIVE.sub('', question))} "
+
+
 def best_spans(
     windows: Sequence[Window],
     start_logits: np.ndarray,
@@ -226,10 +241,12 @@ def best_spans(
     max_answer_tokens: int = 30,
     per_window: int = 3,
     n_best: int = 20,
+    questions: Sequence[str] | None = None,
 ) -> list[SpanCandidate]:
     """The most probable valid spans of each window (start <= end, inside the passage,
-    word-bounded, at most ``max_answer_tokens`` long) with character offsets into the
-    passage ``texts[window.passage]``.
+    word-bounded, at most ``max_answer_tokens`` long, not an echo of the question
+    ``questions[window.passage]`` where given) with character offsets into the passage
+    ``texts[window.passage]``.
 
     Probabilities come from a softmax over the window's [CLS] slot and passage tokens, so a
     window the model thinks holds no answer gives all its spans little mass.
@@ -252,6 +269,7 @@ def best_spans(
         s_idx = [int(i) for i in np.argsort(-scored_starts)[:n_best] if valid[i]]
         e_idx = [int(i) for i in np.argsort(-scored_ends)[:n_best] if valid[i]]
         text = texts[window.passage]
+        question = questions[window.passage] if questions is not None else ""
         # The (start, end) pairs in order of probability (ties: later start, then later end
         # first); the text checks run only until ``per_window`` spans have passed them.
         starts = np.array(s_idx, dtype=np.int64)[:, None]
@@ -272,6 +290,7 @@ def best_spans(
                 not _word_bounded(text, first[0], last[1])
                 or crosses_sentences(found)
                 or asks_back(found, text[: first[0]])
+                or echoes(found, question)
             ):
                 continue
             raw = float(start_logits[w_index][s]) + float(end_logits[w_index][e])
