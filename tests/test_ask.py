@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,7 +11,6 @@ from api.app import create_app
 from qa.engine import Engine
 from qa.reading.reader import ReaderUnavailable, verify_weights
 from qa.settings import DEFAULT_READER
-from tests.conftest import ROOT
 
 QUESTIONS = [
     "How many troops did Tajikistan mobilize?",
@@ -96,16 +93,15 @@ def test_ask_filtered_to_one_document(client: TestClient) -> None:
     assert {p["doc_id"] for p in reply["passages"]} == {"001_b6733ea8aba2a067"}
 
 
-def test_qa_ask_local_prints_highlighted_answer_and_json(tmp_path) -> None:
-    cmd = [sys.executable, "-m", "qa.cli", "ask", QUESTIONS[2], "--local", "--data-dir", str(tmp_path)]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert (
-        "[[" in out.stdout and "]]" in out.stdout and "confidence" in out.stdout
-    )  # plain markers when piped
-    reply = json.loads(
-        subprocess.run([*cmd, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300).stdout
-    )
+def test_qa_ask_local_prints_highlighted_answer_and_json(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from qa.cli import main
+
+    argv = ["ask", QUESTIONS[2], "--local", "--data-dir", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "[[" in out and "]]" in out and "confidence" in out  # plain markers when not a terminal
+    assert main([*argv, "--json"]) == 0
+    reply = json.loads(capsys.readouterr().out)
     assert reply["question"] == QUESTIONS[2] and "answers" in reply and "passages" in reply
 
 

@@ -126,7 +126,9 @@ def test_json_into_a_closed_pipe_ends_quietly(server: str) -> None:
     assert out.returncode == 0 and "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr
 
 
-def test_index_skips_invalid_files_when_asked_and_search_runs_locally(tmp_path: Path) -> None:
+def test_index_skips_invalid_files_when_asked_and_search_runs_locally(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     corpus = tmp_path / "mixed"
     corpus.mkdir()
     (corpus / "good.txt").write_text(
@@ -136,18 +138,15 @@ def test_index_skips_invalid_files_when_asked_and_search_runs_locally(tmp_path: 
         "Caf\xe9 owners said the market reopened on Monday morning.".encode("latin-1")
     )
     data = tmp_path / "x"
-    stopped = _run("index", str(corpus), "--data-dir", str(data))
-    assert stopped.returncode == 1 and "latin1.txt" in stopped.stderr and "not UTF-8" in stopped.stderr
-    done = _run("index", str(corpus), "--data-dir", str(data), "--skip-invalid")
-    assert done.returncode == 0, done.stderr
-    assert (
-        "1 document indexed" in done.stdout
-        and "1 file skipped" in done.stdout
-        and "latin1.txt" in done.stderr
-    )
-    found = _run("search", "When did the ferry resume?", "--local", "--data-dir", str(data), "--json")
-    assert found.returncode == 0, found.stderr
-    assert [p["doc_id"] for p in json.loads(found.stdout)["passages"]] == ["good"]
+    assert main(["index", str(corpus), "--data-dir", str(data)]) == 1
+    stopped = capsys.readouterr()
+    assert "latin1.txt" in stopped.err and "not UTF-8" in stopped.err
+    assert main(["index", str(corpus), "--data-dir", str(data), "--skip-invalid"]) == 0
+    done = capsys.readouterr()
+    assert "1 document indexed" in done.out and "1 file skipped" in done.out and "latin1.txt" in done.err
+    assert main(["search", "When did the ferry resume?", "--local", "--data-dir", str(data), "--json"]) == 0
+    found = capsys.readouterr()
+    assert [p["doc_id"] for p in json.loads(found.out)["passages"]] == ["good"]
 
 
 def test_ask_a_file_of_questions(server: str, tmp_path: Path) -> None:
