@@ -52,6 +52,24 @@ def test_a_syndicated_copy_is_one_source_and_independent_reports_are_not() -> No
     ]
 
 
+def test_a_question_reads_a_passage_its_page_shows_twice_once() -> None:
+    """A page that shows its headline (or a pull quote) twice gives one passage to read, not
+    two of the question's few; the same words in another article are kept for what they say."""
+    from qa.retrieval.copies import distinct
+    from qa.schemas import Passage
+
+    def passage(doc_id: str, paragraph: int, text: str) -> Passage:
+        return Passage(doc_id=doc_id, paragraph=paragraph, start=0, end=len(text), text=text, score=0.5)
+
+    found = [
+        passage("mac", 0, "13-Inch MacBook Pro With Scissor Keyboard Expected in 2020"),
+        passage("mac", 3, "13-inch MacBook Pro with scissor keyboard expected in 2020."),
+        passage("other", 0, "13-Inch MacBook Pro With Scissor Keyboard Expected in 2020"),
+        passage("mac", 4, "The report says the keyboard comes from Wistron, according to DigiTimes."),
+    ]
+    assert [(p.doc_id, p.paragraph) for p in distinct(found)] == [("mac", 0), ("other", 0), ("mac", 4)]
+
+
 @pytest.mark.skipif(
     not (NEWS / "ground-truth.json").is_file(), reason="needs ../shared/eval/news (CI has it)"
 )

@@ -89,6 +89,14 @@ class Words:
 
 def distinct(passages: Sequence[P]) -> list[P]:
     """``passages`` (best first) without those whose source is another document before
-    them (``sources``): one passage of a copied text, not each copy of it."""
+    them (``sources``): one passage of a copied text, not each copy of it; nor one that
+    repeats a passage of its own document before it word for word (a page that shows its
+    headline or a pull quote twice)."""
     of = sources([p.doc_id for p in passages], [p.text for p in passages])
-    return [p for p, source in zip(passages, of, strict=True) if source == p.doc_id]
+    kept, said = [], set()
+    for p, source in zip(passages, of, strict=True):
+        words = (p.doc_id, " ".join(_WORD.findall(p.text.casefold())))
+        if source == p.doc_id and words not in said:
+            kept.append(p)
+            said.add(words)
+    return kept
