@@ -32,7 +32,7 @@ def test_index_with_ray_into_qdrant(tmp_path: Path, embedder: Embedder) -> None:
         "RAY_ADDRESS": "",  # never join a cluster this machine may know of
     }
     command = [sys.executable, "-m", "qa.cli", "index", str(SEEDS), "--ray", "--ray-workers", "2"]
-    command += ["--data-dir", str(tmp_path / "data")]
+    command += ["--ray-chunk", "2", "--data-dir", str(tmp_path / "data")]  # three chunks
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "5 documents indexed" in done.stdout

@@ -10,6 +10,17 @@ from qa.cli import agents, backup, feeds, fit, measure, reading, serve, writing
 from qa.cli.common import DEFAULT_URL, local_engine
 
 
+def at_least_one(text: str) -> int:
+    """A count of 1 or more, as a command-line value."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -103,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=300.0,
         help="seconds to wait for the actors to be placed, and for any one batch (default 300)",
+    )
+    p.add_argument(
+        "--ray-chunk",
+        type=at_least_one,
+        default=writing.RAY_CHUNK,
+        help=f"documents embedded and written at a time with --ray (default {writing.RAY_CHUNK}): "
+        "a failure loses at most one chunk, and a rerun resumes after the last written",
     )
     p.add_argument(
         "--shard",

@@ -103,7 +103,7 @@ def cmd_index(args: argparse.Namespace) -> int:
                 batch_timeout=args.ray_timeout,
             ) as embed:
                 added, removed = engine.sync(
-                    args.directory, skipped=skipped, embed=embed, chunk=RAY_CHUNK, shard=shard
+                    args.directory, skipped=skipped, embed=embed, chunk=args.ray_chunk, shard=shard
                 )
                 if embed.lost:
                     print(
