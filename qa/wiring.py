@@ -29,6 +29,8 @@ log = logging.getLogger("qa.engine")
 
 @dataclass
 class Parts:
+    """What one ``Engine`` is made of; ``assemble`` makes them, the engine holds them."""
+
     compute_gate: ComputeGate
     precision_choice: PrecisionChoice | None  # "auto" decided once per machine and data dir
     embedder: Embedder
