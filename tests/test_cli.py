@@ -73,22 +73,24 @@ def test_ask_against_the_server(server: str) -> None:
     assert text.returncode == 0 and ("[[" in text.stdout or "No answer" in text.stdout)
 
 
-def test_a_data_dir_built_from_another_folder_is_served_as_it_is(tmp_path: Path) -> None:
+def test_a_data_dir_built_from_another_folder_is_served_as_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`qa index DIR --data-dir X`, then `qa serve --data-dir X` (no --corpus): DIR's
     documents stay; seeds/ is not synced into X."""
     corpus = tmp_path / "mine"
     corpus.mkdir()
     (corpus / "harbour.txt").write_text("The harbour authority said the ferry resumed service on Sunday.\n")
     data = tmp_path / "x"
-    built = _run("index", str(corpus), "--data-dir", str(data))
-    assert built.returncode == 0, built.stderr
+    assert main(["index", str(corpus), "--data-dir", str(data)]) == 0, capsys.readouterr().err
     from qa.stores.opening import default_corpus
 
     assert default_corpus(data) is None
     assert default_corpus(tmp_path / "new") is not None  # a new data dir gets seeds/
-    out = _run("ask", "When did the ferry resume service?", "--local", "--data-dir", str(data), "--json")
-    assert out.returncode == 0, out.stderr
-    reply = json.loads(out.stdout)
+    capsys.readouterr()
+    asked = ["ask", "When did the ferry resume service?", "--local", "--data-dir", str(data), "--json"]
+    assert main(asked) == 0
+    reply = json.loads(capsys.readouterr().out)
     assert {p["doc_id"] for p in reply["passages"]} == {"harbour"}
 
 

@@ -54,7 +54,7 @@ def test_index_with_ray_into_qdrant(tmp_path: Path, embedder: Embedder) -> None:
 
 
 PROBE = r"""
-import json, os, subprocess, sys
+import json, os, subprocess, sys, time
 from index.ray_ingest import LOCAL, RayEmbed
 from tests.procs import descendants, listening
 
@@ -62,18 +62,27 @@ embed = RayEmbed("all-MiniLM-L6-v2", 384, LOCAL, workers=1, local_cpus=1)
 import ray
 open_sockets = listening(descendants(os.getpid()))
 gcs = ray.get_runtime_context().gcs_address
+join = [sys.executable, "-c", f"import ray; ray.init(address={gcs!r}); print('joined')"]
+# With the token a process joins (timed); without it, not in five times as long.
+started = time.monotonic()
+member_env = {**os.environ, "RAY_ADDRESS": ""}
+member = subprocess.run(join, env=member_env, capture_output=True, text=True, timeout=120)
+joined_in = time.monotonic() - started
 env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
 env["RAY_ADDRESS"] = ""
-intruder = subprocess.run(
-    [sys.executable, "-c", f"import ray; ray.init(address={gcs!r}); print('joined')"],
-    env=env, capture_output=True, text=True, timeout=120,
-)
+try:
+    intruder = subprocess.run(join, env=env, capture_output=True, text=True, timeout=max(10.0, 5 * joined_in))
+    intruder_out = intruder.stdout
+except subprocess.TimeoutExpired as stopped:
+    intruder_out = stopped.stdout or ""
+    intruder_out = intruder_out.decode() if isinstance(intruder_out, bytes) else intruder_out
 vectors = embed(["The ferry to the island resumed service on Sunday."])
 print(json.dumps({
     "nodes": [n["NodeManagerAddress"] for n in ray.nodes()],
     "gcs": gcs,
     "listening": open_sockets,
-    "intruder_joined": "joined" in intruder.stdout,
+    "member_joined": "joined" in member.stdout,
+    "intruder_joined": "joined" in intruder_out,
     "norm": float((vectors[0] ** 2).sum()),
 }))
 embed.close()
@@ -94,7 +103,7 @@ def test_a_local_ray_listens_on_loopback_only_and_needs_its_token() -> None:
     assert seen["listening"], "no Ray server found listening"
     wide = [s for s in seen["listening"] if s[1] not in ("127.0.0.1", "::ffff:127.0.0.1", "::1")]
     assert not wide, f"Ray listens beyond loopback: {wide}"
-    assert not seen["intruder_joined"]  # no token, no entry
+    assert seen["member_joined"] and not seen["intruder_joined"]  # no token, no entry
     assert abs(seen["norm"] - 1.0) < 1e-3  # and the job itself ran
 
 
