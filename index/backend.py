@@ -101,6 +101,11 @@ class Filter:
         return cls(tuple(doc_ids) if doc_ids else None, tuple((metadata or {}).items()), published or None)
 
 
+def native(where: Filter | None) -> Any:
+    """A bound filter's back-end form (``Backend.bind``), or None for every passage."""
+    return where.native if where is not None else None
+
+
 @dataclass(frozen=True)
 class StoredPassage:
     id: int

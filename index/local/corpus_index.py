@@ -39,6 +39,7 @@ from index.backend import (
     StoredPassage,
     TextEncoder,
     UnsupportedFilter,
+    native,
 )
 from index.indexer import Indexer
 from index.local.bm25 import LexicalIndex
@@ -285,15 +286,13 @@ class CorpusIndex(Backend):
 
     # --- reads -------------------------------------------------------------------------
     def dense(self, vector: np.ndarray, k: int, where: Filter | None = None) -> list[Hit]:
-        allowed = where.native if where else None
         with self._lock:
-            scores, ids = self.vectors.search(vector, k, allowed)
+            scores, ids = self.vectors.search(vector, k, native(where))
         return [Hit(int(i), float(s)) for s, i in zip(scores, ids, strict=True)]
 
     def sparse(self, query: str, k: int, where: Filter | None = None) -> list[Hit]:
-        allowed = where.native if where else None
         with self._lock:
-            scores, ids = self.lexical.search(query, k, allowed)
+            scores, ids = self.lexical.search(query, k, native(where))
         return [Hit(int(i), float(s)) for s, i in zip(scores, ids, strict=True)]
 
     def prefix_idf(self, terms: set[str]) -> dict[str, float]:

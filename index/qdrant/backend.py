@@ -37,6 +37,7 @@ from index.backend import (
     Hit,
     StoredPassage,
     TextEncoder,
+    native,
     stable_id,
 )
 from index.errors import BackendUnavailable
@@ -243,12 +244,12 @@ class QdrantBackend(Backend):
     @reachable
     def dense(self, vector: np.ndarray, k: int, where: Filter | None = None) -> list[Hit]:
         self.reembedding.check()
-        return self.candidates.dense(vector, k, _native(where))
+        return self.candidates.dense(vector, k, native(where))
 
     @reachable
     def sparse(self, query: str, k: int, where: Filter | None = None) -> list[Hit]:
         self.reembedding.check()
-        return self.candidates.sparse(query, k, _native(where))
+        return self.candidates.sparse(query, k, native(where))
 
     @reachable
     def hybrid(
@@ -256,7 +257,7 @@ class QdrantBackend(Backend):
     ) -> tuple[list[Hit], list[Hit]]:
         """Both candidate lists in one request (``query_batch_points``): one round trip."""
         self.reembedding.check()
-        return self.candidates.hybrid([vector], [query], k, _native(where))[0]
+        return self.candidates.hybrid([vector], [query], k, native(where))[0]
 
     @reachable
     def hybrid_many(
@@ -264,7 +265,7 @@ class QdrantBackend(Backend):
     ) -> list[tuple[list[Hit], list[Hit]]]:
         """Every question's two candidate lists in one request."""
         self.reembedding.check()
-        return self.candidates.hybrid(vectors, queries, k, _native(where))
+        return self.candidates.hybrid(vectors, queries, k, native(where))
 
     def bind(self, where: Filter) -> Filter:
         """A Qdrant filter on the passages' payload (doc_id, metadata, published_ts)."""
@@ -384,7 +385,3 @@ def synced_from(
         raise
     finally:
         client.close()
-
-
-def _native(where: Filter | None) -> Any:
-    return where.native if where is not None else None

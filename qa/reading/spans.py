@@ -218,7 +218,7 @@ def asks_back(span: str, before: str = "") -> bool:
     words = _WORD.findall(span.lower())
     if not words or not all(w in _INTERROGATIVES or w in ("many", "much") for w in words):
         return False
-    previous = _WORD.findall(before[-12:].lower())
+    previous = _WORD.findall(before[-12:].lower())  # the callers pass the last few characters
     return words[0] in _INTERROGATIVES or (previous[-1:] == ["how"] and before[-1:].isspace())
 
 
@@ -227,10 +227,23 @@ def echoes(span: str, question: str) -> bool:
     Der Beek's dance partner?"): a question names what it asks about, not its answer. Choice
     questions ("Skyfall or Spectre?") are answered so and are left alone. Of SQuAD train's
     87,599 gold answers 184 (0.21%) would be refused."""
-    if _CHOICE.search(question):
+    return repeats(span, named_in(question))
+
+
+def named_in(question: str) -> str | None:
+    """The question's words as ``repeats`` looks spans up in them (normalized once per
+    question, not per span); None for a choice question, whose answer it names."""
+    if not question or _CHOICE.search(question):
+        return None
+    return f" {normalize_answer(_POSSESSIVE.sub('', question))} "
+
+
+def repeats(span: str, named: str | None) -> bool:
+    """Whether ``span`` is a phrase of the question words ``named`` (``named_in``)."""
+    if named is None:
         return False
     said = normalize_answer(span)
-    return bool(said) and f" {said} " in f" {normalize_answer(_POSSESSIVE.sub('', question))} "
+    return bool(said) and f" {said} " in named
 
 
 def best_spans(
@@ -252,6 +265,7 @@ def best_spans(
     window the model thinks holds no answer gives all its spans little mass.
     """
     out: list[SpanCandidate] = []
+    named: dict[str, str | None] = {}  # each question's words, normalized once (``named_in``)
     for w_index, window in enumerate(windows):
         n = len(window.input_ids)
         valid = np.array([o is not None for o in window.offsets])
@@ -269,7 +283,12 @@ def best_spans(
         s_idx = [int(i) for i in np.argsort(-scored_starts)[:n_best] if valid[i]]
         e_idx = [int(i) for i in np.argsort(-scored_ends)[:n_best] if valid[i]]
         text = texts[window.passage]
-        question = questions[window.passage] if questions is not None else ""
+        asked = None
+        if questions is not None:
+            question = questions[window.passage]
+            if question not in named:
+                named[question] = named_in(question)
+            asked = named[question]
         # The (start, end) pairs in order of probability (ties: later start, then later end
         # first); the text checks run only until ``per_window`` spans have passed them.
         starts = np.array(s_idx, dtype=np.int64)[:, None]
@@ -289,8 +308,8 @@ def best_spans(
             if (
                 not _word_bounded(text, first[0], last[1])
                 or crosses_sentences(found)
-                or asks_back(found, text[: first[0]])
-                or echoes(found, question)
+                or asks_back(found, text[max(0, first[0] - 12) : first[0]])
+                or repeats(found, asked)
             ):
                 continue
             raw = float(start_logits[w_index][s]) + float(end_logits[w_index][e])

@@ -36,10 +36,6 @@ class HybridRetriever:
         self._query_cache: LRU[np.ndarray] = LRU(settings.query_cache_size)
         self.positions = TermPositions()  # the reader's signals read the same (Engine wires it)
 
-    def bind(self, where: Filter) -> Filter:
-        """The back end's pre-filter for documents, metadata and publication dates."""
-        return self.index.bind(where)
-
     def retrieve(
         self, query: str, k: int, where: Filter | None = None, mode: str = "hybrid"
     ) -> list[Passage]:
