@@ -20,6 +20,7 @@ import numpy as np
 from index.embedder import local_model as local_model  # what `qa fit --reader` resolves too
 from index.embedder import offline
 from index.hardware import ComputeGate, bf16_pays_off, file_sha256
+from qa.reading.packed import PackedBert
 from qa.reading.spans import Window, best_spans, encode_windows, pad_batch, shared_log_z
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,10 @@ class Reader:
             # 22M weights was a third of a short question's reader time (measured 81.5 -> 54.8 ms
             # for 5 windows of 192 tokens on an AMX Xeon; logits within 0.04 of fp32 either way).
             self.model = self.model.to(torch.bfloat16)
+        # The lean forward over packed windows where the model is a BERT span reader in fp32
+        # or bf16 (``qa.reading.packed``); transformers' own forward otherwise.
+        lean = precision != "int8" and PackedBert.supports(self.model)
+        self.packed = PackedBert(self.model) if lean else None
         self.gate = ComputeGate()  # the engine shares its own: see ComputeGate
 
     def logits(self, windows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -188,6 +193,12 @@ class Reader:
         ends = np.full((len(windows), width), -1e4, dtype=np.float32)
         for lo in range(0, len(windows), self.batch_size):
             batch = windows[lo : lo + self.batch_size]
+            if self.packed is not None:
+                with self.gate:
+                    s, e = self.packed.logits(batch)
+                starts[lo : lo + len(batch), : s.shape[1]] = s
+                ends[lo : lo + len(batch), : e.shape[1]] = e
+                continue
             inputs = {
                 k: torch.from_numpy(v)
                 for k, v in pad_batch(batch, self.tokenizer.pad_token_id).items()
