@@ -77,7 +77,8 @@ fit: $(STAMP)
 peer: $(STAMP)
 	$(BIN)/pip install -c $(CONSTRAINTS) -e ".[peer]"
 	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.tools.peer_txtai $(SQUAD)/dev-v1.1-minus-xquad.json --limit 500
-	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.tools.peer_txtai --news $(NEWS)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.tools.peer_txtai --news $(NEWS) --rounds 2
+	HF_HUB_OFFLINE=1 $(BIN)/python -m qa.tools.peer_txtai --seeds ../shared/eval/dev_qa.jsonl --rounds 8
 
 # The whole table (seeds to 1M paragraphs): ~45 min on 2 cores, plus ~35 min once to embed 100k paragraphs.
 # Smaller: make bench BENCH_ARGS="--sizes seeds,10k --runs 3"

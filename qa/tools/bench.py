@@ -292,11 +292,15 @@ def measure(
             row.latency.setdefault("search in-process, with txtai", []).append(ours)
             row.latency.setdefault("txtai search", []).append(theirs)
         extractor = TxtaiExtractor(peer, engine)
+        default = TxtaiExtractor(peer, None)
         for run in range(args.runs):
             qs = _rotate(questions, run * n_q, n_q)
             ours, theirs = interleaved(lambda q: engine.ask(q, 5), extractor.ask, qs)
             row.latency.setdefault("ask in-process, with txtai", []).append(ours)
             row.latency.setdefault("txtai ask", []).append(theirs)
+            ours, theirs = interleaved(lambda q: engine.ask(q, 5), default.ask, qs)
+            row.latency.setdefault("ask in-process, with txtai's default", []).append(ours)
+            row.latency.setdefault("txtai default ask", []).append(theirs)
         peer.close()
     if row.index_type == "hnsw":
         recalls = ann_recall(engine, questions[:200], row.passages, row.vectors)
@@ -363,20 +367,24 @@ class TxtaiSearch:
 
 class TxtaiExtractor:
     """The peer's reader: txtai's ``Extractor`` (its RAG pipeline with a question-answering
-    model) with *our* reader weights, given the same passages our engine reads for the question
-    (our retrieval, top 5), all of them as its context; it ranks them with the peer's
-    embeddings, as a txtai user's pipeline does, then reads them glued into one input."""
+    model) with *our* reader weights. Given an ``engine``: the same passages our engine reads
+    for the question (our retrieval, top 5), all of them as its context, ranked with the
+    peer's embeddings and read glued into one input. Without: as txtai's users run it, its
+    own hybrid search and its default context (its top 3 passages, glued)."""
 
-    def __init__(self, peer: TxtaiSearch, engine: object, k: int = 5) -> None:
+    def __init__(self, peer: TxtaiSearch, engine: object | None, k: int = 5) -> None:
         from txtai.pipeline import Extractor
 
         from qa.settings import DEFAULT_READER
 
         self.engine, self.k, self.failed = engine, k, 0
-        self.extractor = Extractor(peer.embeddings, str(DEFAULT_READER), task="question-answering", context=k)
+        context = {"context": k} if engine is not None else {}
+        self.extractor = Extractor(peer.embeddings, str(DEFAULT_READER), task="question-answering", **context)
 
     def ask(self, question: str) -> str:
-        texts = [p.text for p in self.engine.retrieve(question, self.k)]  # type: ignore[attr-defined]
+        texts = None
+        if self.engine is not None:
+            texts = [p.text for p in self.engine.retrieve(question, self.k)]  # type: ignore[attr-defined]
         try:
             reply = self.extractor([(None, question, question, False)], texts)
         except TypeError:  # txtai fails when our reader's best start or end is [CLS]
@@ -525,6 +533,14 @@ def report(rows: list[Row], recalls: list[Recall], header: str, embed_sample: in
             "weights, given the same 5 passages (our retrieval, timed on both sides) as its context.",
             ("ask in-process, with txtai", "txtai ask"),
             "txtai Extractor",
+        )
+        lines += _peer_table(
+            peers,
+            "Asking as each is run by default: our `Engine.ask` (top_k=5, with corroboration) and "
+            "txtai's `Extractor` as its users run it (its own hybrid search, its default context: "
+            "the top 3 passages glued into one input), our reader weights.",
+            ("ask in-process, with txtai's default", "txtai default ask"),
+            "txtai default",
         )
     if recalls:
         lines += [
