@@ -248,10 +248,12 @@ class Engine:
         def more(text: str, seen: set[tuple[str, int]]) -> list[Passage]:
             return self.retriever.verbatim(text, limit, where, seen)
 
-        retrieved = self.retriever.distinct_sources(checked, top_k, where)
+        # Each question embedded once, whatever the query cache holds (three times before).
+        vectors = [self.retriever.embed_query(q) for q in checked]
+        retrieved = self.retriever.distinct_sources(checked, top_k, where, vectors)
         asked = [
-            Asked(q, found, more, partial(self.retriever.similarity, q))
-            for q, found in zip(checked, retrieved, strict=True)
+            Asked(q, found, more, partial(self.retriever.similarity, q, vector=v))
+            for q, found, v in zip(checked, retrieved, vectors, strict=True)
         ]
         budget = self.settings.max_windows_per_request
         share = max(1, budget * len(questions) // part_of) if part_of else None

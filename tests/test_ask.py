@@ -147,3 +147,14 @@ def test_the_same_words_in_an_unrelated_story_are_never_cited(make_engine, tmp_p
     cited = {c.doc_id for a in reply.answers for c in a.citations}
     assert "z" not in cited and "a" in cited
     assert all("z" not in {c.doc_id for c in a.citations} for a in reply.answers)
+
+
+def test_a_question_is_embedded_once_however_many_passes_read_it(make_engine, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    engine = _harbour(make_engine, tmp_path, "abc")
+    calls: list[str] = []
+    encode = engine.retriever.encoder.encode_query
+    monkeypatch.setattr(engine.retriever.encoder, "encode_query", lambda q: calls.append(q) or encode(q))
+    monkeypatch.setattr(engine.retriever, "_query_cache", type(engine.retriever._query_cache)(0))
+    reply = engine.ask("When did the harbour of Velmora reopen?", top_k=1)
+    assert len(reply.answers[0].citations) == 3  # corroborated: a second reading pass
+    assert calls == ["When did the harbour of Velmora reopen?"]

@@ -355,3 +355,19 @@ def test_metadata_filters_are_index_look_ups_and_old_stores_are_migrated(tmp_pat
     index.store.list_documents = None  # type: ignore[assignment,method-assign]  # no scan allowed
     assert index.store.doc_ids_with_metadata({"desk": "asia"}) == ["a"]
     assert index.store.doc_ids_with_metadata({"desk": "europe"}) == []
+
+
+def test_vectors_are_read_back_by_passage_in_the_order_asked(tmp_path: Path) -> None:
+    encoder = HashEncoder()
+    index = CorpusIndex(tmp_path, encoder)
+    add(index, [_numbered_doc("a", 0, 150), _numbered_doc("b", 150, 150)])
+    keys = [("b", 149), ("a", 0), ("a", 500), ("zz", 0), ("a", 0)] + [("a", i) for i in range(150)]
+    keys += [("b", i) for i in range(150)]  # more pairs than one look-up takes
+    got = index.vectors_at(keys)
+    assert got[2] is None and got[3] is None
+    texts = {(p.doc_id, p.paragraph): p.text for batch in index.iter_passages() for p in batch}
+    assert sum(v is not None for v in got) == sum(k in texts for k in keys) > 250
+    for key, vector in zip(keys, got, strict=True):
+        if key in texts:
+            assert vector is not None and np.allclose(vector, encoder.encode([texts[key]])[0], atol=1e-6)
+    index.close()

@@ -44,12 +44,17 @@ class HybridRetriever:
         return self.rank(query, lists, k, mode)
 
     def retrieve_many(
-        self, queries: Sequence[str], k: int, where: Filter | None = None
+        self,
+        queries: Sequence[str],
+        k: int,
+        where: Filter | None = None,
+        vectors: Sequence[np.ndarray] | None = None,
     ) -> list[list[Passage]]:
         """``retrieve`` (hybrid) for a batch of questions: their candidates in one call to the
-        back end (one round trip on a cluster)."""
+        back end (one round trip on a cluster). ``vectors``: the queries' embeddings, if the
+        caller has them."""
         n = max(self.settings.candidates, k)
-        vectors = [self.embed_query(q) for q in queries]
+        vectors = vectors if vectors is not None else [self.embed_query(q) for q in queries]
         found = self.index.hybrid_many(vectors, queries, n, where)
         return [
             self.rank(q, [[(h.id, h.score) for h in dense], [(h.id, h.score) for h in sparse]], k)
@@ -108,14 +113,18 @@ class HybridRetriever:
         return [as_passage(p, score) for p, score in scored[:k]]
 
     def distinct_sources(
-        self, questions: Sequence[str], top_k: int, where: Filter | None = None
+        self,
+        questions: Sequence[str],
+        top_k: int,
+        where: Filter | None = None,
+        vectors: Sequence[np.ndarray] | None = None,
     ) -> list[list[Passage]]:
         """The ``top_k`` best passages of each question, a passage that copies a better one
         of another article (a wire copy: ``qa.retrieval.copies``) left out and the next one read
         in its place, so that copies of one text do not crowd out other sources (the copy is
         still cited with its original when corroboration finds it). The ranking reads its
         candidates' records anyway, so the deeper list costs no round trip."""
-        deeper = self.retrieve_many(questions, min(MAX_K, 2 * top_k), where)
+        deeper = self.retrieve_many(questions, min(MAX_K, 2 * top_k), where, vectors)
         return [distinct(found)[:top_k] for found in deeper]
 
     def verbatim(
@@ -136,10 +145,13 @@ class HybridRetriever:
                 break
         return found
 
-    def similarity(self, query: str, passages: Sequence[Passage]) -> list[float]:
-        """Cosine between the query and each passage (their MiniLM vectors): how close in
-        meaning, on the same scale for every query (fused scores are relative to the query)."""
-        vector = self.embed_query(query)
+    def similarity(
+        self, query: str, passages: Sequence[Passage], vector: np.ndarray | None = None
+    ) -> list[float]:
+        """Cosine between the query (``vector``: its embedding, if the caller has it) and each
+        passage (their MiniLM vectors): how close in meaning, on the same scale for every
+        query (fused scores are relative to the query)."""
+        vector = self.embed_query(query) if vector is None else vector
         stored = self.index.vectors_at([(p.doc_id, p.paragraph) for p in passages])
         return [float(vector @ v) if v is not None else 0.0 for v in stored]
 
