@@ -242,19 +242,9 @@ class Engine:
                 "the reader model is not loaded, so there are no answers; "
                 "use search, or install the package with its weights"
             )
-        where = self._where(doc_ids, metadata, published_after, published_before)
-        limit = self.settings.corroborate
-
-        def more(text: str, seen: set[tuple[str, int]]) -> list[Passage]:
-            return self.retriever.verbatim(text, limit, where, seen)
-
-        # Each question embedded once, whatever the query cache holds (three times before).
-        vectors = [self.retriever.embed_query(q) for q in checked]
-        retrieved = self.retriever.distinct_sources(checked, top_k, where, vectors)
-        asked = [
-            Asked(q, found, more, partial(self.retriever.similarity, q, vector=v))
-            for q, found, v in zip(checked, retrieved, vectors, strict=True)
-        ]
+        asked = self._to_read(
+            checked, top_k, self._where(doc_ids, metadata, published_after, published_before)
+        )
         budget = self.settings.max_windows_per_request
         share = max(1, budget * len(questions) // part_of) if part_of else None
         answers = self.answerer.answer_many(asked, max_answers, share)
@@ -264,6 +254,21 @@ class Engine:
         ]
         cite_articles(self.backend, replies)
         return replies
+
+    def _to_read(self, questions: list[str], top_k: int, where: Filter | None) -> list[Asked]:
+        """Each question with its passages, how to find more that state an answer, and the
+        passages' closeness to it; each question embedded once, whatever the query cache holds."""
+        limit = self.settings.corroborate
+
+        def more(text: str, seen: set[tuple[str, int]]) -> list[Passage]:
+            return self.retriever.verbatim(text, limit, where, seen)
+
+        vectors = [self.retriever.embed_query(q) for q in questions]
+        retrieved = self.retriever.distinct_sources(questions, top_k, where, vectors)
+        return [
+            Asked(q, found, more, partial(self.retriever.similarity, q, vector=v))
+            for q, found, v in zip(questions, retrieved, vectors, strict=True)
+        ]
 
     # --- retrieval ---------------------------------------------------------------------
     def search(
