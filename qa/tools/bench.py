@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,7 @@ class Row:
     build_stored: list[float] = field(default_factory=list)
     latency: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # name -> (p50, p99)
     throughput: dict[str, list[float]] = field(default_factory=dict)  # "search@4" -> req/s
+    loaded_p99: dict[str, list[float]] = field(default_factory=dict)  # "ask@4" -> p99 ms under that load
     rss_mb: list[float] = field(default_factory=list)
 
 
@@ -131,7 +133,20 @@ class Http:
     def ask(self, q: str) -> None:
         self._call("POST", "/ask", {"question": q, "top_k": 5})
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> None:
+    def extract(self, q: str) -> None:
+        """txtai's API: its Extractor over its own top passages. It answers 500 where our
+        reader's best start or end is [CLS] (a TypeError inside txtai): that request was read
+        all the same, and counts."""
+        item = {"name": "q", "query": q, "question": q, "snippet": False}
+        self._call("POST", "/extract", {"queue": [item]}, ok=(200, 500))
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | list[Any] | None = None,
+        ok: tuple[int, ...] = (200,),
+    ) -> None:
         headers = {"Content-Type": "application/json"}
         payload = json.dumps(body) if body else None
         try:
@@ -143,22 +158,26 @@ class Http:
             self._conn.request(method, path, body=payload, headers=headers)
             response = self._conn.getresponse()
         response.read()
-        if response.status != 200:
+        if response.status not in ok:
             raise RuntimeError(f"{method} {path}: HTTP {response.status}")
 
 
-def throughput(url: str, route: str, questions: Sequence[str], clients: int, seconds: float) -> float:
-    """Completed requests per second with ``clients`` concurrent keep-alive clients."""
-    done = [0] * clients
+def throughput(
+    url: str, route: str, questions: Sequence[str], clients: int, seconds: float
+) -> tuple[float, float]:
+    """Completed requests per second with ``clients`` concurrent keep-alive clients, and the
+    p99 of their latency (ms). ``route``: search, ask, or extract (txtai's API)."""
+    ms: list[list[float]] = [[] for _ in range(clients)]
     deadline = time.perf_counter() + seconds
 
     def client(i: int) -> None:
         conn = Http(url)
-        call = conn.search if route == "search" else conn.ask
+        call = {"search": conn.search, "ask": conn.ask, "extract": conn.extract}[route]
         j = i
         while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
             call(questions[j % len(questions)])
-            done[i] += 1
+            ms[i].append((time.perf_counter() - t0) * 1000)
             j += clients
 
     t0 = time.perf_counter()
@@ -167,7 +186,8 @@ def throughput(url: str, route: str, questions: Sequence[str], clients: int, sec
         t.start()
     for t in threads:
         t.join()
-    return sum(done) / (time.perf_counter() - t0)
+    every = [m for mine in ms for m in mine]
+    return len(every) / (time.perf_counter() - t0), percentiles(every)[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -304,6 +324,7 @@ def measure(
         peer.close()
     if row.index_type == "hnsw":
         recalls = ann_recall(engine, questions[:200], row.passages, row.vectors)
+    texts = [(f"{p.doc_id}#{p.paragraph}", p.text) for batch in engine.backend.iter_passages() for p in batch]
     engine.close()
 
     empty = work / "empty-corpus"
@@ -319,14 +340,85 @@ def measure(
             row.latency.setdefault("ask HTTP", []).append(timed_calls(conn.ask, qs))
             for route in ("search", "ask"):
                 for clients in CLIENTS:
-                    rate = throughput(url, route, questions, clients, args.seconds)
+                    rate, p99 = throughput(url, route, questions, clients, args.seconds)
                     row.throughput.setdefault(f"{route}@{clients}", []).append(rate)
+                    row.loaded_p99.setdefault(f"{route}@{clients}", []).append(p99)
             row.rss_mb.append(rss_mb(proc.pid))
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+    if args.peer and size < 100_000:  # txtai's API indexes the passages itself
+        try:
+            peer_load(row, work / "txtai-api", texts, questions, args)
+        except (OSError, RuntimeError) as exc:  # the rest of the row stands without it
+            log.warning("%s: txtai's API not measured: %s", label, exc)
     log.info("%s: %s", label, row)
     return row, recalls
+
+
+def peer_load(
+    row: Row, folder: Path, texts: list[tuple[str, str]], questions: Sequence[str], args: argparse.Namespace
+) -> None:
+    """txtai's API as its users run it (uvicorn, its Extractor over its own hybrid index of
+    the same passages, our reader weights), loaded the way ours was, after ours."""
+    proc, url = start_txtai_server(folder, texts)
+    try:
+        conn = Http(url)
+        for q in questions[:5]:  # warm-up
+            conn.extract(q)
+        for _ in range(args.runs):
+            for clients in CLIENTS:
+                rate, p99 = throughput(url, "extract", questions, clients, args.seconds)
+                row.throughput.setdefault(f"txtai@{clients}", []).append(rate)
+                row.loaded_p99.setdefault(f"txtai@{clients}", []).append(p99)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def start_txtai_server(folder: Path, texts: list[tuple[str, str]]) -> tuple[subprocess.Popen, str]:
+    """txtai's API (``txtai.api:app`` under uvicorn, one process) on a free loopback port,
+    its index built through its own ``/add`` and ``/index``."""
+    from index.embedder import bundled_model_dir
+    from qa.settings import DEFAULT_READER
+    from qa.tools.devserver import free_port
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "config.yml"  # JSON is YAML
+    config.write_text(
+        json.dumps(
+            {
+                "writable": True,
+                "embeddings": {"path": str(bundled_model_dir()), "content": True, "hybrid": True},
+                "extractor": {"path": str(DEFAULT_READER), "task": "question-answering"},
+            }
+        )
+    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "uvicorn", "txtai.api:app", "--host", "127.0.0.1", "--port", str(port)]
+    with open(folder / "server.log", "ab") as out:
+        env = {**os.environ, "CONFIG": str(config), "HF_HUB_OFFLINE": "1"}
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/count", timeout=5):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"txtai's API did not start: see {folder / 'server.log'}") from None
+                time.sleep(0.5)
+        for lo in range(0, len(texts), 256):
+            body = json.dumps([{"id": i, "text": t} for i, t in texts[lo : lo + 256]]).encode()
+            request = urllib.request.Request(f"{url}/add", body, {"Content-Type": "application/json"})
+            urllib.request.urlopen(request, timeout=300).read()
+        urllib.request.urlopen(f"{url}/index", timeout=600).read()
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, url
 
 
 class TxtaiSearch:
@@ -542,6 +634,28 @@ def report(rows: list[Row], recalls: list[Recall], header: str, embed_sample: in
             ("ask in-process, with txtai's default", "txtai default ask"),
             "txtai default",
         )
+    loaded = [r for r in rows if r.throughput.get("txtai@1")]
+    if loaded:
+        lines += [
+            "",
+            "Under load over HTTP, each as it ships: `qa serve` (`/ask`, top_k=5) and txtai's API "
+            "(uvicorn `txtai.api:app`, `/extract` over its own index of the same passages, our "
+            "reader weights), one after the other, each loaded by the same keep-alive clients.",
+            "",
+            "| corpus | clients | ours req/s | ours p99 (ms) | txtai req/s | txtai p99 (ms) "
+            "| ours / txtai req/s |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in loaded:
+            for c in CLIENTS:
+                ours, theirs = r.throughput.get(f"ask@{c}", []), r.throughput.get(f"txtai@{c}", [])
+                ratio = (
+                    statistics.median(ours) / statistics.median(theirs) if ours and theirs else float("nan")
+                )
+                lines.append(
+                    f"| {r.corpus} | {c} | {_med(ours, '{:.1f}')} | {_med(r.loaded_p99.get(f'ask@{c}', []))} "
+                    f"| {_med(theirs, '{:.1f}')} | {_med(r.loaded_p99.get(f'txtai@{c}', []))} | {ratio:.2f} |"
+                )
     if recalls:
         lines += [
             "",
