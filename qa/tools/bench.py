@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -73,6 +74,7 @@ class Row:
     latency: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # name -> (p50, p99)
     throughput: dict[str, list[float]] = field(default_factory=dict)  # "search@4" -> req/s
     loaded_p99: dict[str, list[float]] = field(default_factory=dict)  # "ask@4" -> p99 ms under that load
+    peer_failures: dict[int, str] = field(default_factory=dict)  # clients -> why the peer stopped answering
     rss_mb: list[float] = field(default_factory=list)
 
 
@@ -168,6 +170,7 @@ def throughput(
     """Completed requests per second with ``clients`` concurrent keep-alive clients, and the
     p99 of their latency (ms). ``route``: search, ask, or extract (txtai's API)."""
     ms: list[list[float]] = [[] for _ in range(clients)]
+    failed: list[BaseException] = []
     deadline = time.perf_counter() + seconds
 
     def client(i: int) -> None:
@@ -176,7 +179,11 @@ def throughput(
         j = i
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
-            call(questions[j % len(questions)])
+            try:
+                call(questions[j % len(questions)])
+            except (OSError, RuntimeError, http.client.HTTPException) as exc:
+                failed.append(exc)
+                return
             ms[i].append((time.perf_counter() - t0) * 1000)
             j += clients
 
@@ -186,6 +193,8 @@ def throughput(
         t.start()
     for t in threads:
         t.join()
+    if failed:
+        raise RuntimeError(f"{route} at {clients} clients: {failed[0]!r}")
     every = [m for mine in ms for m in mine]
     return len(every) / (time.perf_counter() - t0), percentiles(every)[1]
 
@@ -351,7 +360,9 @@ def measure(
         try:
             peer_load(row, work / "txtai-api", texts, questions, args)
         except (OSError, RuntimeError) as exc:  # the rest of the row stands without it
-            log.warning("%s: txtai's API not measured: %s", label, exc)
+            server_log = work / "txtai-api" / "server.log"
+            tail = server_log.read_text(errors="replace")[-2000:] if server_log.exists() else ""
+            log.warning("%s: txtai's API not measured: %s\n%s", label, exc, tail)
     log.info("%s: %s", label, row)
     return row, recalls
 
@@ -360,7 +371,8 @@ def peer_load(
     row: Row, folder: Path, texts: list[tuple[str, str]], questions: Sequence[str], args: argparse.Namespace
 ) -> None:
     """txtai's API as its users run it (uvicorn, its Extractor over its own hybrid index of
-    the same passages, our reader weights), loaded the way ours was, after ours."""
+    the same passages, our reader weights), loaded the way ours was, after ours. Where it
+    stops answering under a load, the reason its log gives is recorded and it is restarted."""
     proc, url = start_txtai_server(folder, texts)
     try:
         conn = Http(url)
@@ -368,12 +380,30 @@ def peer_load(
             conn.extract(q)
         for _ in range(args.runs):
             for clients in CLIENTS:
-                rate, p99 = throughput(url, "extract", questions, clients, args.seconds)
+                try:
+                    rate, p99 = throughput(url, "extract", questions, clients, args.seconds)
+                except RuntimeError as exc:
+                    row.peer_failures[clients] = f"{exc}; its log: {last_error(folder / 'server.log')}"
+                    proc.kill()
+                    proc.wait(timeout=60)
+                    proc, url = start_txtai_server(folder, texts)
+                    continue
                 row.throughput.setdefault(f"txtai@{clients}", []).append(rate)
                 row.loaded_p99.setdefault(f"txtai@{clients}", []).append(p99)
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+def last_error(path: Path) -> str:
+    """The last exception line of a server's log (``Name: message``, not a 500 we expect)."""
+    lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+    found = [
+        line.strip()
+        for line in lines
+        if re.match(r"^[\w.]+(Error|Exception): ", line.strip()) and "cannot be interpreted" not in line
+    ]
+    return found[-1] if found else "nothing"
 
 
 def start_txtai_server(folder: Path, texts: list[tuple[str, str]]) -> tuple[subprocess.Popen, str]:
@@ -634,7 +664,7 @@ def report(rows: list[Row], recalls: list[Recall], header: str, embed_sample: in
             ("ask in-process, with txtai's default", "txtai default ask"),
             "txtai default",
         )
-    loaded = [r for r in rows if r.throughput.get("txtai@1")]
+    loaded = [r for r in rows if r.throughput.get("txtai@1") or r.peer_failures]
     if loaded:
         lines += [
             "",
