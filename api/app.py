@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path as PathLib
@@ -39,6 +40,8 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         if engine is None:
             owned = await run_in_threadpool(Engine, settings)
             app.state.engine = owned
+            # Questions are taken while it warms (it queues for the cores as they do).
+            threading.Thread(target=owned.warm, name="warm-reader", daemon=True).start()
         app.state.feeds = Feeds(app.state.engine, allow_private=settings.feed_allow_private)
         app.state.jobs = Jobs(app.state.engine)
         async with AsyncExitStack() as stack:

@@ -310,3 +310,9 @@ class Engine:
 
     def clear_cache(self) -> None:
         self.retriever.clear_cache()
+
+    def warm(self) -> None:
+        """Build the reader's CPU kernels for the usual sizes of a question's reading now
+        (``Reader.warm``), not while the first questions wait; ``qa serve`` does at start."""
+        if self.reader is not None:
+            self.reader.warm()

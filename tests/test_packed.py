@@ -70,3 +70,18 @@ def test_int8_and_other_architectures_keep_the_transformers_forward(tmp_path) ->
         DistilBertConfig(vocab_size=64, dim=32, hidden_dim=64, n_layers=1, n_heads=2)
     )
     assert not PackedBert.supports(other)
+
+
+def test_warming_reads_every_row_count_a_question_may_need() -> None:
+    reader = Reader(DEFAULT_READER, precision="fp32")
+    assert reader.packed is not None
+    seen: list[int] = []
+    lean = reader.packed.logits
+
+    def counting(windows):  # type: ignore[no-untyped-def]
+        seen.append(rows_for(sum(len(w.input_ids) for w in windows)))
+        return lean(windows)
+
+    reader.packed.logits = counting  # type: ignore[method-assign]
+    assert reader.warm(up_to=512) == len(seen) == 8
+    assert sorted(seen) == list(range(64, 513, 64))
