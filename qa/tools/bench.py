@@ -680,12 +680,16 @@ def report(rows: list[Row], recalls: list[Recall], header: str, embed_sample: in
             for c in CLIENTS:
                 ours, theirs = r.throughput.get(f"ask@{c}", []), r.throughput.get(f"txtai@{c}", [])
                 ratio = (
-                    statistics.median(ours) / statistics.median(theirs) if ours and theirs else float("nan")
+                    f"{statistics.median(ours) / statistics.median(theirs):.2f}" if ours and theirs else "-"
                 )
+                peer = f"{_med(theirs, '{:.1f}')} | {_med(r.loaded_p99.get(f'txtai@{c}', []))}"
+                if c in r.peer_failures:
+                    peer = f"{peer} (stopped answering in a run)" if theirs else "stopped answering | -"
                 lines.append(
                     f"| {r.corpus} | {c} | {_med(ours, '{:.1f}')} | {_med(r.loaded_p99.get(f'ask@{c}', []))} "
-                    f"| {_med(theirs, '{:.1f}')} | {_med(r.loaded_p99.get(f'txtai@{c}', []))} | {ratio:.2f} |"
+                    f"| {peer} | {ratio} |"
                 )
+            lines += ["", *(f"txtai at {c} clients: {why}" for c, why in sorted(r.peer_failures.items()))]
     if recalls:
         lines += [
             "",
