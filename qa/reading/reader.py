@@ -215,14 +215,15 @@ class Reader:
                 continue
             inputs = {
                 k: torch.from_numpy(v)
-                for k, v in pad_batch(batch, self.tokenizer.pad_token_id).items()
+                # Widths in steps of 16: oneDNN builds a kernel per new shape of a bf16 product.
+                for k, v in pad_batch(batch, self.tokenizer.pad_token_id, multiple=16).items()
                 if k in self.inputs
             }
             with self.gate, torch.inference_mode():
                 out = self.model(**inputs)
-            n = inputs["input_ids"].shape[1]
-            starts[lo : lo + len(batch), :n] = out.start_logits.float().numpy()
-            ends[lo : lo + len(batch), :n] = out.end_logits.float().numpy()
+            n = min(width, inputs["input_ids"].shape[1])
+            starts[lo : lo + len(batch), :n] = out.start_logits[:, :n].float().numpy()
+            ends[lo : lo + len(batch), :n] = out.end_logits[:, :n].float().numpy()
         return starts, ends
 
     def best_answers(self, questions: Sequence[str], contexts: Sequence[str]) -> list[Span | None]:

@@ -95,9 +95,10 @@ def answer_token_span(window: Window, char_start: int, char_end: int) -> tuple[i
     return start, end
 
 
-def pad_batch(windows: Sequence[Window], pad_id: int = 0) -> dict[str, np.ndarray]:
-    """Pad a batch of windows to its longest member (dynamic padding)."""
-    width = max(len(w.input_ids) for w in windows)
+def pad_batch(windows: Sequence[Window], pad_id: int = 0, multiple: int = 1) -> dict[str, np.ndarray]:
+    """Pad a batch of windows to its longest member (dynamic padding), rounded up to a
+    ``multiple`` of tokens."""
+    width = -(-max(len(w.input_ids) for w in windows) // multiple) * multiple
     ids = np.full((len(windows), width), pad_id, dtype=np.int64)
     types = np.zeros((len(windows), width), dtype=np.int64)
     mask = np.zeros((len(windows), width), dtype=np.int64)
