@@ -6,17 +6,17 @@ news question's first pass), and it spends milliseconds per call in Python and i
 re-laying out bf16 weights for the CPU's matrix units on every product. This one:
 
 - keeps the tokens of all windows in one (tokens, hidden) matrix for every linear layer,
-  normalization and activation, and pads only inside attention (each window attends to
-  itself alone, as before);
+  normalization and activation;
 - holds the query, key and value projections as one matrix (one product, not three);
 - lays out bf16 weights once, at load, for oneDNN's products where this build of torch has
   them (``torch.ops.mkldnn._linear_pointwise``), each checked against a plain product;
-- attends with one call per run of windows of equal length, so no window attends over padding;
+- attends with one call per run of windows of equal length: each window attends to itself
+  alone, as before, and none over padding;
 - computes a few dozen distinct numbers of rows (``rows_for``), so that the CPU kernels
   built for each are reused rather than built again for nearly every question.
 
 The arithmetic is that of ``BertForQuestionAnswering`` (the same operations on the same
-weights); the logits agree with it within bf16 rounding (``tests/test_reader.py``). Models of
+weights); the logits agree with it within bf16 rounding (``tests/test_packed.py``). Models of
 another shape (RoBERTa, DistilBERT, relative positions, another activation) keep the
 ``transformers`` forward: ``PackedBert.supports``.
 """
@@ -54,7 +54,6 @@ class PackedBert:
         self.heads = int(config.num_attention_heads)
         self.hidden = int(config.hidden_size)
         self.eps = float(config.layer_norm_eps)
-        self.dtype = next(model.parameters()).dtype
         weights = {k: v.detach() for k, v in model.state_dict().items()}
         prefix = "bert." if "bert.embeddings.word_embeddings.weight" in weights else ""
         emb = prefix + "embeddings."
