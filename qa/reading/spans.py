@@ -223,17 +223,11 @@ def asks_back(span: str, before: str = "") -> bool:
     return words[0] in _INTERROGATIVES or (previous[-1:] == ["how"] and before[-1:].isspace())
 
 
-def echoes(span: str, question: str) -> bool:
-    """The span repeats a phrase of the question ("James Van Der Beek" for "Who was James Van
-    Der Beek's dance partner?"): a question names what it asks about, not its answer. Choice
-    questions ("Skyfall or Spectre?") are answered so and are left alone. Of SQuAD train's
-    87,599 gold answers 184 (0.21%) would be refused."""
-    return repeats(span, named_in(question))
-
-
 def named_in(question: str) -> str | None:
     """The question's words as ``repeats`` looks spans up in them (normalized once per
-    question, not per span); None for a choice question, whose answer it names."""
+    question, not per span); None for a choice question, whose answer it names. A question
+    names what it asks about, not its answer ("James Van Der Beek" for "Who was James Van Der
+    Beek's dance partner?"); of SQuAD train's 87,599 gold answers 184 (0.21%) repeat theirs."""
     if not question or _CHOICE.search(question):
         return None
     return f" {normalize_answer(_POSSESSIVE.sub('', question))} "

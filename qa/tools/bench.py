@@ -333,7 +333,12 @@ def measure(
         peer.close()
     if row.index_type == "hnsw":
         recalls = ann_recall(engine, questions[:200], row.passages, row.vectors)
-    texts = [(f"{p.doc_id}#{p.paragraph}", p.text) for batch in engine.backend.iter_passages() for p in batch]
+    api_peer = args.peer and size < 100_000  # txtai's API indexes the passages itself
+    texts = (
+        [(f"{p.doc_id}#{p.paragraph}", p.text) for b in engine.backend.iter_passages() for p in b]
+        if api_peer
+        else []
+    )
     engine.close()
 
     empty = work / "empty-corpus"
@@ -356,13 +361,12 @@ def measure(
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-    if args.peer and size < 100_000:  # txtai's API indexes the passages itself
+    if api_peer:
         try:
             peer_load(row, work / "txtai-api", texts, questions, args)
         except (OSError, RuntimeError) as exc:  # the rest of the row stands without it
-            server_log = work / "txtai-api" / "server.log"
-            tail = server_log.read_text(errors="replace")[-2000:] if server_log.exists() else ""
-            log.warning("%s: txtai's API not measured: %s\n%s", label, exc, tail)
+            why = last_error(work / "txtai-api" / "server.log")
+            log.warning("%s: txtai's API not measured: %s; its log: %s", label, exc, why)
     log.info("%s: %s", label, row)
     return row, recalls
 
